@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod retrain;
+pub mod run;
+pub mod search;

@@ -1,0 +1,165 @@
+//! `edgenas retrain`: train the evaluation network of a genotype from scratch.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use datasets::Dataset;
+use models::Genotype;
+use search::artifact::StagedDir;
+use search::report::{self, GenotypeFile, ModelFile};
+use search::{Backend, RetrainConfig};
+use serde_json::json;
+
+use super::search::DataArgs;
+use crate::progress::Bars;
+
+/// Options of the retraining stage (defaults: SPEC §6 optimizer at CPU scale).
+#[derive(Args, Debug, Clone)]
+pub struct RetrainOpts {
+    /// Training epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// C of the evaluation network.
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// L of the evaluation network.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Initial SGD learning rate (cosine-annealed to 0).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Random-translation padding in pixels (0 = off; default: an eighth of
+    /// the image side, CIFAR's 4 px at 32×32).
+    #[arg(long)]
+    pub crop_padding: Option<usize>,
+    /// Cutout square side in pixels (0 = off; default: a quarter of the image side).
+    #[arg(long)]
+    pub cutout: Option<usize>,
+    /// Final drop-path probability.
+    #[arg(long)]
+    pub drop_path: Option<f64>,
+    /// Auxiliary-head loss weight (0 = no head).
+    #[arg(long)]
+    pub aux_weight: Option<f64>,
+    /// Train on a seeded random sample of this many training images.
+    #[arg(long)]
+    pub train_subset: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Training backend: flex (CPU) or cuda.
+    #[arg(long, default_value = "flex")]
+    pub backend: Backend,
+}
+
+impl RetrainOpts {
+    pub fn config(&self, data: &Dataset) -> RetrainConfig {
+        let d = RetrainConfig::default();
+        RetrainConfig {
+            epochs: self.epochs.unwrap_or(d.epochs),
+            channels: self.channels.unwrap_or(d.channels),
+            layers: self.layers.unwrap_or(d.layers),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            lr: self.lr.unwrap_or(d.lr),
+            crop_padding: self.crop_padding.unwrap_or(data.height / 8),
+            cutout: self.cutout.unwrap_or(data.height / 4),
+            drop_path: self.drop_path.unwrap_or(d.drop_path),
+            aux_weight: self.aux_weight.unwrap_or(d.aux_weight),
+            train_subset: self.train_subset,
+            seed: self.seed,
+            ..d
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RetrainArgs {
+    /// genotype.json written by `edgenas search`.
+    #[arg(long)]
+    pub genotype: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub opts: RetrainOpts,
+    /// Output folder (created; must not exist or be empty unless --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub force: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: RetrainArgs) -> Result<()> {
+    let genotype = GenotypeFile::load(&args.genotype)?;
+    let data = args.data.load()?;
+    let config = args.opts.config(&data);
+    let model = retrain_into(
+        &config,
+        &genotype,
+        &data,
+        args.opts.backend,
+        &args.out,
+        args.force,
+    )?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&retrain_json(&model, &args.out))?
+        );
+    } else {
+        eprintln!(
+            "test accuracy {:.2}% on {} images; wrote {}",
+            model.test_accuracy,
+            model.test_samples,
+            args.out.join(report::WEIGHTS_FILE).display()
+        );
+    }
+    Ok(())
+}
+
+/// The JSON summary of a retraining printed with --json.
+pub fn retrain_json(model: &ModelFile, out: &Path) -> serde_json::Value {
+    json!({
+        "test_accuracy": model.test_accuracy,
+        "test_samples": model.test_samples,
+        "weights_path": out.join(report::WEIGHTS_FILE),
+        "model_path": out.join(report::MODEL_FILE),
+        "metrics_path": out.join(report::METRICS_FILE),
+        "seconds": model.seconds,
+    })
+}
+
+/// Retrains and commits the artifacts to `out` (nothing is left behind if it
+/// fails).
+pub fn retrain_into(
+    config: &RetrainConfig,
+    genotype: &Genotype,
+    data: &Dataset,
+    backend: Backend,
+    out: &Path,
+    force: bool,
+) -> Result<ModelFile> {
+    let device = search::training_device(backend)?;
+    let staged = StagedDir::create(out, force)?;
+    let started = Instant::now();
+    let mut lines = Vec::new();
+    let outcome = search::retrain(config, genotype, data, &device, &Bars, &mut |e| {
+        lines.push(e.clone());
+        report::write_metrics_lines(staged.path(), &lines)
+    })?;
+    let model = report::write_retrain(
+        staged.path(),
+        config,
+        data,
+        genotype,
+        &outcome,
+        started.elapsed().as_secs_f64(),
+    )?;
+    staged.commit()?;
+    Ok(model)
+}

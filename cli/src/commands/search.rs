@@ -1,0 +1,185 @@
+//! `edgenas search`: architecture search into an output folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use datasets::Dataset;
+use models::{Relaxation, ZeroConfig};
+use search::artifact::StagedDir;
+use search::report::{self, SearchSummary};
+use search::{Algo, Backend, SearchConfig};
+use serde_json::json;
+
+use crate::progress::Bars;
+
+/// Where the data comes from.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// A dataset folder (MNIST-style IDX or CIFAR-10 binary files, gzipped or
+    /// not, detected automatically) or `builtin:digits` (the embedded 8×8
+    /// digits set).
+    #[arg(long, default_value = "builtin:digits")]
+    pub data: String,
+}
+
+impl DataArgs {
+    pub fn load(&self) -> Result<Dataset> {
+        let data = datasets::load(&self.data).with_context(|| format!("--data {}", self.data))?;
+        log::info!("{}", data.describe());
+        Ok(data)
+    }
+}
+
+/// Options of the search stage (defaults: SPEC §3 optimizers at CPU scale).
+#[derive(Args, Debug, Clone)]
+pub struct SearchOpts {
+    /// Cell relaxation / discretization: darts, idarts or xdarts.
+    #[arg(long, default_value = "darts")]
+    pub cell: Relaxation,
+    /// Search algorithm: icdarts or darts (first-order baseline).
+    #[arg(long, default_value = "icdarts")]
+    pub algo: Algo,
+    /// Zero-op configuration: v1 (no zero op) or v0 (DARTS: zero in the
+    /// search, excluded at discretization).
+    #[arg(long, default_value = "v1")]
+    pub zero: ZeroConfig,
+    /// Search epochs after pretraining.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Epochs of search-weight pretraining with α frozen.
+    #[arg(long)]
+    pub pretrain_epochs: Option<usize>,
+    /// Warm-up epochs of each rebuilt evaluation network.
+    #[arg(long)]
+    pub warmup_epochs: Option<usize>,
+    /// C: channels of the search network.
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// L: cells of the search network.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// N: intermediate nodes per cell.
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// C of the search-phase evaluation network.
+    #[arg(long)]
+    pub eval_channels: Option<usize>,
+    /// L of the search-phase evaluation network.
+    #[arg(long)]
+    pub eval_layers: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Search on a seeded random sample of this many training images.
+    #[arg(long)]
+    pub train_subset: Option<usize>,
+    /// Seed of every random choice (split, init, batches): the same seed on
+    /// the same machine gives the same genotype bit for bit.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Training backend: flex (CPU) or cuda (needs a build with --features cuda).
+    #[arg(long, default_value = "flex")]
+    pub backend: Backend,
+}
+
+impl SearchOpts {
+    pub fn config(&self) -> SearchConfig {
+        let d = SearchConfig::default();
+        SearchConfig {
+            algo: self.algo,
+            relaxation: self.cell,
+            zero: self.zero,
+            epochs: self.epochs.unwrap_or(d.epochs),
+            pretrain_epochs: self.pretrain_epochs.unwrap_or(d.pretrain_epochs),
+            warmup_epochs: self.warmup_epochs.unwrap_or(d.warmup_epochs),
+            channels: self.channels.unwrap_or(d.channels),
+            layers: self.layers.unwrap_or(d.layers),
+            nodes: self.nodes.unwrap_or(d.nodes),
+            eval_channels: self.eval_channels.unwrap_or(d.eval_channels),
+            eval_layers: self.eval_layers.unwrap_or(d.eval_layers),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            train_subset: self.train_subset,
+            seed: self.seed,
+            ..d
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub opts: SearchOpts,
+    /// Output folder (created; must not exist or be empty unless --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing output folder.
+    #[arg(long)]
+    pub force: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: SearchArgs) -> Result<()> {
+    let config = args.opts.config();
+    config.validate()?;
+    let data = args.data.load()?;
+    let summary = search_into(&config, &data, args.opts.backend, &args.out, args.force)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&search_json(&summary, &args.out))?
+        );
+    } else {
+        eprintln!(
+            "genotype ({}):\n{}",
+            summary.genotype.relaxation, summary.genotype
+        );
+        eprintln!("wrote {}", args.out.join(report::GENOTYPE_FILE).display());
+    }
+    Ok(())
+}
+
+/// The JSON summary of a search printed with --json.
+pub fn search_json(summary: &SearchSummary, out: &Path) -> serde_json::Value {
+    json!({
+        "genotype_path": out.join(report::GENOTYPE_FILE),
+        "alphas_path": out.join(report::ALPHAS_FILE),
+        "metrics_path": out.join(report::METRICS_FILE),
+        "search_val_accuracy": summary.final_search_val_accuracy,
+        "eval_val_accuracy": summary.final_eval_val_accuracy,
+        "seconds": summary.seconds,
+        "genotype": summary.genotype,
+    })
+}
+
+/// Runs a search and commits its artifacts to `out` (nothing is left behind
+/// if it fails).
+pub fn search_into(
+    config: &SearchConfig,
+    data: &Dataset,
+    backend: Backend,
+    out: &Path,
+    force: bool,
+) -> Result<SearchSummary> {
+    let device = search::training_device(backend)?;
+    let staged = StagedDir::create(out, force)?;
+    let started = Instant::now();
+    let mut lines = Vec::new();
+    let outcome = search::run_search(config, data, &device, None, &Bars, &mut |m| {
+        lines.push(m.clone());
+        report::write_metrics_lines(staged.path(), &lines)
+    })?;
+    let summary = report::write_search(
+        staged.path(),
+        config,
+        data,
+        &outcome,
+        started.elapsed().as_secs_f64(),
+    )?;
+    staged.commit()?;
+    Ok(summary)
+}

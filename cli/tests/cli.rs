@@ -1,0 +1,376 @@
+//! End-to-end tests of the `edgenas` binary on real (small) data: each test
+//! gets its own temporary folder and drives the real CLI.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn edgenas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgenas"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("edgenas runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A deliberately tiny search so the structure checks run in seconds.
+const TINY_SEARCH: &[&str] = &[
+    "--data",
+    "builtin:digits",
+    "--epochs",
+    "1",
+    "--pretrain-epochs",
+    "1",
+    "--warmup-epochs",
+    "1",
+    "--channels",
+    "4",
+    "--layers",
+    "3",
+    "--eval-channels",
+    "4",
+    "--eval-layers",
+    "3",
+    "--train-subset",
+    "256",
+];
+
+fn search(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["search"];
+    args.extend_from_slice(TINY_SEARCH);
+    args.extend_from_slice(extra);
+    let out_s = out.to_str().unwrap();
+    args.extend_from_slice(&["--out", out_s]);
+    edgenas(&args)
+}
+
+/// Inputs per node of a genotype cell, and the ops used.
+fn node_inputs(cell: &Value, n_nodes: usize) -> (Vec<usize>, Vec<String>) {
+    let edges = cell["edges"].as_array().expect("edges");
+    let mut counts = vec![0; n_nodes];
+    let mut ops = Vec::new();
+    for e in edges {
+        let node = e["node"].as_u64().unwrap() as usize;
+        let pred = e["predecessor"].as_u64().unwrap() as usize;
+        assert!(pred < node + 2, "predecessor {pred} of node {node}");
+        counts[node] += 1;
+        ops.push(e["op"].as_str().unwrap().to_string());
+    }
+    (counts, ops)
+}
+
+#[test]
+fn search_writes_genotypes_obeying_each_relaxation() {
+    let tmp = tempfile::tempdir().unwrap();
+    for cell in ["darts", "idarts", "xdarts"] {
+        let out = tmp.path().join(cell);
+        let run = search(&out, &["--cell", cell]);
+        assert!(run.status.success(), "{cell}: {}", stderr(&run));
+        let g = read_json(&out.join("genotype.json"));
+        assert_eq!(g["relaxation"], cell);
+        assert_eq!(g["schema_version"], 1);
+        let n = g["n_nodes"].as_u64().unwrap() as usize;
+        assert_eq!(n, 4);
+        for kind in ["normal", "reduce"] {
+            let (counts, ops) = node_inputs(&g[kind], n);
+            for (j, c) in counts.iter().enumerate() {
+                let want = if cell == "xdarts" { j + 2 } else { 2 };
+                assert_eq!(*c, want, "{cell} {kind} node {j}");
+            }
+            assert!(
+                !ops.iter().any(|o| o == "zero"),
+                "{cell} {kind}: zero op kept"
+            );
+        }
+        if cell == "darts" {
+            // DARTS keeps two *distinct* predecessors per node.
+            for kind in ["normal", "reduce"] {
+                let edges = g[kind]["edges"].as_array().unwrap();
+                for pair in edges.chunks(2) {
+                    assert_ne!(pair[0]["predecessor"], pair[1]["predecessor"]);
+                }
+            }
+        }
+        // The other artifacts are there and complete.
+        let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+        assert_eq!(metrics.lines().count(), 2, "pretrain + 1 search epoch");
+        for line in metrics.lines() {
+            let m: Value = serde_json::from_str(line).unwrap();
+            assert!(m["search_val_accuracy"].as_f64().unwrap() >= 0.0);
+            assert_eq!(m["edge_entropy_normal"].as_array().unwrap().len(), 14);
+        }
+        let alphas = read_json(&out.join("alphas.json"));
+        assert_eq!(alphas["normal"].as_array().unwrap().len(), 14);
+        assert!(read_json(&out.join("search.json"))["data"]["source"] == "builtin:digits");
+    }
+}
+
+#[test]
+fn v0_search_excludes_zero_from_the_genotype() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("v0");
+    let run = search(&out, &["--zero", "v0", "--algo", "darts"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let alphas = read_json(&out.join("alphas.json"));
+    assert_eq!(alphas["ops"][0], "zero");
+    assert_eq!(alphas["normal"][0].as_array().unwrap().len(), 8);
+    let g = read_json(&out.join("genotype.json"));
+    for kind in ["normal", "reduce"] {
+        let (_, ops) = node_inputs(&g[kind], 4);
+        assert!(!ops.iter().any(|o| o == "zero"));
+    }
+}
+
+#[test]
+fn a_fixed_seed_reproduces_the_run_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_once = |name: &str| -> (Value, Vec<Vec<f32>>, Value) {
+        let out = tmp.path().join(name);
+        let mut args = vec!["run", "--json"];
+        args.extend_from_slice(TINY_SEARCH);
+        args.extend_from_slice(&[
+            "--retrain-epochs",
+            "1",
+            "--retrain-channels",
+            "4",
+            "--retrain-layers",
+            "3",
+            "--retrain-subset",
+            "256",
+            "--seed",
+            "11",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let run = edgenas(&args);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let summary: Value = serde_json::from_slice(&run.stdout).expect("--json prints JSON");
+        let weights = parameter_values(&out.join("retrain"));
+        let alphas = read_json(&out.join("search/alphas.json"));
+        (summary, weights, alphas)
+    };
+    let (a, wa, alpha_a) = run_once("a");
+    let (b, wb, alpha_b) = run_once("b");
+    assert_eq!(a["genotype"], b["genotype"]);
+    assert_eq!(alpha_a["normal"], alpha_b["normal"]);
+    assert_eq!(alpha_a["reduce"], alpha_b["reduce"]);
+    assert_eq!(a["test_accuracy"], b["test_accuracy"]);
+    assert!(!wa.is_empty());
+    assert!(
+        wa == wb,
+        "retrained weights differ between two runs with the same seed"
+    );
+    let acc = a["test_accuracy"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&acc));
+    assert!(Path::new(a["weights_path"].as_str().unwrap()).ends_with("retrain/weights.bpk"));
+}
+
+/// Every float tensor of a retrained model, in module order. (The .bpk bytes
+/// themselves differ between runs: burn stores random parameter ids.)
+fn parameter_values(retrain_dir: &Path) -> Vec<Vec<f32>> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0
+                .push(param.val().into_data().try_to_vec::<f32>().unwrap());
+        }
+    }
+    let (_, model) =
+        search::report::ModelFile::load_model(retrain_dir, &burn::tensor::Device::flex()).unwrap();
+    let mut collect = Collect(Vec::new());
+    model.visit(&mut collect);
+    collect.0
+}
+
+// ---------------------------------------------------------------------------
+// Bad input: one-line error naming the file or flag, non-zero exit, no output.
+
+fn assert_clean_failure(run: &Output, needle: &str, out: &Path) {
+    assert!(!run.status.success(), "expected failure");
+    let err = stderr(run);
+    let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(error_lines.len(), 1, "one error line expected, got:\n{err}");
+    assert!(
+        error_lines[0].contains(needle),
+        "error should name `{needle}`:\n{err}"
+    );
+    assert!(
+        !out.exists(),
+        "output folder {} was left behind",
+        out.display()
+    );
+    let parent = out.parent().unwrap();
+    if parent.exists() {
+        for entry in std::fs::read_dir(parent).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.contains(".partial-"),
+                "staging folder {name} left behind"
+            );
+        }
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) {
+    std::fs::File::create(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+fn idx_images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0x0803u32.to_be_bytes());
+    for v in [n, rows, cols] {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+    b.extend((0..n * rows * cols).map(|i| (i % 200) as u8));
+    b
+}
+
+fn idx_labels(n: u32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0x0801u32.to_be_bytes());
+    b.extend_from_slice(&n.to_be_bytes());
+    b.extend((0..n).map(|i| (i % 10) as u8));
+    b
+}
+
+/// A valid uncompressed IDX dataset folder, to be broken by each test.
+fn idx_folder(root: &Path) -> PathBuf {
+    let dir = root.join("idx");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_file(&dir.join("train-images-idx3-ubyte"), &idx_images(40, 8, 8));
+    write_file(&dir.join("train-labels-idx1-ubyte"), &idx_labels(40));
+    write_file(&dir.join("t10k-images-idx3-ubyte"), &idx_images(10, 8, 8));
+    write_file(&dir.join("t10k-labels-idx1-ubyte"), &idx_labels(10));
+    dir
+}
+
+fn search_on(data: &Path, out: &Path) -> Output {
+    edgenas(&[
+        "search",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+    ])
+}
+
+#[test]
+fn missing_data_folder_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let missing = tmp.path().join("no-such-folder");
+    let run = search_on(&missing, &out);
+    assert_clean_failure(&run, "no-such-folder", &out);
+}
+
+#[test]
+fn truncated_idx_file_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = idx_folder(tmp.path());
+    let bytes = idx_images(40, 8, 8);
+    write_file(
+        &dir.join("train-images-idx3-ubyte"),
+        &bytes[..bytes.len() - 100],
+    );
+    let out = tmp.path().join("out");
+    assert_clean_failure(&search_on(&dir, &out), "train-images-idx3-ubyte", &out);
+}
+
+#[test]
+fn wrong_magic_number_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = idx_folder(tmp.path());
+    let mut bytes = idx_labels(10);
+    bytes[3] = 0x99;
+    write_file(&dir.join("t10k-labels-idx1-ubyte"), &bytes);
+    let out = tmp.path().join("out");
+    assert_clean_failure(&search_on(&dir, &out), "t10k-labels-idx1-ubyte", &out);
+}
+
+#[test]
+fn label_image_count_mismatch_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = idx_folder(tmp.path());
+    write_file(&dir.join("train-labels-idx1-ubyte"), &idx_labels(39));
+    let out = tmp.path().join("out");
+    assert_clean_failure(&search_on(&dir, &out), "train-labels-idx1-ubyte", &out);
+}
+
+#[test]
+fn truncated_cifar_file_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cifar");
+    std::fs::create_dir_all(&dir).unwrap();
+    let record = |label: u8| {
+        let mut r = vec![label];
+        r.extend(std::iter::repeat_n(7u8, 3072));
+        r
+    };
+    let train: Vec<u8> = (0..20).flat_map(|i| record(i % 10)).collect();
+    write_file(&dir.join("train.bin"), &train[..train.len() - 5]);
+    write_file(&dir.join("test.bin"), &record(1));
+    let out = tmp.path().join("out");
+    assert_clean_failure(&search_on(&dir, &out), "train.bin", &out);
+}
+
+#[test]
+fn unknown_cell_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = edgenas(&["search", "--cell", "pdarts", "--out", out.to_str().unwrap()]);
+    assert!(!run.status.success());
+    let err = stderr(&run);
+    assert!(err.lines().next().unwrap().contains("--cell"), "{err}");
+    assert!(err.contains("pdarts"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn existing_output_folder_is_not_overwritten_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    write_file(&out.join("keep.txt"), b"precious");
+    let run = search(&out, &[]);
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("--force"));
+    assert_eq!(std::fs::read(out.join("keep.txt")).unwrap(), b"precious");
+}
+
+#[test]
+fn retrain_rejects_a_corrupt_genotype_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let genotype = tmp.path().join("genotype.json");
+    write_file(
+        &genotype,
+        b"{\"schema_version\": 1, \"relaxation\": \"darts\"",
+    );
+    let out = tmp.path().join("out");
+    let run = edgenas(&[
+        "retrain",
+        "--genotype",
+        genotype.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&run, "genotype.json", &out);
+}

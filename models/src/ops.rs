@@ -1,0 +1,314 @@
+//! The candidate operations of the DARTS space and the cell glue that feeds
+//! them (SPEC §2.1): convolutions, pools, FactorizedReduce, ReLU–Conv–BN.
+//!
+//! Every op keeps the spatial size at stride 1 and produces `ceil(H / 2)` at
+//! stride 2, for odd sizes too (28×28 inputs reach 7×7 after two reductions).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+use crate::space::OpKind;
+
+/// Batch normalization that is either affine (evaluation network) or has
+/// frozen γ = 1, β = 0 (the search network's non-affine BN, as in DARTS).
+///
+/// Running statistics are tracked in both cases so that a validation pass
+/// (`Module::valid`) normalizes with them.
+pub fn batch_norm(channels: usize, affine: bool, device: &Device) -> BatchNorm {
+    let mut bn = BatchNormConfig::new(channels).init(device);
+    if !affine {
+        bn.gamma = bn.gamma.set_require_grad(false);
+        bn.beta = bn.beta.set_require_grad(false);
+    }
+    bn
+}
+
+/// A bias-free 2-D convolution with symmetric padding.
+pub fn conv(
+    c_in: usize,
+    c_out: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+    groups: usize,
+    device: &Device,
+) -> Conv2d {
+    Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
+        .with_dilation([dilation, dilation])
+        .with_groups(groups)
+        .with_bias(false)
+        .init(device)
+}
+
+/// ReLU → 1×1 (or k×k) convolution → BN: the cell-input preprocessing.
+#[derive(Module, Debug)]
+pub struct ReluConvBn {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+impl ReluConvBn {
+    pub fn new(c_in: usize, c_out: usize, affine: bool, device: &Device) -> Self {
+        Self {
+            conv: conv(c_in, c_out, 1, 1, 0, 1, 1, device),
+            bn: batch_norm(c_out, affine, device),
+        }
+    }
+
+    /// # Shapes
+    /// - input: `[batch, c_in, H, W]`
+    /// - output: `[batch, c_out, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(relu(x)))
+    }
+}
+
+/// Halves the spatial size with two 1×1 stride-2 convolutions on inputs offset
+/// by one pixel, concatenated along channels, then BN (DARTS' FactorizedReduce).
+#[derive(Module, Debug)]
+pub struct FactorizedReduce {
+    conv_a: Conv2d,
+    conv_b: Conv2d,
+    bn: BatchNorm,
+}
+
+impl FactorizedReduce {
+    pub fn new(c_in: usize, c_out: usize, affine: bool, device: &Device) -> Self {
+        assert!(
+            c_out % 2 == 0,
+            "FactorizedReduce needs an even channel count, got {c_out}"
+        );
+        Self {
+            conv_a: conv(c_in, c_out / 2, 1, 2, 0, 1, 1, device),
+            conv_b: conv(c_in, c_out / 2, 1, 2, 0, 1, 1, device),
+            bn: batch_norm(c_out, affine, device),
+        }
+    }
+
+    /// # Shapes
+    /// - input: `[batch, c_in, H, W]`
+    /// - output: `[batch, c_out, ceil(H/2), ceil(W/2)]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = relu(x);
+        let [_, _, h, w] = x.dims();
+        // The offset branch reads x[1:, 1:]. DARTS only ever sees even sizes; for
+        // odd ones we pad the shifted input back to H×W with zeros at the end so
+        // both branches produce ceil(H/2) × ceil(W/2) and can be concatenated.
+        let shifted = x
+            .clone()
+            .slice([0..x.dims()[0], 0..x.dims()[1], 1..h, 1..w])
+            .pad([(0, 0), (0, 0), (0, 1), (0, 1)], 0.0);
+        let a = self.conv_a.forward(x); // [batch, c_out/2, ceil(H/2), ceil(W/2)]
+        let b = self.conv_b.forward(shifted);
+        self.bn.forward(Tensor::cat(vec![a, b], 1))
+    }
+}
+
+/// Depthwise k×k (optionally dilated) then pointwise 1×1, then BN. The ReLU
+/// in front is applied by the caller so that a mixed edge computes it once.
+#[derive(Module, Debug)]
+pub struct DwPwBn {
+    depthwise: Conv2d,
+    pointwise: Conv2d,
+    bn: BatchNorm,
+}
+
+impl DwPwBn {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        affine: bool,
+        device: &Device,
+    ) -> Self {
+        let padding = dilation * (kernel - 1) / 2;
+        Self {
+            depthwise: conv(c_in, c_in, kernel, stride, padding, dilation, c_in, device),
+            pointwise: conv(c_in, c_out, 1, 1, 0, 1, 1, device),
+            bn: batch_norm(c_out, affine, device),
+        }
+    }
+
+    fn forward(&self, relu_x: Tensor<4>) -> Tensor<4> {
+        self.bn
+            .forward(self.pointwise.forward(self.depthwise.forward(relu_x)))
+    }
+}
+
+/// Separable convolution: [ReLU, depthwise k×k, pointwise 1×1, BN] twice,
+/// the stride only in the first half.
+#[derive(Module, Debug)]
+pub struct SepConv {
+    first: DwPwBn,
+    second: DwPwBn,
+}
+
+impl SepConv {
+    fn new(c: usize, kernel: usize, stride: usize, affine: bool, device: &Device) -> Self {
+        Self {
+            first: DwPwBn::new(c, c, kernel, stride, 1, affine, device),
+            second: DwPwBn::new(c, c, kernel, 1, 1, affine, device),
+        }
+    }
+
+    fn forward(&self, relu_x: Tensor<4>) -> Tensor<4> {
+        self.second.forward(relu(self.first.forward(relu_x)))
+    }
+}
+
+/// One candidate operation with its weights.
+#[derive(Module, Debug)]
+pub enum Op {
+    /// `zero`: a tensor of zeros of the output shape.
+    Zero(ZeroOp),
+    MaxPool(PoolOp<MaxPool2d>),
+    AvgPool(PoolOp<AvgPool2d>),
+    /// `identity` at stride 1.
+    Identity(IdentityOp),
+    /// `identity` at stride 2.
+    Reduce(FactorizedReduce),
+    Sep(SepConv),
+    Dil(DwPwBn),
+}
+
+/// The `zero` operation; carries only its stride.
+#[derive(Module, Debug)]
+pub struct ZeroOp {
+    stride: usize,
+}
+
+/// `identity` at stride 1 (no weights).
+#[derive(Module, Debug)]
+pub struct IdentityOp {}
+
+/// A 3×3 pool, followed by BN in the search network.
+#[derive(Module, Debug)]
+pub struct PoolOp<P: Module> {
+    pool: P,
+    bn: Option<BatchNorm>,
+}
+
+impl Op {
+    /// Builds `kind` on `c` channels. `search` selects the search network's
+    /// form: non-affine BN and a BN after each pool.
+    pub fn new(kind: OpKind, c: usize, stride: usize, search: bool, device: &Device) -> Self {
+        let affine = !search;
+        let pool_bn = search.then(|| batch_norm(c, false, device));
+        let pad = PaddingConfig2d::Explicit(1, 1, 1, 1);
+        match kind {
+            OpKind::Zero => Op::Zero(ZeroOp { stride }),
+            OpKind::MaxPool3x3 => Op::MaxPool(PoolOp {
+                pool: MaxPool2dConfig::new([3, 3])
+                    .with_strides([stride, stride])
+                    .with_padding(pad)
+                    .init(),
+                bn: pool_bn,
+            }),
+            OpKind::AvgPool3x3 => Op::AvgPool(PoolOp {
+                pool: AvgPool2dConfig::new([3, 3])
+                    .with_strides([stride, stride])
+                    .with_padding(pad)
+                    .with_count_include_pad(false)
+                    .init(),
+                bn: pool_bn,
+            }),
+            OpKind::Identity if stride == 1 => Op::Identity(IdentityOp {}),
+            OpKind::Identity => Op::Reduce(FactorizedReduce::new(c, c, affine, device)),
+            OpKind::SepConv3x3 => Op::Sep(SepConv::new(c, 3, stride, affine, device)),
+            OpKind::SepConv5x5 => Op::Sep(SepConv::new(c, 5, stride, affine, device)),
+            OpKind::DilConv3x3 => Op::Dil(DwPwBn::new(c, c, 3, stride, 2, affine, device)),
+            OpKind::DilConv5x5 => Op::Dil(DwPwBn::new(c, c, 5, stride, 2, affine, device)),
+        }
+    }
+
+    /// True when the op starts with a ReLU of its input (convolutions), so a
+    /// mixed edge can share one ReLU among them.
+    pub fn wants_relu_input(&self) -> bool {
+        matches!(self, Op::Sep(_) | Op::Dil(_))
+    }
+
+    /// True for the op that passes its input through unchanged (drop-path
+    /// skips it, as in DARTS).
+    pub fn is_identity(&self) -> bool {
+        matches!(self, Op::Identity(_))
+    }
+
+    /// Applies the op to `x`.
+    ///
+    /// # Shapes
+    /// - input: `[batch, C, H, W]`
+    /// - output: `[batch, C, H', W']`, `H' = ceil(H / stride)`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if self.wants_relu_input() {
+            self.forward_shared(x.clone(), relu(x))
+        } else {
+            self.forward_shared(x.clone(), x)
+        }
+    }
+
+    /// Applies the op given both `x` and `relu(x)`, so that a mixed edge
+    /// computes the ReLU shared by its convolutions once instead of once per op.
+    pub fn forward_shared(&self, x: Tensor<4>, relu_x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Op::Zero(zero) => {
+                let [n, c, h, w] = x.dims();
+                let s = zero.stride;
+                Tensor::zeros([n, c, h.div_ceil(s), w.div_ceil(s)], &x.device())
+            }
+            Op::MaxPool(p) => {
+                let y = p.pool.forward(x);
+                match &p.bn {
+                    Some(bn) => bn.forward(y),
+                    None => y,
+                }
+            }
+            Op::AvgPool(p) => {
+                let y = p.pool.forward(x);
+                match &p.bn {
+                    Some(bn) => bn.forward(y),
+                    None => y,
+                }
+            }
+            Op::Identity(_) => x,
+            Op::Reduce(fr) => fr.forward(x),
+            Op::Sep(sep) => sep.forward(relu_x),
+            Op::Dil(dil) => dil.forward(relu_x),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_keeps_or_halves_spatial_size() {
+        let device = Device::flex();
+        for kind in OpKind::ALL {
+            for (size, stride, expect) in [(8, 1, 8), (8, 2, 4), (7, 2, 4), (7, 1, 7)] {
+                for search in [true, false] {
+                    let op = Op::new(kind, 4, stride, search, &device);
+                    let x = Tensor::<4>::ones([2, 4, size, size], &device);
+                    let y = op.forward(x);
+                    assert_eq!(
+                        y.dims(),
+                        [2, 4, expect, expect],
+                        "{kind} stride {stride} on {size}×{size}"
+                    );
+                }
+            }
+        }
+    }
+}

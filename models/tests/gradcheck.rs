@@ -1,0 +1,139 @@
+//! Finite-difference checks of the gradient with respect to α: of one mixed
+//! operation's output, and of a whole search network's loss under each
+//! relaxation.
+
+use burn::module::Param;
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use models::network::{MixedOp, mixing_weights};
+use models::{Alphas, NetworkConfig, OpSpace, Relaxation, SearchNetworkConfig, ZeroConfig};
+
+/// burn's RNG is global: the tests take turns so that each one initializes
+/// its network from the same seeded sequence on every run.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn device() -> Device {
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    device
+}
+
+fn tensor2(values: &[f32], shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
+}
+
+/// Compares ∂f/∂α from autodiff with central differences, entry by entry.
+/// `eps` is the central-difference step: small enough that ReLU and max-pool
+/// kinks are rarely crossed, large enough for f32 round-off.
+fn check(
+    label: &str,
+    alpha: &[f32],
+    shape: [usize; 2],
+    eps: f32,
+    f: impl Fn(Tensor<2>) -> Tensor<1>,
+    device: &Device,
+) {
+    let a = tensor2(alpha, shape, device).require_grad();
+    let grads = f(a.clone()).backward();
+    let analytic = a
+        .grad(&grads)
+        .expect("α has a gradient")
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let eval =
+        |values: &[f32]| -> f64 { f(tensor2(values, shape, device)).into_scalar::<f32>() as f64 };
+    let scale = analytic.iter().fold(0f32, |m, g| m.max(g.abs())) as f64;
+    assert!(
+        scale > 1e-4,
+        "{label}: gradient is numerically zero ({scale})"
+    );
+    // f32 round-off of f(α ± eps) bounds how well a difference quotient can
+    // resolve an entry; entries below that bound are checked against it.
+    let round_off = 16.0 * eval(alpha).abs() * f32::EPSILON as f64 / eps as f64;
+    let (mut diff_sq, mut norm_sq) = (0.0, 0.0);
+    for i in 0..alpha.len() {
+        let mut plus = alpha.to_vec();
+        plus[i] += eps;
+        let mut minus = alpha.to_vec();
+        minus[i] -= eps;
+        let numeric = (eval(&plus) - eval(&minus)) / (2.0 * eps as f64);
+        let err = (numeric - analytic[i] as f64).abs();
+        diff_sq += err * err;
+        norm_sq += (analytic[i] as f64).powi(2);
+        assert!(
+            err <= 2e-2 * scale + round_off,
+            "{label}: entry {i}: autodiff {} vs finite difference {numeric} (scale {scale}, round-off {round_off})",
+            analytic[i]
+        );
+    }
+    let relative = (diff_sq / norm_sq).sqrt();
+    assert!(
+        relative < 1e-2,
+        "{label}: relative gradient error {relative}"
+    );
+}
+
+#[test]
+fn mixed_op_output_gradient_matches_finite_differences() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let device = device();
+    for zero in [ZeroConfig::V1, ZeroConfig::V0] {
+        let space = OpSpace::darts(zero);
+        for stride in [1, 2] {
+            let op = MixedOp::new(&space, 4, stride, &device);
+            let x = Tensor::<4>::random([2, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+            let out_shape = [2, 4, 6 / stride, 6 / stride];
+            let r = Tensor::<4>::random(out_shape, Distribution::Normal(0.0, 1.0), &device);
+            let n = space.len();
+            let alpha: Vec<f32> = (0..n).map(|i| 0.3 * (i as f32 - 2.0).sin()).collect();
+            check(
+                &format!("mixed op {zero:?} stride {stride}"),
+                &alpha,
+                [1, n],
+                1e-2,
+                |a| {
+                    let w = mixing_weights(a, Relaxation::Darts, 1).slice([0..1, 0..n]);
+                    (op.forward(x.clone(), w) * r.clone()).sum()
+                },
+                &device,
+            );
+        }
+    }
+}
+
+#[test]
+fn search_network_loss_gradient_matches_finite_differences() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let device = device();
+    for relaxation in [Relaxation::Darts, Relaxation::IDarts, Relaxation::XDarts] {
+        let network = NetworkConfig::new(1, 6, 3)
+            .with_channels(2)
+            .with_layers(3)
+            .with_nodes(2);
+        let cfg = SearchNetworkConfig::new(network, OpSpace::darts(ZeroConfig::V1))
+            .with_relaxation(relaxation);
+        let net = cfg.init(&device);
+        let [edges, ops] = cfg.alpha_shape();
+        let x = Tensor::<4>::random([4, 1, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+        let fixed_reduce: Vec<f32> = (0..edges * ops).map(|i| 0.01 * (i as f32).cos()).collect();
+        let normal: Vec<f32> = (0..edges * ops)
+            .map(|i| 0.2 * (0.7 * i as f32).sin())
+            .collect();
+        // A smooth scalar of the logits (cross-entropy would do too).
+        check(
+            &format!("search network, {relaxation} cells"),
+            &normal,
+            [edges, ops],
+            1e-3,
+            |a| {
+                let alphas = Alphas {
+                    normal: Param::from_tensor(a),
+                    reduce: Param::from_tensor(tensor2(&fixed_reduce, [edges, ops], &device)),
+                };
+                let logits = net.forward(x.clone(), &alphas);
+                logits.clone().mul(logits).sum()
+            },
+            &device,
+        );
+    }
+}

@@ -1,0 +1,654 @@
+//! The ICDARTS search phase (SPEC §3, Algorithm 1, Eq. 3.9–3.11) and the
+//! first-order DARTS baseline.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Tensor};
+use datasets::{Dataset, Normalization};
+use models::diagnostics::{alpha_std, edge_entropy};
+use models::{
+    Alphas, EvalNetwork, EvalNetworkConfig, Genotype, NetworkConfig, OpSpace, Relaxation,
+    SearchNetwork, SearchNetworkConfig, ZeroConfig, discretize,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::SearchError;
+use crate::batch::{Batch, Batches};
+use crate::progress::Progress;
+use crate::train::{clip_global_norm, correct, cosine_lr, cross_entropy, distillation};
+
+/// Which search algorithm drives α.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Algo {
+    /// ICDARTS (default): search and evaluation networks trained on `train`,
+    /// α on `val` with the KD term towards the evaluation network.
+    #[default]
+    Icdarts,
+    /// First-order DARTS: α on L^S_val, w_S on L^S_train, no evaluation network.
+    Darts,
+}
+
+impl std::str::FromStr for Algo {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "icdarts" => Ok(Algo::Icdarts),
+            "darts" => Ok(Algo::Darts),
+            _ => Err(format!(
+                "unknown algorithm `{s}` (expected icdarts or darts)"
+            )),
+        }
+    }
+}
+
+/// Every knob of a search. Defaults are the CPU-scale choices that let the
+/// default demo finish in minutes on 2 cores; the optimizer settings are the
+/// dissertation's (SPEC §3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchConfig {
+    pub algo: Algo,
+    pub relaxation: Relaxation,
+    pub zero: ZeroConfig,
+    /// C, L, N of the search network S.
+    pub channels: usize,
+    pub layers: usize,
+    pub nodes: usize,
+    /// C, L of the search-phase evaluation network E.
+    pub eval_channels: usize,
+    pub eval_layers: usize,
+    pub batch_size: usize,
+    /// E: search epochs after pretraining.
+    pub epochs: usize,
+    /// P: epochs of w_S pretraining with α frozen.
+    pub pretrain_epochs: usize,
+    /// W: warm-up epochs of each freshly built evaluation network.
+    pub warmup_epochs: usize,
+    pub lr_weights: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub lr_alpha: f64,
+    pub alpha_beta1: f32,
+    pub alpha_beta2: f32,
+    pub alpha_weight_decay: f64,
+    /// Global-norm clipping of the weight gradients.
+    pub grad_clip: f64,
+    /// λ and T of the KD term.
+    pub kd_lambda: f64,
+    pub kd_temperature: f64,
+    /// Use only this many training images (seeded sample) for the search.
+    pub train_subset: Option<usize>,
+    pub seed: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            algo: Algo::Icdarts,
+            relaxation: Relaxation::Darts,
+            zero: ZeroConfig::V1,
+            channels: 8,
+            layers: 5,
+            nodes: 4,
+            eval_channels: 8,
+            eval_layers: 5,
+            batch_size: 32,
+            epochs: 4,
+            pretrain_epochs: 2,
+            warmup_epochs: 1,
+            lr_weights: 0.08,
+            momentum: 0.9,
+            weight_decay: 3e-4,
+            lr_alpha: 3e-4,
+            alpha_beta1: 0.5,
+            alpha_beta2: 0.999,
+            alpha_weight_decay: 0.0,
+            grad_clip: 5.0,
+            kd_lambda: 1.0,
+            kd_temperature: 2.0,
+            train_subset: None,
+            seed: 0,
+        }
+    }
+}
+
+impl SearchConfig {
+    pub fn space(&self) -> OpSpace {
+        OpSpace::darts(self.zero)
+    }
+
+    pub fn search_network(&self, data: &Dataset) -> NetworkConfig {
+        NetworkConfig::new(data.channels, data.height, data.num_classes)
+            .with_channels(self.channels)
+            .with_layers(self.layers)
+            .with_nodes(self.nodes)
+    }
+
+    pub fn eval_network(&self, data: &Dataset) -> NetworkConfig {
+        NetworkConfig::new(data.channels, data.height, data.num_classes)
+            .with_channels(self.eval_channels)
+            .with_layers(self.eval_layers)
+            .with_nodes(self.nodes)
+    }
+
+    /// Rejects configurations that cannot run, before any work starts.
+    pub fn validate(&self) -> Result<(), SearchError> {
+        let bad = |msg: &str| Err(SearchError::Config(msg.to_string()));
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1");
+        }
+        if self.channels < 2 || self.channels % 2 != 0 || self.eval_channels % 2 != 0 {
+            return bad(
+                "channel counts must be even and at least 2 (FactorizedReduce halves them)",
+            );
+        }
+        if self.nodes == 0 || self.layers == 0 || self.eval_layers == 0 {
+            return bad("nodes and layers must be at least 1");
+        }
+        if self.kd_temperature <= 0.0 {
+            return bad("the KD temperature must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// An extra term of the α objective, such as the latency penalty δ·P(α)
+/// (SPEC §4.3). It must be differentiable in α.
+pub trait AlphaPenalty {
+    /// The term's value, already scaled by its coefficient.
+    fn penalty(&self, alphas: &Alphas, relaxation: Relaxation) -> Tensor<1>;
+}
+
+/// Per-epoch record written to `metrics.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    /// `pretrain` or `search`.
+    pub phase: String,
+    pub lr_weights: f64,
+    pub loss_alpha: Option<f64>,
+    pub loss_search_train: f64,
+    pub loss_eval_train: Option<f64>,
+    pub kd_train: Option<f64>,
+    /// Accuracy (%) on `val` of the search network.
+    pub search_val_accuracy: f64,
+    /// Accuracy (%) on `val` of the evaluation network built from the
+    /// discretized α of this epoch (the discretization gap is the difference).
+    pub eval_val_accuracy: Option<f64>,
+    /// Population std of softmax(α) per edge, and overall.
+    pub alpha_std_normal: f64,
+    pub alpha_std_reduce: f64,
+    pub edge_std_normal: Vec<f64>,
+    pub edge_std_reduce: Vec<f64>,
+    /// Entropy (nats) of each edge's softmax(α).
+    pub edge_entropy_normal: Vec<f64>,
+    pub edge_entropy_reduce: Vec<f64>,
+    pub genotype: Genotype,
+    pub seconds: f64,
+}
+
+/// What a search produces.
+pub struct SearchOutcome {
+    pub genotype: Genotype,
+    pub alpha_normal: Vec<f32>,
+    pub alpha_reduce: Vec<f32>,
+    pub alpha_shape: [usize; 2],
+    pub normalization: Normalization,
+    pub metrics: Vec<EpochMetrics>,
+    pub search_network: NetworkConfig,
+    pub eval_network: NetworkConfig,
+}
+
+/// Runs a search on `data` (its training split, halved into train/val).
+///
+/// `on_epoch` is called after every epoch (pretraining included) so that the
+/// caller can persist metrics as they come.
+pub fn run_search(
+    config: &SearchConfig,
+    data: &Dataset,
+    device: &Device,
+    penalty: Option<&dyn AlphaPenalty>,
+    progress: &dyn Progress,
+    on_epoch: &mut dyn FnMut(&EpochMetrics) -> Result<(), SearchError>,
+) -> Result<SearchOutcome, SearchError> {
+    config.validate()?;
+    device.seed(config.seed);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+
+    let pool = match config.train_subset {
+        Some(n) => data.train.sample(n, config.seed),
+        None => data.train.clone(),
+    };
+    let (train, val) = pool.split_half(config.seed);
+    if train.len == 0 || val.len == 0 {
+        return Err(SearchError::Config(format!(
+            "the training split of {} is too small to halve into train and val",
+            data.source
+        )));
+    }
+    let size = data.height;
+    // Normalization statistics come from the images the search trains on.
+    let normalization = Normalization::from_split(&pool, data.channels, size, size);
+    let train = Batches::new(&train, &normalization, data.channels, size);
+    let val = Batches::new(&val, &normalization, data.channels, size);
+    log::info!(
+        "search on {}: {} train / {} val images, {}×{}×{}",
+        data.name,
+        train.len(),
+        val.len(),
+        data.channels,
+        size,
+        size
+    );
+
+    let space = config.space();
+    let search_cfg = SearchNetworkConfig::new(config.search_network(data), space.clone())
+        .with_relaxation(config.relaxation);
+    let [edges, n_ops] = search_cfg.alpha_shape();
+    let mut net: SearchNetwork = search_cfg.init(device);
+    let mut alphas = init_alphas(edges, n_ops, &mut rng, device);
+
+    let mut opt_w = sgd(config);
+    let mut opt_alpha = alpha_optimizer(config);
+
+    let steps_per_epoch = train
+        .len()
+        .div_ceil(config.batch_size)
+        .min(val.len().div_ceil(config.batch_size));
+    let total_steps = (config.pretrain_epochs + config.epochs) * steps_per_epoch;
+    let mut step = 0usize;
+    let mut metrics = Vec::new();
+    let eval_net_cfg = config.eval_network(data);
+
+    // Pretraining of w_S with α frozen.
+    for epoch in 0..config.pretrain_epochs {
+        let started = Instant::now();
+        let order = train.shuffled(&mut rng);
+        let bar = progress.start(
+            &format!("pretrain {}/{}", epoch + 1, config.pretrain_epochs),
+            steps_per_epoch,
+        );
+        let mut loss_sum = 0.0;
+        for chunk in order.chunks(config.batch_size).take(steps_per_epoch) {
+            let lr = cosine_lr(config.lr_weights, step, total_steps);
+            let b = train.batch(chunk, device);
+            let loss = cross_entropy(net.forward(b.images, &alphas), b.labels);
+            loss_sum += loss.clone().into_scalar::<f32>() as f64;
+            let mut grads = loss.backward();
+            let mut g = GradientsParams::from_module(&mut grads, &net);
+            clip_global_norm(&mut g, &net, config.grad_clip);
+            net = opt_w.step(lr, net, g);
+            step += 1;
+            bar.inc();
+        }
+        bar.finish();
+        let m = epoch_metrics(
+            EpochCtx {
+                epoch,
+                phase: "pretrain",
+                lr: cosine_lr(config.lr_weights, step, total_steps),
+                loss_alpha: None,
+                loss_s: loss_sum / steps_per_epoch as f64,
+                loss_e: None,
+                kd: None,
+                started,
+            },
+            config,
+            &space,
+            &net,
+            None,
+            &alphas,
+            &val,
+            device,
+        );
+        on_epoch(&m)?;
+        metrics.push(m);
+    }
+
+    for epoch in 0..config.epochs {
+        let started = Instant::now();
+        // ᾱ = discretize(α); E is rebuilt from it with fresh weights and warmed up.
+        let mut eval_state = if config.algo == Algo::Icdarts {
+            let (mut e, mut opt_e) = build_eval(config, &eval_net_cfg, &alphas, device);
+            // Decision (SPEC §3, warm-up data): Algorithm 1 writes the warm-up
+            // with L^E_val, but ICDARTS' stated change is that both networks'
+            // weights train on `train` only, so E warms up on `train`.
+            for w in 0..config.warmup_epochs {
+                let order = train.shuffled(&mut rng);
+                let bar = progress.start(
+                    &format!(
+                        "epoch {}/{} warm-up E {}/{}",
+                        epoch + 1,
+                        config.epochs,
+                        w + 1,
+                        config.warmup_epochs
+                    ),
+                    steps_per_epoch,
+                );
+                for chunk in order.chunks(config.batch_size).take(steps_per_epoch) {
+                    let lr = cosine_lr(config.lr_weights, step, total_steps);
+                    let b = train.batch(chunk, device);
+                    let loss = cross_entropy(e.logits(b.images), b.labels);
+                    let mut grads = loss.backward();
+                    let mut g = GradientsParams::from_module(&mut grads, &e);
+                    clip_global_norm(&mut g, &e, config.grad_clip);
+                    e = opt_e.step(lr, e, g);
+                    bar.inc();
+                }
+                bar.finish();
+            }
+            Some((e, opt_e))
+        } else {
+            None
+        };
+
+        let train_order = train.shuffled(&mut rng);
+        let val_order = val.shuffled(&mut rng);
+        let bar = progress.start(
+            &format!("search {}/{}", epoch + 1, config.epochs),
+            steps_per_epoch,
+        );
+        let (mut sum_a, mut sum_s, mut sum_e, mut sum_kd) = (0.0, 0.0, 0.0, 0.0);
+        for (tchunk, vchunk) in train_order
+            .chunks(config.batch_size)
+            .zip(val_order.chunks(config.batch_size))
+            .take(steps_per_epoch)
+        {
+            let lr = cosine_lr(config.lr_weights, step, total_steps);
+            let bt = train.batch(tchunk, device);
+            let bv = val.batch(vchunk, device);
+            let (n, a, e) = search_step(
+                config,
+                penalty,
+                lr,
+                &bt,
+                &bv,
+                net,
+                alphas,
+                &mut opt_w,
+                &mut opt_alpha,
+                eval_state,
+            );
+            (net, alphas, eval_state) = (n, a, e.state);
+            sum_a += e.loss_alpha;
+            sum_s += e.loss_search;
+            sum_e += e.loss_eval.unwrap_or(0.0);
+            sum_kd += e.kd.unwrap_or(0.0);
+            step += 1;
+            bar.inc();
+        }
+        bar.finish();
+        let n = steps_per_epoch as f64;
+        let icd = config.algo == Algo::Icdarts;
+        let m = epoch_metrics(
+            EpochCtx {
+                epoch: config.pretrain_epochs + epoch,
+                phase: "search",
+                lr: cosine_lr(config.lr_weights, step, total_steps),
+                loss_alpha: Some(sum_a / n),
+                loss_s: sum_s / n,
+                loss_e: icd.then_some(sum_e / n),
+                kd: icd.then_some(sum_kd / n),
+                started,
+            },
+            config,
+            &space,
+            &net,
+            eval_state.as_ref().map(|(e, _)| e),
+            &alphas,
+            &val,
+            device,
+        );
+        on_epoch(&m)?;
+        metrics.push(m);
+    }
+
+    let (alpha_normal, alpha_reduce) = alphas.to_values();
+    Ok(SearchOutcome {
+        genotype: current_genotype(&alphas, &space, config),
+        alpha_normal,
+        alpha_reduce,
+        alpha_shape: [edges, n_ops],
+        normalization,
+        metrics,
+        search_network: config.search_network(data),
+        eval_network: eval_net_cfg,
+    })
+}
+
+/// The evaluation network E with its optimizer, while ICDARTS runs.
+pub type EvalState = Option<(EvalNetwork, ModuleOptimizer)>;
+
+/// Losses of one search step, and E handed back.
+pub struct StepResult {
+    pub loss_alpha: f64,
+    pub loss_search: f64,
+    pub loss_eval: Option<f64>,
+    pub kd: Option<f64>,
+    pub state: EvalState,
+}
+
+/// One search step: the α update on a val batch, then the w_S (and, for
+/// ICDARTS, w_E) update on a train batch.
+#[allow(clippy::too_many_arguments)]
+pub fn search_step(
+    config: &SearchConfig,
+    penalty: Option<&dyn AlphaPenalty>,
+    lr: f64,
+    bt: &Batch,
+    bv: &Batch,
+    net: SearchNetwork,
+    alphas: Alphas,
+    opt_w: &mut ModuleOptimizer,
+    opt_alpha: &mut ModuleOptimizer,
+    eval_state: EvalState,
+) -> (SearchNetwork, Alphas, StepResult) {
+    // (3.9) α ← Adam on L^S_val(w_S, α) + λ·KD_val(S‖E) + δ·P(α).
+    // Decision (SPEC §3, penalty placement): the dissertation's Eq. 4.1 adds
+    // δ·P(α) to the w_S loss, where its gradient is zero; the penalty acts on
+    // α, so it is part of this objective.
+    let logits_s = net.forward(bv.images.clone(), &alphas);
+    let mut loss_a = cross_entropy(logits_s.clone(), bv.labels.clone());
+    if let Some((e, _)) = &eval_state {
+        // The teacher runs in inference mode: no graph, and E's running
+        // statistics are not touched by validation batches.
+        let teacher = Tensor::from_inner(e.valid().logits(bv.images.clone().inner()));
+        loss_a = loss_a
+            + distillation(logits_s, teacher, config.kd_temperature).mul_scalar(config.kd_lambda);
+    }
+    if let Some(p) = penalty {
+        loss_a = loss_a + p.penalty(&alphas, config.relaxation);
+    }
+    let loss_alpha = loss_a.clone().into_scalar::<f32>() as f64;
+    let mut grads = loss_a.backward();
+    let g = GradientsParams::from_module(&mut grads, &alphas);
+    let alphas = opt_alpha.step(config.lr_alpha, alphas, g);
+
+    // (3.10) w_S ← SGD on L^S_train + λ·KD_train(S‖E), and (3.11) w_E ← SGD
+    // on L^E_train. E's logits on the batch serve both: detached as the
+    // teacher for S, and as E's own training loss. The parameter sets are
+    // disjoint and the teacher is detached, so one backward of the sum gives
+    // exactly the two separate gradients.
+    let logits_s = net.forward(bt.images.clone(), &alphas);
+    let mut loss_s = cross_entropy(logits_s.clone(), bt.labels.clone());
+    let (mut loss_eval, mut kd_value) = (None, None);
+    let total = match &eval_state {
+        Some((e, _)) => {
+            let logits_e = e.logits(bt.images.clone());
+            let kd = distillation(logits_s, logits_e.clone(), config.kd_temperature);
+            kd_value = Some(kd.clone().into_scalar::<f32>() as f64);
+            loss_s = loss_s + kd.mul_scalar(config.kd_lambda);
+            let loss_e = cross_entropy(logits_e, bt.labels.clone());
+            loss_eval = Some(loss_e.clone().into_scalar::<f32>() as f64);
+            loss_s.clone() + loss_e
+        }
+        None => loss_s.clone(),
+    };
+    let loss_search = loss_s.into_scalar::<f32>() as f64;
+    let mut grads = total.backward();
+    let mut g_s = GradientsParams::from_module(&mut grads, &net);
+    clip_global_norm(&mut g_s, &net, config.grad_clip);
+    let net = opt_w.step(lr, net, g_s);
+    let state = eval_state.map(|(e, mut opt_e)| {
+        let mut g_e = GradientsParams::from_module(&mut grads, &e);
+        clip_global_norm(&mut g_e, &e, config.grad_clip);
+        let e = opt_e.step(lr, e, g_e);
+        (e, opt_e)
+    });
+    (
+        net,
+        alphas,
+        StepResult {
+            loss_alpha,
+            loss_search,
+            loss_eval,
+            kd: kd_value,
+            state,
+        },
+    )
+}
+
+/// Builds E from the current discretized α with fresh weights and optimizer.
+pub fn build_eval(
+    config: &SearchConfig,
+    network: &NetworkConfig,
+    alphas: &Alphas,
+    device: &Device,
+) -> (EvalNetwork, ModuleOptimizer) {
+    let genotype = current_genotype(alphas, &config.space(), config);
+    (
+        EvalNetworkConfig::new(network.clone(), genotype).init(device),
+        sgd(config),
+    )
+}
+
+/// The α optimizer of SPEC §3: Adam, lr 3e-4, β = (0.5, 0.999).
+pub fn alpha_optimizer(config: &SearchConfig) -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_beta_1(config.alpha_beta1)
+        .with_beta_2(config.alpha_beta2)
+        .with_weight_decay(
+            (config.alpha_weight_decay > 0.0)
+                .then(|| WeightDecayConfig::new(config.alpha_weight_decay as f32)),
+        )
+        .init()
+}
+
+/// α ~ 1e-3·N(0, 1) (SPEC §3), from the search's own seeded generator so the
+/// initial architecture does not depend on the backend's RNG.
+pub fn init_alphas(edges: usize, ops: usize, rng: &mut StdRng, device: &Device) -> Alphas {
+    let mut normal_sample = || {
+        // Box–Muller: two uniforms → one standard normal.
+        let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+        let u2: f64 = rng.random();
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32 * 1e-3
+    };
+    let normal: Vec<f32> = (0..edges * ops).map(|_| normal_sample()).collect();
+    let reduce: Vec<f32> = (0..edges * ops).map(|_| normal_sample()).collect();
+    Alphas::from_values(normal, reduce, edges, ops, device)
+}
+
+pub fn sgd(config: &SearchConfig) -> ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_momentum(config.momentum)))
+        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
+        .init()
+}
+
+fn current_genotype(alphas: &Alphas, space: &OpSpace, config: &SearchConfig) -> Genotype {
+    let (normal, reduce) = alphas.to_values();
+    discretize(&normal, &reduce, space, config.nodes, config.relaxation)
+}
+
+struct EpochCtx {
+    epoch: usize,
+    phase: &'static str,
+    lr: f64,
+    loss_alpha: Option<f64>,
+    loss_s: f64,
+    loss_e: Option<f64>,
+    kd: Option<f64>,
+    started: Instant,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn epoch_metrics(
+    ctx: EpochCtx,
+    config: &SearchConfig,
+    space: &OpSpace,
+    net: &SearchNetwork,
+    eval_net: Option<&EvalNetwork>,
+    alphas: &Alphas,
+    val: &Batches,
+    device: &Device,
+) -> EpochMetrics {
+    let inference = device.clone().inner();
+    let net_valid = net.valid();
+    let alphas_valid = alphas.valid();
+    let search_val_accuracy = accuracy(val, config.batch_size.max(64), &inference, |x| {
+        net_valid.forward(x, &alphas_valid)
+    });
+    let eval_val_accuracy = eval_net.map(|e| {
+        let e = e.valid();
+        accuracy(val, config.batch_size.max(64), &inference, |x| e.logits(x))
+    });
+    let (normal, reduce) = alphas.to_values();
+    let n_ops = space.len();
+    let (edge_std_normal, alpha_std_normal) = alpha_std(&normal, n_ops);
+    let (edge_std_reduce, alpha_std_reduce) = alpha_std(&reduce, n_ops);
+    let genotype = current_genotype(alphas, space, config);
+    let m = EpochMetrics {
+        epoch: ctx.epoch,
+        phase: ctx.phase.to_string(),
+        lr_weights: ctx.lr,
+        loss_alpha: ctx.loss_alpha,
+        loss_search_train: ctx.loss_s,
+        loss_eval_train: ctx.loss_e,
+        kd_train: ctx.kd,
+        search_val_accuracy,
+        eval_val_accuracy,
+        alpha_std_normal,
+        alpha_std_reduce,
+        edge_std_normal,
+        edge_std_reduce,
+        edge_entropy_normal: edge_entropy(&normal, n_ops),
+        edge_entropy_reduce: edge_entropy(&reduce, n_ops),
+        genotype,
+        seconds: ctx.started.elapsed().as_secs_f64(),
+    };
+    log::info!(
+        "epoch {} ({}): loss_s {:.4}, S val {:.2}%{}, σ_α {:.4}/{:.4}",
+        m.epoch,
+        m.phase,
+        m.loss_search_train,
+        m.search_val_accuracy,
+        m.eval_val_accuracy
+            .map(|a| format!(", E val {a:.2}%"))
+            .unwrap_or_default(),
+        m.alpha_std_normal,
+        m.alpha_std_reduce
+    );
+    m
+}
+
+/// Accuracy (%) of `forward` over every sample of `data`, in batches.
+pub fn accuracy(
+    data: &Batches,
+    batch_size: usize,
+    device: &Device,
+    forward: impl Fn(Tensor<4>) -> Tensor<2>,
+) -> f64 {
+    let order: Vec<usize> = (0..data.len()).collect();
+    let mut right = 0usize;
+    for chunk in order.chunks(batch_size) {
+        let b = data.batch(chunk, device);
+        right += correct(forward(b.images), &b.labels_host);
+    }
+    100.0 * right as f64 / data.len().max(1) as f64
+}

@@ -1,0 +1,218 @@
+//! Retraining (SPEC §6): the evaluation network built from a genotype is
+//! trained from scratch on the full training split and tested on the test
+//! split; the reported metric is the final epoch's, not the best epoch's.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::optim::SgdConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::tensor::Device;
+use datasets::{Dataset, Normalization};
+use models::{EvalNetwork, EvalNetworkConfig, Genotype, NetworkConfig};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::SearchError;
+use crate::batch::{Augment, Batches};
+use crate::icdarts::accuracy;
+use crate::progress::Progress;
+use crate::train::{clip_global_norm, correct, cosine_lr, cross_entropy};
+
+/// Every knob of a retraining run. Optimizer defaults follow SPEC §6; sizes
+/// and epochs are CPU-scale.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RetrainConfig {
+    pub channels: usize,
+    pub layers: usize,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    /// Random translation by up to this many pixels (zero-padded crop; 0 disables it).
+    pub crop_padding: usize,
+    /// Side of the cutout square in pixels (0 disables it).
+    pub cutout: usize,
+    /// Final drop-path probability; it grows linearly from 0 over the epochs
+    /// as in DARTS.
+    pub drop_path: f64,
+    /// Weight of the auxiliary head's loss (0 disables the head).
+    pub aux_weight: f64,
+    pub grad_clip: f64,
+    /// Use only this many training images (seeded sample).
+    pub train_subset: Option<usize>,
+    pub seed: u64,
+}
+
+impl Default for RetrainConfig {
+    fn default() -> Self {
+        Self {
+            channels: 16,
+            layers: 5,
+            batch_size: 64,
+            epochs: 20,
+            lr: 0.025,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            crop_padding: 0,
+            cutout: 0,
+            drop_path: 0.1,
+            aux_weight: 0.4,
+            grad_clip: 5.0,
+            train_subset: None,
+            seed: 0,
+        }
+    }
+}
+
+/// Per-epoch record of retraining.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetrainEpoch {
+    pub epoch: usize,
+    pub lr: f64,
+    pub drop_path: f64,
+    pub train_loss: f64,
+    /// Accuracy (%) on the training batches as they were seen (with
+    /// augmentation and drop-path).
+    pub train_accuracy: f64,
+    pub seconds: f64,
+}
+
+/// What retraining produces.
+pub struct RetrainOutcome {
+    pub model: EvalNetwork,
+    pub network: NetworkConfig,
+    pub normalization: Normalization,
+    /// Final-epoch accuracy (%) on the test split.
+    pub test_accuracy: f64,
+    pub test_samples: usize,
+    pub epochs: Vec<RetrainEpoch>,
+}
+
+/// The evaluation network configuration retraining builds for `data`.
+pub fn retrain_network(
+    config: &RetrainConfig,
+    genotype: &Genotype,
+    data: &Dataset,
+) -> NetworkConfig {
+    NetworkConfig::new(data.channels, data.height, data.num_classes)
+        .with_channels(config.channels)
+        .with_layers(config.layers)
+        .with_nodes(genotype.n_nodes)
+}
+
+/// Trains the evaluation network of `genotype` from scratch on `data`.
+pub fn retrain(
+    config: &RetrainConfig,
+    genotype: &Genotype,
+    data: &Dataset,
+    device: &Device,
+    progress: &dyn Progress,
+    on_epoch: &mut dyn FnMut(&RetrainEpoch) -> Result<(), SearchError>,
+) -> Result<RetrainOutcome, SearchError> {
+    genotype
+        .validate()
+        .map_err(|e| SearchError::Config(format!("genotype: {e}")))?;
+    if config.batch_size == 0 || config.channels % 2 != 0 || config.layers == 0 {
+        return Err(SearchError::Config(
+            "retraining needs batch size ≥ 1, an even channel count and ≥ 1 layer".into(),
+        ));
+    }
+    device.seed(config.seed);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let train_split = match config.train_subset {
+        Some(n) => data.train.sample(n, config.seed),
+        None => data.train.clone(),
+    };
+    let size = data.height;
+    let normalization = Normalization::from_split(&train_split, data.channels, size, size);
+    let train = Batches::new(&train_split, &normalization, data.channels, size);
+    let test = Batches::new(&data.test, &normalization, data.channels, size);
+
+    let network = retrain_network(config, genotype, data);
+    let with_aux = config.aux_weight > 0.0;
+    let mut model = EvalNetworkConfig::new(network.clone(), genotype.clone())
+        .with_auxiliary(with_aux)
+        .init(device);
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_momentum(config.momentum)))
+        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
+        .init();
+    log::info!(
+        "retrain {} params on {} images ({} test)",
+        model.num_params(),
+        train.len(),
+        test.len()
+    );
+
+    let steps_per_epoch = train.len().div_ceil(config.batch_size);
+    let total = config.epochs * steps_per_epoch;
+    let mut step = 0;
+    let mut epochs = Vec::new();
+    for epoch in 0..config.epochs {
+        let started = Instant::now();
+        let drop_prob = config.drop_path * epoch as f64 / config.epochs as f64;
+        let order = train.shuffled(&mut rng);
+        let bar = progress.start(
+            &format!("retrain {}/{}", epoch + 1, config.epochs),
+            steps_per_epoch,
+        );
+        let (mut loss_sum, mut right) = (0.0, 0usize);
+        for chunk in order.chunks(config.batch_size) {
+            let lr = cosine_lr(config.lr, step, total);
+            let augment = Augment {
+                crop_padding: config.crop_padding,
+                cutout: config.cutout,
+            };
+            let b = train.augmented_batch(chunk, augment, Some(&mut rng), device);
+            let out = model.forward(b.images, drop_prob, with_aux);
+            right += correct(out.logits.clone(), &b.labels_host);
+            let mut loss = cross_entropy(out.logits, b.labels.clone());
+            if let Some(aux) = out.aux_logits {
+                loss = loss + cross_entropy(aux, b.labels).mul_scalar(config.aux_weight);
+            }
+            loss_sum += loss.clone().into_scalar::<f32>() as f64;
+            let mut grads = loss.backward();
+            let mut g = GradientsParams::from_module(&mut grads, &model);
+            clip_global_norm(&mut g, &model, config.grad_clip);
+            model = optim.step(lr, model, g);
+            step += 1;
+            bar.inc();
+        }
+        bar.finish();
+        let record = RetrainEpoch {
+            epoch,
+            lr: cosine_lr(config.lr, step, total),
+            drop_path: drop_prob,
+            train_loss: loss_sum / steps_per_epoch as f64,
+            train_accuracy: 100.0 * right as f64 / train.len() as f64,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        log::info!(
+            "retrain epoch {}: loss {:.4}, train acc {:.2}% ({:.1}s)",
+            epoch,
+            record.train_loss,
+            record.train_accuracy,
+            record.seconds
+        );
+        on_epoch(&record)?;
+        epochs.push(record);
+    }
+
+    let inference = device.clone().inner();
+    let valid = model.valid();
+    let test_accuracy = accuracy(&test, 256, &inference, |x| valid.logits(x));
+    log::info!("final-epoch test accuracy {test_accuracy:.2}%");
+    Ok(RetrainOutcome {
+        model,
+        network,
+        normalization,
+        test_accuracy,
+        test_samples: test.len(),
+        epochs,
+    })
+}
