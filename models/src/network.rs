@@ -118,6 +118,7 @@ impl Stem {
 
 /// How a cell brings c_{k-2} to C channels: a 1×1 ReLU–Conv–BN, or a
 /// FactorizedReduce when c_{k-2} has twice the spatial size of c_{k-1}.
+#[allow(clippy::large_enum_variant)] // built once per cell, see `Op`
 #[derive(Module, Debug)]
 pub enum Preprocess {
     Conv(ReluConvBn),
@@ -302,10 +303,10 @@ impl SearchCell {
         for node in 0..self.nodes {
             let first = node_first_edge(node);
             let mut sum: Option<Tensor<4>> = None;
-            for pred in 0..node + 2 {
+            for (pred, state) in states.iter().enumerate().take(node + 2) {
                 let e = first + pred;
                 let w = weights.clone().slice([e..e + 1, 0..ops]);
-                let y = self.edges[e].forward(states[pred].clone(), w);
+                let y = self.edges[e].forward(state.clone(), w);
                 sum = Some(match sum {
                     Some(s) => s + y,
                     None => y,

@@ -27,7 +27,9 @@ pub fn batch_norm(channels: usize, affine: bool, device: &Device) -> BatchNorm {
     bn
 }
 
-/// A bias-free 2-D convolution with symmetric padding.
+/// A bias-free 2-D convolution with symmetric padding (PyTorch's `Conv2d`
+/// argument list, which every op here is written against).
+#[allow(clippy::too_many_arguments)]
 pub fn conv(
     c_in: usize,
     c_out: usize,
@@ -84,7 +86,7 @@ pub struct FactorizedReduce {
 impl FactorizedReduce {
     pub fn new(c_in: usize, c_out: usize, affine: bool, device: &Device) -> Self {
         assert!(
-            c_out % 2 == 0,
+            c_out.is_multiple_of(2),
             "FactorizedReduce needs an even channel count, got {c_out}"
         );
         Self {
@@ -169,6 +171,9 @@ impl SepConv {
 }
 
 /// One candidate operation with its weights.
+// Variant sizes differ (a SepConv holds four convolutions), but ops are built
+// once per edge and live in a Vec; boxing would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Op {
     /// `zero`: a tensor of zeros of the output shape.

@@ -143,7 +143,10 @@ impl SearchConfig {
         if self.batch_size == 0 {
             return bad("batch size must be at least 1");
         }
-        if self.channels < 2 || self.channels % 2 != 0 || self.eval_channels % 2 != 0 {
+        if self.channels < 2
+            || !self.channels.is_multiple_of(2)
+            || !self.eval_channels.is_multiple_of(2)
+        {
             return bad(
                 "channel counts must be even and at least 2 (FactorizedReduce halves them)",
             );

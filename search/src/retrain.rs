@@ -117,7 +117,7 @@ pub fn retrain(
     genotype
         .validate()
         .map_err(|e| SearchError::Config(format!("genotype: {e}")))?;
-    if config.batch_size == 0 || config.channels % 2 != 0 || config.layers == 0 {
+    if config.batch_size == 0 || !config.channels.is_multiple_of(2) || config.layers == 0 {
         return Err(SearchError::Config(
             "retraining needs batch size ≥ 1, an even channel count and ≥ 1 layer".into(),
         ));

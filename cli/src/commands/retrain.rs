@@ -19,19 +19,20 @@ use crate::progress::Bars;
 #[derive(Args, Debug, Clone)]
 pub struct RetrainOpts {
     /// Training epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = RetrainConfig::default().epochs)]
+    pub epochs: usize,
     /// C of the evaluation network.
-    #[arg(long)]
-    pub channels: Option<usize>,
+    #[arg(long, default_value_t = RetrainConfig::default().channels)]
+    pub channels: usize,
     /// L of the evaluation network.
-    #[arg(long)]
-    pub layers: Option<usize>,
-    #[arg(long)]
-    pub batch_size: Option<usize>,
+    #[arg(long, default_value_t = RetrainConfig::default().layers)]
+    pub layers: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = RetrainConfig::default().batch_size)]
+    pub batch_size: usize,
     /// Initial SGD learning rate (cosine-annealed to 0).
-    #[arg(long)]
-    pub lr: Option<f64>,
+    #[arg(long, default_value_t = RetrainConfig::default().lr)]
+    pub lr: f64,
     /// Random-translation padding in pixels (0 = off; default: an eighth of
     /// the image side, CIFAR's 4 px at 32×32).
     #[arg(long)]
@@ -40,11 +41,11 @@ pub struct RetrainOpts {
     #[arg(long)]
     pub cutout: Option<usize>,
     /// Final drop-path probability.
-    #[arg(long)]
-    pub drop_path: Option<f64>,
+    #[arg(long, default_value_t = RetrainConfig::default().drop_path)]
+    pub drop_path: f64,
     /// Auxiliary-head loss weight (0 = no head).
-    #[arg(long)]
-    pub aux_weight: Option<f64>,
+    #[arg(long, default_value_t = RetrainConfig::default().aux_weight)]
+    pub aux_weight: f64,
     /// Train on a seeded random sample of this many training images.
     #[arg(long)]
     pub train_subset: Option<usize>,
@@ -59,15 +60,15 @@ impl RetrainOpts {
     pub fn config(&self, data: &Dataset) -> RetrainConfig {
         let d = RetrainConfig::default();
         RetrainConfig {
-            epochs: self.epochs.unwrap_or(d.epochs),
-            channels: self.channels.unwrap_or(d.channels),
-            layers: self.layers.unwrap_or(d.layers),
-            batch_size: self.batch_size.unwrap_or(d.batch_size),
-            lr: self.lr.unwrap_or(d.lr),
+            epochs: self.epochs,
+            channels: self.channels,
+            layers: self.layers,
+            batch_size: self.batch_size,
+            lr: self.lr,
             crop_padding: self.crop_padding.unwrap_or(data.height / 8),
             cutout: self.cutout.unwrap_or(data.height / 4),
-            drop_path: self.drop_path.unwrap_or(d.drop_path),
-            aux_weight: self.aux_weight.unwrap_or(d.aux_weight),
+            drop_path: self.drop_path,
+            aux_weight: self.aux_weight,
             train_subset: self.train_subset,
             seed: self.seed,
             ..d

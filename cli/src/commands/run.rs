@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
+use search::RetrainConfig;
 use search::artifact::{StagedDir, write_json};
 use search::report::{self, tool_version};
 use serde_json::json;
@@ -19,16 +20,17 @@ pub struct RunArgs {
     #[command(flatten)]
     pub search: SearchOpts,
     /// Retraining epochs.
-    #[arg(long)]
-    pub retrain_epochs: Option<usize>,
+    #[arg(long, default_value_t = RetrainConfig::default().epochs)]
+    pub retrain_epochs: usize,
     /// C of the retrained evaluation network.
-    #[arg(long)]
-    pub retrain_channels: Option<usize>,
+    #[arg(long, default_value_t = RetrainConfig::default().channels)]
+    pub retrain_channels: usize,
     /// L of the retrained evaluation network.
-    #[arg(long)]
-    pub retrain_layers: Option<usize>,
-    #[arg(long)]
-    pub retrain_batch_size: Option<usize>,
+    #[arg(long, default_value_t = RetrainConfig::default().layers)]
+    pub retrain_layers: usize,
+    /// Images per retraining batch.
+    #[arg(long, default_value_t = RetrainConfig::default().batch_size)]
+    pub retrain_batch_size: usize,
     /// Retrain on a seeded sample of this many training images (default: all).
     #[arg(long)]
     pub retrain_subset: Option<usize>,
@@ -48,16 +50,17 @@ pub fn run(args: RunArgs) -> Result<()> {
     let search_config = args.search.config();
     search_config.validate()?;
     let data = args.data.load()?;
+    let defaults = RetrainConfig::default();
     let retrain_opts = RetrainOpts {
         epochs: args.retrain_epochs,
         channels: args.retrain_channels,
         layers: args.retrain_layers,
         batch_size: args.retrain_batch_size,
-        lr: None,
+        lr: defaults.lr,
         crop_padding: None,
         cutout: None,
-        drop_path: None,
-        aux_weight: None,
+        drop_path: defaults.drop_path,
+        aux_weight: defaults.aux_weight,
         train_subset: args.retrain_subset,
         seed: args.search.seed,
         backend: args.search.backend,

@@ -46,31 +46,32 @@ pub struct SearchOpts {
     #[arg(long, default_value = "v1")]
     pub zero: ZeroConfig,
     /// Search epochs after pretraining.
-    #[arg(long)]
-    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = SearchConfig::default().epochs)]
+    pub epochs: usize,
     /// Epochs of search-weight pretraining with α frozen.
-    #[arg(long)]
-    pub pretrain_epochs: Option<usize>,
+    #[arg(long, default_value_t = SearchConfig::default().pretrain_epochs)]
+    pub pretrain_epochs: usize,
     /// Warm-up epochs of each rebuilt evaluation network.
-    #[arg(long)]
-    pub warmup_epochs: Option<usize>,
+    #[arg(long, default_value_t = SearchConfig::default().warmup_epochs)]
+    pub warmup_epochs: usize,
     /// C: channels of the search network.
-    #[arg(long)]
-    pub channels: Option<usize>,
+    #[arg(long, default_value_t = SearchConfig::default().channels)]
+    pub channels: usize,
     /// L: cells of the search network.
-    #[arg(long)]
-    pub layers: Option<usize>,
+    #[arg(long, default_value_t = SearchConfig::default().layers)]
+    pub layers: usize,
     /// N: intermediate nodes per cell.
-    #[arg(long)]
-    pub nodes: Option<usize>,
+    #[arg(long, default_value_t = SearchConfig::default().nodes)]
+    pub nodes: usize,
     /// C of the search-phase evaluation network.
-    #[arg(long)]
-    pub eval_channels: Option<usize>,
+    #[arg(long, default_value_t = SearchConfig::default().eval_channels)]
+    pub eval_channels: usize,
     /// L of the search-phase evaluation network.
-    #[arg(long)]
-    pub eval_layers: Option<usize>,
-    #[arg(long)]
-    pub batch_size: Option<usize>,
+    #[arg(long, default_value_t = SearchConfig::default().eval_layers)]
+    pub eval_layers: usize,
+    /// Images per batch (train and val batches alike).
+    #[arg(long, default_value_t = SearchConfig::default().batch_size)]
+    pub batch_size: usize,
     /// Search on a seeded random sample of this many training images.
     #[arg(long)]
     pub train_subset: Option<usize>,
@@ -90,15 +91,15 @@ impl SearchOpts {
             algo: self.algo,
             relaxation: self.cell,
             zero: self.zero,
-            epochs: self.epochs.unwrap_or(d.epochs),
-            pretrain_epochs: self.pretrain_epochs.unwrap_or(d.pretrain_epochs),
-            warmup_epochs: self.warmup_epochs.unwrap_or(d.warmup_epochs),
-            channels: self.channels.unwrap_or(d.channels),
-            layers: self.layers.unwrap_or(d.layers),
-            nodes: self.nodes.unwrap_or(d.nodes),
-            eval_channels: self.eval_channels.unwrap_or(d.eval_channels),
-            eval_layers: self.eval_layers.unwrap_or(d.eval_layers),
-            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            epochs: self.epochs,
+            pretrain_epochs: self.pretrain_epochs,
+            warmup_epochs: self.warmup_epochs,
+            channels: self.channels,
+            layers: self.layers,
+            nodes: self.nodes,
+            eval_channels: self.eval_channels,
+            eval_layers: self.eval_layers,
+            batch_size: self.batch_size,
             train_subset: self.train_subset,
             seed: self.seed,
             ..d
