@@ -9,6 +9,7 @@ pub mod icdarts;
 pub mod progress;
 pub mod report;
 pub mod retrain;
+pub mod stage;
 pub mod train;
 
 use std::path::PathBuf;

@@ -1,14 +1,12 @@
 //! `edgenas retrain`: train the evaluation network of a genotype from scratch.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
 use datasets::Dataset;
-use models::Genotype;
-use search::artifact::StagedDir;
 use search::report::{self, GenotypeFile, ModelFile};
+use search::stage::retrain_into;
 use search::{Backend, RetrainConfig};
 use serde_json::json;
 
@@ -99,13 +97,9 @@ pub fn run(args: RetrainArgs) -> Result<()> {
     let genotype = GenotypeFile::load(&args.genotype)?;
     let data = args.data.load()?;
     let config = args.opts.config(&data);
+    let device = search::training_device(args.opts.backend)?;
     let model = retrain_into(
-        &config,
-        &genotype,
-        &data,
-        args.opts.backend,
-        &args.out,
-        args.force,
+        &config, &genotype, &data, &device, &Bars, &args.out, args.force,
     )?;
     if args.json {
         println!(
@@ -133,34 +127,4 @@ pub fn retrain_json(model: &ModelFile, out: &Path) -> serde_json::Value {
         "metrics_path": out.join(report::METRICS_FILE),
         "seconds": model.seconds,
     })
-}
-
-/// Retrains and commits the artifacts to `out` (nothing is left behind if it
-/// fails).
-pub fn retrain_into(
-    config: &RetrainConfig,
-    genotype: &Genotype,
-    data: &Dataset,
-    backend: Backend,
-    out: &Path,
-    force: bool,
-) -> Result<ModelFile> {
-    let device = search::training_device(backend)?;
-    let staged = StagedDir::create(out, force)?;
-    let started = Instant::now();
-    let mut lines = Vec::new();
-    let outcome = search::retrain(config, genotype, data, &device, &Bars, &mut |e| {
-        lines.push(e.clone());
-        report::write_metrics_lines(staged.path(), &lines)
-    })?;
-    let model = report::write_retrain(
-        staged.path(),
-        config,
-        data,
-        genotype,
-        &outcome,
-        started.elapsed().as_secs_f64(),
-    )?;
-    staged.commit()?;
-    Ok(model)
 }

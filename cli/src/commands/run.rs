@@ -10,8 +10,10 @@ use search::artifact::{StagedDir, write_json};
 use search::report::{self, tool_version};
 use serde_json::json;
 
-use super::retrain::{RetrainOpts, retrain_into};
-use super::search::{DataArgs, SearchOpts, search_into};
+use super::retrain::RetrainOpts;
+use super::search::{DataArgs, SearchOpts};
+use crate::progress::Bars;
+use search::stage::{retrain_into, search_into};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -70,10 +72,13 @@ pub fn run(args: RunArgs) -> Result<()> {
     let staged = StagedDir::create(&args.out, args.force)?;
     let search_dir = staged.path().join("search");
     let retrain_dir = staged.path().join("retrain");
+    let device = search::training_device(args.search.backend)?;
     let searched = search_into(
         &search_config,
         &data,
-        args.search.backend,
+        &device,
+        None,
+        &Bars,
         &search_dir,
         false,
     )?;
@@ -81,7 +86,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         &retrain_config,
         &searched.genotype,
         &data,
-        args.search.backend,
+        &device,
+        &Bars,
         &retrain_dir,
         false,
     )?;

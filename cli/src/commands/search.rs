@@ -1,14 +1,13 @@
 //! `edgenas search`: architecture search into an output folder.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use datasets::Dataset;
 use models::{Relaxation, ZeroConfig};
-use search::artifact::StagedDir;
 use search::report::{self, SearchSummary};
+use search::stage::search_into;
 use search::{Algo, Backend, SearchConfig};
 use serde_json::json;
 
@@ -128,7 +127,8 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let config = args.opts.config();
     config.validate()?;
     let data = args.data.load()?;
-    let summary = search_into(&config, &data, args.opts.backend, &args.out, args.force)?;
+    let device = search::training_device(args.opts.backend)?;
+    let summary = search_into(&config, &data, &device, None, &Bars, &args.out, args.force)?;
     if args.json {
         println!(
             "{}",
@@ -155,32 +155,4 @@ pub fn search_json(summary: &SearchSummary, out: &Path) -> serde_json::Value {
         "seconds": summary.seconds,
         "genotype": summary.genotype,
     })
-}
-
-/// Runs a search and commits its artifacts to `out` (nothing is left behind
-/// if it fails).
-pub fn search_into(
-    config: &SearchConfig,
-    data: &Dataset,
-    backend: Backend,
-    out: &Path,
-    force: bool,
-) -> Result<SearchSummary> {
-    let device = search::training_device(backend)?;
-    let staged = StagedDir::create(out, force)?;
-    let started = Instant::now();
-    let mut lines = Vec::new();
-    let outcome = search::run_search(config, data, &device, None, &Bars, &mut |m| {
-        lines.push(m.clone());
-        report::write_metrics_lines(staged.path(), &lines)
-    })?;
-    let summary = report::write_search(
-        staged.path(),
-        config,
-        data,
-        &outcome,
-        started.elapsed().as_secs_f64(),
-    )?;
-    staged.commit()?;
-    Ok(summary)
 }
