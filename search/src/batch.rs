@@ -56,11 +56,6 @@ impl Batches {
         order
     }
 
-    /// Index chunks of `batch_size` (the last one may be shorter).
-    pub fn chunks(order: &[usize], batch_size: usize) -> impl Iterator<Item = &[usize]> {
-        order.chunks(batch_size)
-    }
-
     /// Gathers `indices` into a batch, without augmentation.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Batch {
         self.augmented_batch(indices, Augment::default(), None, device)
