@@ -1,8 +1,10 @@
 //! The edgenas search space: operations, cells, the search and evaluation
 //! networks, genotypes and their discretization from α (SPEC §2).
 //!
-//! This crate does no IO and knows nothing about search, profiling or export.
+//! This crate knows nothing about search, profiling or export; its only IO
+//! is [`artifact::write_atomic`], the atomic file writer every crate shares.
 
+pub mod artifact;
 pub mod diagnostics;
 pub mod discretize;
 pub mod genotype;

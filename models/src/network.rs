@@ -98,12 +98,12 @@ pub struct CellShape {
 /// 3×3 conv + BN from the image to `stem_multiplier · C` channels.
 #[derive(Module, Debug)]
 pub struct Stem {
-    conv: Conv2d,
-    bn: BatchNorm,
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
 }
 
 impl Stem {
-    fn new(config: &NetworkConfig, device: &Device) -> Self {
+    pub fn new(config: &NetworkConfig, device: &Device) -> Self {
         let c_stem = config.stem_multiplier * config.channels;
         Self {
             conv: conv(config.in_channels, c_stem, 3, 1, 1, 1, 1, device),
@@ -111,7 +111,7 @@ impl Stem {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.bn.forward(self.conv.forward(x))
     }
 }
@@ -143,7 +143,7 @@ impl Preprocess {
 }
 
 /// Global average pool then flatten: `[batch, C, H, W]` → `[batch, C]`.
-fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
+pub fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
     let [n, c, _, _] = x.dims();
     x.mean_dim(3).mean_dim(2).reshape([n, c])
 }
@@ -397,16 +397,16 @@ impl SearchNetwork {
 /// A cell built from a genotype: one op per kept (node, predecessor, op).
 #[derive(Module, Debug)]
 pub struct EvalCell {
-    pre0: Preprocess,
-    pre1: ReluConvBn,
-    ops: Vec<Op>,
+    pub pre0: Preprocess,
+    pub pre1: ReluConvBn,
+    pub ops: Vec<Op>,
     /// (node, predecessor) of each op.
     #[module(skip)]
-    wiring: Vec<(usize, usize)>,
+    pub wiring: Vec<(usize, usize)>,
     #[module(skip)]
-    concat: Vec<usize>,
+    pub concat: Vec<usize>,
     #[module(skip)]
-    nodes: usize,
+    pub nodes: usize,
 }
 
 impl EvalCell {
@@ -482,12 +482,12 @@ fn drop_path(x: Tensor<4>, p: f64) -> Tensor<4> {
 /// global average pool closes the head (a no-op at the DARTS sizes).
 #[derive(Module, Debug)]
 pub struct AuxHead {
-    pool: AvgPool2d,
-    conv1: Conv2d,
-    bn1: BatchNorm,
-    conv2: Conv2d,
-    bn2: BatchNorm,
-    classifier: Linear,
+    pub pool: AvgPool2d,
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub conv2: Conv2d,
+    pub bn2: BatchNorm,
+    pub classifier: Linear,
 }
 
 impl AuxHead {
@@ -581,12 +581,12 @@ pub struct EvalOutput {
 /// The evaluation network E built from a genotype.
 #[derive(Module, Debug)]
 pub struct EvalNetwork {
-    stem: Stem,
-    cells: Vec<EvalCell>,
-    aux: Option<AuxHead>,
-    classifier: Linear,
+    pub stem: Stem,
+    pub cells: Vec<EvalCell>,
+    pub aux: Option<AuxHead>,
+    pub classifier: Linear,
     #[module(skip)]
-    aux_position: usize,
+    pub aux_position: usize,
 }
 
 impl EvalNetwork {

@@ -54,8 +54,8 @@ pub fn conv(
 /// ReLU → 1×1 (or k×k) convolution → BN: the cell-input preprocessing.
 #[derive(Module, Debug)]
 pub struct ReluConvBn {
-    conv: Conv2d,
-    bn: BatchNorm,
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
 }
 
 impl ReluConvBn {
@@ -78,9 +78,9 @@ impl ReluConvBn {
 /// by one pixel, concatenated along channels, then BN (DARTS' FactorizedReduce).
 #[derive(Module, Debug)]
 pub struct FactorizedReduce {
-    conv_a: Conv2d,
-    conv_b: Conv2d,
-    bn: BatchNorm,
+    pub conv_a: Conv2d,
+    pub conv_b: Conv2d,
+    pub bn: BatchNorm,
 }
 
 impl FactorizedReduce {
@@ -119,9 +119,9 @@ impl FactorizedReduce {
 /// in front is applied by the caller so that a mixed edge computes it once.
 #[derive(Module, Debug)]
 pub struct DwPwBn {
-    depthwise: Conv2d,
-    pointwise: Conv2d,
-    bn: BatchNorm,
+    pub depthwise: Conv2d,
+    pub pointwise: Conv2d,
+    pub bn: BatchNorm,
 }
 
 impl DwPwBn {
@@ -153,8 +153,8 @@ impl DwPwBn {
 /// the stride only in the first half.
 #[derive(Module, Debug)]
 pub struct SepConv {
-    first: DwPwBn,
-    second: DwPwBn,
+    pub first: DwPwBn,
+    pub second: DwPwBn,
 }
 
 impl SepConv {
@@ -191,7 +191,7 @@ pub enum Op {
 /// The `zero` operation; carries only its stride.
 #[derive(Module, Debug)]
 pub struct ZeroOp {
-    stride: usize,
+    pub stride: usize,
 }
 
 /// `identity` at stride 1 (no weights).
@@ -201,8 +201,8 @@ pub struct IdentityOp {}
 /// A 3×3 pool, followed by BN in the search network.
 #[derive(Module, Debug)]
 pub struct PoolOp<P: Module> {
-    pool: P,
-    bn: Option<BatchNorm>,
+    pub pool: P,
+    pub bn: Option<BatchNorm>,
 }
 
 impl Op {

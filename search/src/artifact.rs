@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::SearchError;
@@ -11,25 +10,10 @@ use crate::SearchError;
 /// Writes `bytes` to `path` through a temporary file in the same folder and a
 /// rename, so readers see either the old file or the complete new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SearchError> {
-    let io = |source| SearchError::Io {
+    models::artifact::write_atomic(path, bytes).map_err(|source| SearchError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    })
 }
 
 /// Serializes `value` as pretty JSON and writes it atomically.
