@@ -1,5 +1,40 @@
-//! Latency lookup tables (SPEC §4): per-operation latency profiled on a
-//! target device and the expected-latency penalty's inputs.
-//!
-//! Not implemented yet: this crate is reserved for the latency-lut issue and
-//! deliberately exposes nothing, so that nothing can depend on a stub.
+//! latency-lut: measured per-(op, shape) latency tables for a device, the
+//! predicted latency of a discretized network, the validation of those
+//! predictions against end-to-end measurements, and the inputs of the
+//! expected-latency penalty P(α) (SPEC §4).
+
+pub mod device;
+pub mod measure;
+pub mod penalty;
+pub mod predict;
+pub mod profile;
+pub mod stats;
+pub mod table;
+pub mod template;
+pub mod validate;
+
+pub use device::{DeviceDescription, DeviceProfile, HostInfo, LutBackend};
+pub use penalty::{PenaltyInputs, PenaltyKind};
+pub use predict::{Prediction, predict};
+pub use stats::Stats;
+pub use table::{Entry, Lut};
+pub use template::{Glue, LutKey, NetSize, Template};
+
+/// Everything that can go wrong with tables, profiles and measurements.
+#[derive(Debug, thiserror::Error)]
+pub enum LutError {
+    #[error("{path}: {message}")]
+    Table { path: String, message: String },
+    #[error("device profile {path}: {message}")]
+    Device { path: String, message: String },
+    #[error("the latency table has no entry {0} (profile the template again)")]
+    Missing(LutKey),
+    #[error("invalid table key {0}")]
+    BadKey(LutKey),
+    #[error("{0}")]
+    Backend(String),
+    #[error("measurement failed: {0}")]
+    Runtime(String),
+    #[error("interrupted")]
+    Interrupted,
+}

@@ -1,0 +1,191 @@
+//! Predicted latency of a discretized network (SPEC §4.2): the per-run
+//! overhead plus the cost of every part the exported graph contains, each
+//! looked up at its own shape. The walk mirrors `export::network` exactly:
+//! one ReLU per rectified value, one `Add` per extra node input, one concat
+//! per cell.
+
+use std::collections::BTreeSet;
+
+use models::genotype::Genotype;
+use models::network::NetworkConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::LutError;
+use crate::table::Lut;
+use crate::template::{Glue, LutKey, cell_output_size, reads_relu};
+
+/// One line of the breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartLatency {
+    /// `overhead`, `stem`, `cell3 (reduce)`, `classifier`.
+    pub part: String,
+    pub ms: f64,
+    /// The keys looked up for this part, with their cost.
+    pub items: Vec<(LutKey, f64)>,
+}
+
+/// Predicted latency with its per-part breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub total_ms: f64,
+    pub parts: Vec<PartLatency>,
+}
+
+/// Identity of a value in the network, for the once-per-value ReLU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Value {
+    /// Output of the stem (-1) or of cell i.
+    CellOut(isize),
+    /// Preprocessed input p (0, 1) or node p − 2 of cell i.
+    State(usize, usize),
+}
+
+struct Part<'a> {
+    lut: &'a Lut,
+    items: Vec<(LutKey, f64)>,
+}
+
+impl Part<'_> {
+    fn add(&mut self, key: LutKey) -> Result<(), LutError> {
+        let cost = self.lut.cost(&key)?;
+        self.items.push((key, cost));
+        Ok(())
+    }
+
+    fn finish(self, name: String) -> PartLatency {
+        PartLatency {
+            part: name,
+            ms: self.items.iter().map(|(_, c)| c).sum(),
+            items: self.items,
+        }
+    }
+}
+
+/// Predicts the latency of the evaluation network of `genotype` with
+/// `config` from `lut`. Errors name the first missing key.
+pub fn predict(
+    lut: &Lut,
+    genotype: &Genotype,
+    config: &NetworkConfig,
+) -> Result<Prediction, LutError> {
+    let mut parts = Vec::new();
+    let mut rectified: BTreeSet<Value> = BTreeSet::new();
+    let relu = |part: &mut Part, rectified: &mut BTreeSet<Value>, v: Value, c: usize, h: usize| {
+        if rectified.insert(v) {
+            part.add(LutKey::new(Glue::Relu.name(), c, c, h, 1))
+        } else {
+            Ok(())
+        }
+    };
+
+    let overhead = LutKey::overhead(config.in_channels, config.image_size);
+    let mut part = Part { lut, items: vec![] };
+    part.add(overhead)?;
+    parts.push(part.finish("overhead".into()));
+
+    let c_stem = config.stem_multiplier * config.channels;
+    let mut part = Part { lut, items: vec![] };
+    part.add(LutKey::new(
+        Glue::Stem.name(),
+        config.in_channels,
+        c_stem,
+        config.image_size,
+        1,
+    ))?;
+    parts.push(part.finish("stem".into()));
+
+    let layout = config.cell_layout();
+    // The values feeding cell i: s0 = output of cell i−2, s1 = of cell i−1.
+    let (mut v0, mut v1) = (Value::CellOut(-1), Value::CellOut(-1));
+    for shape in &layout {
+        let i = shape.index;
+        let cell = if shape.reduction {
+            &genotype.reduce
+        } else {
+            &genotype.normal
+        };
+        let mut part = Part { lut, items: vec![] };
+        relu(
+            &mut part,
+            &mut rectified,
+            v0,
+            shape.c_prev_prev,
+            shape.h_prev_prev,
+        )?;
+        part.add(if shape.reduction_prev {
+            LutKey::new(
+                Glue::FactorizedReduce.name(),
+                shape.c_prev_prev,
+                shape.c,
+                shape.h_prev_prev,
+                2,
+            )
+        } else {
+            LutKey::new(
+                Glue::ConvBn1x1.name(),
+                shape.c_prev_prev,
+                shape.c,
+                shape.h_prev_prev,
+                1,
+            )
+        })?;
+        relu(&mut part, &mut rectified, v1, shape.c_prev, shape.h_prev)?;
+        part.add(LutKey::new(
+            Glue::ConvBn1x1.name(),
+            shape.c_prev,
+            shape.c,
+            shape.h_prev,
+            1,
+        ))?;
+        let out = cell_output_size(shape);
+        for node in 0..genotype.n_nodes {
+            let inputs: Vec<_> = cell.node_inputs(node).collect();
+            for edge in &inputs {
+                let p = edge.predecessor;
+                let (stride, h) = if shape.reduction && p < 2 {
+                    (2, shape.h_prev)
+                } else {
+                    (1, out)
+                };
+                if reads_relu(edge.op, stride) {
+                    relu(&mut part, &mut rectified, Value::State(i, p), shape.c, h)?;
+                }
+                part.add(LutKey::new(edge.op.name(), shape.c, shape.c, h, stride))?;
+            }
+            for _ in 1..inputs.len() {
+                part.add(LutKey::new(Glue::Add.name(), shape.c, shape.c, out, 1))?;
+            }
+        }
+        part.add(LutKey::new(
+            Glue::Concat.name(),
+            shape.c,
+            cell.concat.len() * shape.c,
+            out,
+            1,
+        ))?;
+        let kind = if shape.reduction { "reduce" } else { "normal" };
+        parts.push(part.finish(format!("cell{i} ({kind})")));
+        (v0, v1) = (v1, Value::CellOut(i as isize));
+    }
+
+    let last = layout.last().expect("a network has cells");
+    let last_cell = if last.reduction {
+        &genotype.reduce
+    } else {
+        &genotype.normal
+    };
+    let mut part = Part { lut, items: vec![] };
+    part.add(LutKey::new(
+        Glue::Classifier.name(),
+        last_cell.concat.len() * last.c,
+        config.num_classes,
+        cell_output_size(last),
+        1,
+    ))?;
+    parts.push(part.finish("classifier".into()));
+
+    Ok(Prediction {
+        total_ms: parts.iter().map(|p| p.ms).sum(),
+        parts,
+    })
+}

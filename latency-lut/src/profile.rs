@@ -1,0 +1,98 @@
+//! `profile`: measure every key of a template on a device, with a resumable
+//! partial file (`<out>.partial`) so an interrupted run continues where it
+//! stopped.
+
+use std::path::{Path, PathBuf};
+
+use crate::LutError;
+use crate::device::{DeviceDescription, DeviceProfile, HostInfo, LutBackend};
+use crate::measure::{burn_device, measure_key};
+use crate::stats::Stats;
+use crate::table::{Entry, Lut};
+use crate::template::{LutKey, Template};
+
+/// The partial file next to `out`.
+pub fn partial_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!("{name}.partial"))
+}
+
+/// The device description of a measurement made now.
+pub fn describe(profile: &DeviceProfile) -> DeviceDescription {
+    let (runtime, version) = match profile.backend {
+        LutBackend::Tract => ("tract-onnx", export::TRACT_VERSION),
+        LutBackend::Flex => ("burn-flex", "0.22.1"),
+        LutBackend::Cuda => ("burn-cuda", "0.22.1"),
+    };
+    let mut host = HostInfo::detect();
+    if profile.backend == LutBackend::Cuda {
+        host.gpu = Some("CUDA device 0".into());
+    }
+    DeviceDescription {
+        profile: profile.clone(),
+        host,
+        runtime: runtime.into(),
+        runtime_version: version.into(),
+        measured_at: jiff::Timestamp::now().to_string(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+/// Measures every key of `template` (skipping those a matching partial file
+/// already holds), writes `out` atomically and removes the partial file.
+/// `on_key(done, total, key)` reports progress.
+pub fn profile(
+    template: &Template,
+    profile: &DeviceProfile,
+    out: &Path,
+    on_key: &mut dyn FnMut(usize, usize, &LutKey),
+) -> Result<Lut, LutError> {
+    // Fail at once, before any work, when the backend is not available.
+    if profile.backend != LutBackend::Tract {
+        burn_device(profile)?;
+    }
+    let keys = template.keys();
+    let partial = partial_path(out);
+    let mut entries: Vec<Entry> = Vec::new();
+    if partial.exists() {
+        match Lut::load(&partial) {
+            Ok(old) if old.fingerprint == crate::table::fingerprint(profile, template) => {
+                log::info!(
+                    "resuming from {} ({} of {} keys measured)",
+                    partial.display(),
+                    old.entries.len(),
+                    keys.len()
+                );
+                entries = old.entries;
+            }
+            Ok(_) => log::warn!(
+                "ignoring {}: measured for another device or template",
+                partial.display()
+            ),
+            Err(e) => log::warn!("ignoring unreadable partial table: {e}"),
+        }
+    }
+    let description = describe(profile);
+    let total = keys.len();
+    for (i, key) in keys.iter().enumerate() {
+        on_key(i, total, key);
+        if entries.iter().any(|e| &e.key == key) {
+            continue;
+        }
+        let times = measure_key(key, profile)?;
+        entries.push(Entry {
+            key: key.clone(),
+            stats: Stats::from_samples(&times),
+        });
+        Lut::new(description.clone(), template.clone(), entries.clone()).save(&partial)?;
+    }
+    on_key(total, total, keys.last().expect("a template has keys"));
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    let lut = Lut::new(description, template.clone(), entries);
+    lut.save(out)?;
+    let _ = std::fs::remove_file(&partial);
+    Ok(lut)
+}

@@ -1,0 +1,163 @@
+//! Robust summary statistics of repeated timings, and the rank/error
+//! statistics `validate` reports.
+
+use serde::{Deserialize, Serialize};
+
+/// Summary of repeated measurements in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub count: usize,
+    pub mean: f64,
+    pub median: f64,
+    pub p10: f64,
+    pub p90: f64,
+    pub std: f64,
+}
+
+/// Linear-interpolated quantile of sorted values (`q` in [0, 1]).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    assert!(!sorted.is_empty(), "quantile of no values");
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+impl Stats {
+    pub fn from_samples(samples: &[f64]) -> Self {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len() as f64;
+        let mean = sorted.iter().sum::<f64>() / n;
+        let var = sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        Self {
+            count: sorted.len(),
+            mean,
+            median: quantile(&sorted, 0.5),
+            p10: quantile(&sorted, 0.1),
+            p90: quantile(&sorted, 0.9),
+            std: var.sqrt(),
+        }
+    }
+}
+
+/// Ranks (1-based, ties get their average rank).
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..values.len()).collect();
+    idx.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut r = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && values[idx[j + 1]] == values[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for k in i..=j {
+            r[idx[k]] = avg;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let ma = a.iter().sum::<f64>() / n;
+    let mb = b.iter().sum::<f64>() / n;
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+/// Spearman's rank correlation (Pearson of the ranks).
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    pearson(&ranks(a), &ranks(b))
+}
+
+/// Kendall's τ-b.
+pub fn kendall(a: &[f64], b: &[f64]) -> f64 {
+    let (mut concordant, mut discordant, mut ties_a, mut ties_b) = (0f64, 0f64, 0f64, 0f64);
+    for i in 0..a.len() {
+        for j in i + 1..a.len() {
+            let da = (a[i] - a[j]).signum() * f64::from(a[i] != a[j]);
+            let db = (b[i] - b[j]).signum() * f64::from(b[i] != b[j]);
+            if da == 0.0 && db == 0.0 {
+                continue;
+            } else if da == 0.0 {
+                ties_a += 1.0;
+            } else if db == 0.0 {
+                ties_b += 1.0;
+            } else if da == db {
+                concordant += 1.0;
+            } else {
+                discordant += 1.0;
+            }
+        }
+    }
+    (concordant - discordant)
+        / ((concordant + discordant + ties_a) * (concordant + discordant + ties_b)).sqrt()
+}
+
+/// Root mean square of the relative errors (percent) of `predicted` vs
+/// `measured`.
+pub fn rmse_pct(predicted: &[f64], measured: &[f64]) -> f64 {
+    let n = predicted.len() as f64;
+    (predicted
+        .iter()
+        .zip(measured)
+        .map(|(p, m)| ((p - m) / m).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt()
+        * 100.0
+}
+
+/// Share (percent) of predictions within ±`tolerance` (a fraction) of the
+/// measurement.
+pub fn within_pct(predicted: &[f64], measured: &[f64], tolerance: f64) -> f64 {
+    let hits = predicted
+        .iter()
+        .zip(measured)
+        .filter(|(p, m)| ((*p - *m) / *m).abs() <= tolerance)
+        .count();
+    100.0 * hits as f64 / predicted.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_of_known_samples() {
+        let s = Stats::from_samples(&[5.0, 1.0, 3.0, 2.0, 4.0]);
+        assert_eq!(s.count, 5);
+        assert_eq!(s.median, 3.0);
+        assert_eq!(s.mean, 3.0);
+        assert!((s.p10 - 1.4).abs() < 1e-12);
+        assert!((s.p90 - 4.6).abs() < 1e-12);
+        assert!((s.std - 2f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rank_correlations_by_hand() {
+        let a = [1.0, 2.0, 3.0, 4.0];
+        assert!((spearman(&a, &[10.0, 20.0, 30.0, 40.0]) - 1.0).abs() < 1e-12);
+        assert!((spearman(&a, &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        // One swapped pair of 6: τ = (5 − 1) / 6.
+        assert!((kendall(&a, &[1.0, 3.0, 2.0, 4.0]) - 4.0 / 6.0).abs() < 1e-12);
+        // Spearman with one adjacent swap: 1 − 6·2 / (4·15) = 0.8.
+        assert!((spearman(&a, &[1.0, 3.0, 2.0, 4.0]) - 0.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn relative_error_metrics() {
+        let measured = [1.0, 2.0, 4.0, 10.0];
+        let predicted = [1.05, 2.4, 4.0, 9.5];
+        assert_eq!(within_pct(&predicted, &measured, 0.10), 75.0);
+        let expected =
+            ((0.05f64.powi(2) + 0.2f64.powi(2) + 0.0 + 0.05f64.powi(2)) / 4.0).sqrt() * 100.0;
+        assert!((rmse_pct(&predicted, &measured) - expected).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,195 @@
+//! The latency table file: device description, template, fingerprint and
+//! one robust-statistics entry per (op, shape) key. Loading validates it
+//! and names the file and the problem.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::LutError;
+use crate::device::{DeviceDescription, DeviceProfile};
+use crate::stats::Stats;
+use crate::template::{Glue, LutKey, Template};
+
+/// Version of the table's JSON layout.
+pub const LUT_SCHEMA_VERSION: u32 = 1;
+/// The `kind` field every table carries.
+pub const LUT_KIND: &str = "edgenas-latency-lut";
+
+/// One measured key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(flatten)]
+    pub key: LutKey,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+/// A latency lookup table (SPEC §4.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lut {
+    pub schema_version: u32,
+    pub kind: String,
+    pub device: DeviceDescription,
+    pub template: Template,
+    /// Hash of (device profile, template): a table is reused only for the
+    /// same fingerprint.
+    pub fingerprint: String,
+    pub entries: Vec<Entry>,
+    #[serde(skip)]
+    index: BTreeMap<LutKey, usize>,
+}
+
+/// FNV-1a 64 of a string, as 16 hex digits.
+fn fnv1a(text: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The fingerprint of measuring `template` with `profile`.
+pub fn fingerprint(profile: &DeviceProfile, template: &Template) -> String {
+    let canonical = serde_json::to_string(&(profile, template)).expect("serializable");
+    fnv1a(&canonical)
+}
+
+impl Lut {
+    pub fn new(device: DeviceDescription, template: Template, entries: Vec<Entry>) -> Self {
+        let fingerprint = fingerprint(&device.profile, &template);
+        let mut lut = Self {
+            schema_version: LUT_SCHEMA_VERSION,
+            kind: LUT_KIND.into(),
+            device,
+            template,
+            fingerprint,
+            entries,
+            index: BTreeMap::new(),
+        };
+        lut.reindex();
+        lut
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.key.clone(), i))
+            .collect();
+    }
+
+    /// Reads and validates a table.
+    pub fn load(path: &Path) -> Result<Self, LutError> {
+        let bad = |message: String| LutError::Table {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            if e.is_eof() {
+                bad(format!("truncated JSON ({e})"))
+            } else {
+                bad(format!("corrupt JSON ({e})"))
+            }
+        })?;
+        match value.get("kind").and_then(|k| k.as_str()) {
+            Some(LUT_KIND) => {}
+            other => {
+                return Err(bad(format!(
+                    "not a latency table (kind {other:?}, expected {LUT_KIND:?})"
+                )));
+            }
+        }
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(LUT_SCHEMA_VERSION) => {}
+            other => {
+                return Err(bad(format!(
+                    "schema_version {other:?} is not supported (this tool reads {LUT_SCHEMA_VERSION})"
+                )));
+            }
+        }
+        let mut lut: Lut =
+            serde_json::from_value(value).map_err(|e| bad(format!("wrong schema: {e}")))?;
+        lut.reindex();
+        if lut.index.len() != lut.entries.len() {
+            return Err(bad("duplicate keys".into()));
+        }
+        for e in &lut.entries {
+            let s = &e.stats;
+            let finite = [s.mean, s.median, s.p10, s.p90, s.std]
+                .iter()
+                .all(|v| v.is_finite() && *v >= 0.0);
+            if !finite || s.count == 0 || s.p10 > s.median || s.median > s.p90 {
+                return Err(bad(format!("entry {} has invalid statistics {s:?}", e.key)));
+            }
+        }
+        let expected = fingerprint(&lut.device.profile, &lut.template);
+        if lut.fingerprint != expected {
+            return Err(bad(format!(
+                "fingerprint {} does not match its device and template ({expected}): the file was edited",
+                lut.fingerprint
+            )));
+        }
+        Ok(lut)
+    }
+
+    /// Writes the table atomically.
+    pub fn save(&self, path: &Path) -> Result<(), LutError> {
+        let mut text = serde_json::to_string_pretty(self).expect("serializable");
+        text.push('\n');
+        models::artifact::write_atomic(path, text.as_bytes()).map_err(|e| LutError::Table {
+            path: path.display().to_string(),
+            message: format!("cannot write: {e}"),
+        })
+    }
+
+    pub fn get(&self, key: &LutKey) -> Option<&Stats> {
+        self.index.get(key).map(|&i| &self.entries[i].stats)
+    }
+
+    /// The per-run overhead (median ms) of the template's input.
+    pub fn overhead_ms(&self) -> f64 {
+        let key = LutKey::overhead(self.template.in_channels, self.template.image_size);
+        self.get(&key).map_or(0.0, |s| s.median)
+    }
+
+    /// The cost of `key` inside a network: its median minus the per-run
+    /// overhead that its isolated graph also paid (never below 0).
+    pub fn cost(&self, key: &LutKey) -> Result<f64, LutError> {
+        if key.op == Glue::Overhead.name() {
+            return Ok(self.overhead_ms());
+        }
+        let stats = self
+            .get(key)
+            .ok_or_else(|| LutError::Missing(key.clone()))?;
+        Ok((stats.median - self.overhead_ms()).max(0.0))
+    }
+
+    /// Errors with the first key `template` needs that the table lacks.
+    pub fn check_covers(&self, template: &Template) -> Result<(), LutError> {
+        for key in template.keys() {
+            if self.get(&key).is_none() {
+                return Err(LutError::Missing(key));
+            }
+        }
+        Ok(())
+    }
+
+    /// Errors unless the table was measured with the device profile `name`.
+    pub fn expect_device(&self, path: &Path, name: &str) -> Result<(), LutError> {
+        if self.device.profile.name != name {
+            return Err(LutError::Table {
+                path: path.display().to_string(),
+                message: format!(
+                    "measured on device {:?}, expected {name:?}",
+                    self.device.profile.name
+                ),
+            });
+        }
+        Ok(())
+    }
+}

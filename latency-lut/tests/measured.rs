@@ -1,0 +1,207 @@
+//! Real measurements with tract: relations that hold on any CPU, a small
+//! template profiled end to end (resumable partial file, prediction of every
+//! genotype), and rejection of corrupt, truncated, wrong-schema and
+//! wrong-device tables.
+
+use std::path::Path;
+
+use latency_lut::measure::measure_key;
+use latency_lut::profile::{partial_path, profile};
+use latency_lut::{DeviceProfile, Lut, LutKey, NetSize, Stats, Template, predict};
+use models::genotype::random_genotype;
+use models::space::{OpSpace, Relaxation, ZeroConfig};
+
+fn quick_cpu() -> DeviceProfile {
+    DeviceProfile {
+        warmup: 5,
+        repeats: 30,
+        ..DeviceProfile::cpu()
+    }
+}
+
+fn median(key: &LutKey, profile: &DeviceProfile) -> f64 {
+    Stats::from_samples(&measure_key(key, profile).unwrap()).median
+}
+
+#[test]
+fn sep5_is_slower_than_sep3_is_slower_than_identity() {
+    let profile = DeviceProfile {
+        repeats: 60,
+        ..quick_cpu()
+    };
+    // A shape large enough that the kernels, not the dispatch, dominate.
+    let key = |op: &str| LutKey::new(op, 32, 32, 16, 1);
+    let (sep5, sep3, id) = (
+        median(&key("sep_conv_5x5"), &profile),
+        median(&key("sep_conv_3x3"), &profile),
+        median(&key("identity"), &profile),
+    );
+    assert!(
+        sep5 > sep3 && sep3 > id,
+        "sep5 {sep5} ms, sep3 {sep3} ms, identity {id} ms"
+    );
+    // Stride 2 halves the output: the strided sep_conv is cheaper.
+    let strided = median(&LutKey::new("sep_conv_3x3", 32, 32, 16, 2), &profile);
+    assert!(
+        strided < sep3,
+        "stride 2 {strided} ms vs stride 1 {sep3} ms"
+    );
+}
+
+fn small_template() -> Template {
+    Template {
+        in_channels: 1,
+        image_size: 8,
+        num_classes: 10,
+        nodes: 2,
+        stem_multiplier: 3,
+        ops: OpSpace::darts(ZeroConfig::V1).ops().to_vec(),
+        search: NetSize {
+            channels: 4,
+            layers: 3,
+        },
+        search_eval: NetSize {
+            channels: 4,
+            layers: 3,
+        },
+        deploy: NetSize {
+            channels: 8,
+            layers: 3,
+        },
+    }
+}
+
+#[test]
+fn profile_covers_the_template_and_predicts_any_genotype() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lut.json");
+    let template = small_template();
+    let mut calls = 0;
+    let lut = profile(&template, &quick_cpu(), &out, &mut |_, _, _| calls += 1).unwrap();
+    assert!(calls > template.keys().len());
+    assert!(!partial_path(&out).exists(), "partial file left behind");
+    let loaded = Lut::load(&out).unwrap();
+    assert!(loaded == lut, "the table does not round-trip through JSON");
+    loaded.check_covers(&template).unwrap();
+    let space = OpSpace::from_ops(template.ops.clone());
+    let mut state = 1u64;
+    for relaxation in [Relaxation::Darts, Relaxation::IDarts, Relaxation::XDarts] {
+        let g = random_genotype(relaxation, 2, &space, &mut |n| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (state >> 33) as usize % n
+        });
+        let p = predict(&loaded, &g, &template.deploy_network()).unwrap();
+        let sum: f64 = p.parts.iter().map(|x| x.ms).sum();
+        assert!(p.total_ms > 0.0 && (p.total_ms - sum).abs() < 1e-12);
+        assert_eq!(p.parts.len(), 3 + 3, "overhead, stem, 3 cells, classifier");
+    }
+    // A bigger deployed network needs keys the table lacks: named.
+    let mut bigger = template.clone();
+    bigger.deploy.channels = 12;
+    let err = loaded.check_covers(&bigger).unwrap_err().to_string();
+    assert!(err.contains("no entry") && err.contains("c_in=12"), "{err}");
+}
+
+#[test]
+fn an_interrupted_profile_resumes_from_its_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lut.json");
+    let template = small_template();
+    let profile_cfg = quick_cpu();
+    // Simulate an interruption: a partial table holding the first 5 entries.
+    let full = profile(
+        &template,
+        &profile_cfg,
+        &dir.path().join("full.json"),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    let first: Vec<_> = full.entries[..5].to_vec();
+    let partial = Lut::new(full.device.clone(), template.clone(), first.clone());
+    partial.save(&partial_path(&out)).unwrap();
+    let resumed = profile(&template, &profile_cfg, &out, &mut |_, _, _| {}).unwrap();
+    for e in &first {
+        assert_eq!(
+            resumed.get(&e.key),
+            Some(&e.stats),
+            "{} was measured again",
+            e.key
+        );
+    }
+    assert_eq!(resumed.entries.len(), full.entries.len());
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn bad_tables_are_rejected_with_the_file_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lut.json");
+    let template = small_template();
+    profile(&template, &quick_cpu(), &out, &mut |_, _, _| {}).unwrap();
+    let good = std::fs::read_to_string(&out).unwrap();
+
+    let cases = [
+        (
+            "truncated.json",
+            good[..good.len() / 2].to_string(),
+            "truncated",
+        ),
+        ("corrupt.json", good.replacen('{', "{]", 1), "corrupt"),
+        (
+            "other.json",
+            "{\"kind\": \"genotype\"}".to_string(),
+            "not a latency table",
+        ),
+        (
+            "schema.json",
+            good.replacen("\"schema_version\": 1", "\"schema_version\": 9", 1),
+            "schema_version",
+        ),
+        (
+            "fields.json",
+            good.replacen("\"median\"", "\"middle\"", 1),
+            "wrong schema",
+        ),
+        (
+            "edited.json",
+            good.replacen("\"batch\": 1", "\"batch\": 2", 1),
+            "fingerprint",
+        ),
+    ];
+    for (name, text, problem) in cases {
+        let p = write(dir.path(), name, &text);
+        let err = Lut::load(&p).unwrap_err().to_string();
+        assert!(err.contains(name) && err.contains(problem), "{name}: {err}");
+    }
+    let lut = Lut::load(&out).unwrap();
+    let err = lut.expect_device(&out, "jetson").unwrap_err().to_string();
+    assert!(err.contains("lut.json") && err.contains("\"cpu\""), "{err}");
+}
+
+#[test]
+fn jetson_without_cuda_fails_at_once_with_instructions() {
+    if cfg!(feature = "cuda") {
+        eprintln!("SKIPPED: this build has CUDA; the no-CUDA message is not reachable");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("jetson.json");
+    let err = profile(
+        &small_template(),
+        &DeviceProfile::jetson(),
+        &out,
+        &mut |_, _, _| panic!("measured something on a jetson profile without CUDA"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--features cuda") && err.contains("jetson"),
+        "{err}"
+    );
+    assert!(!out.exists() && !partial_path(&out).exists());
+}
