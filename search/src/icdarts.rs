@@ -166,6 +166,15 @@ impl SearchConfig {
 pub trait AlphaPenalty {
     /// The term's value, already scaled by its coefficient.
     fn penalty(&self, alphas: &Alphas, relaxation: Relaxation) -> Tensor<1>;
+
+    /// For the epoch log: the unscaled P(α) and the predicted latency (ms)
+    /// of the current discretized `genotype`.
+    fn report(&self, alphas: &Alphas, relaxation: Relaxation, genotype: &Genotype) -> (f64, f64);
+
+    /// The term's settings, recorded in `search.json`.
+    fn settings(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 /// Per-epoch record written to `metrics.jsonl`.
@@ -193,6 +202,12 @@ pub struct EpochMetrics {
     pub edge_entropy_normal: Vec<f64>,
     pub edge_entropy_reduce: Vec<f64>,
     pub genotype: Genotype,
+    /// P(α) (unscaled) and the predicted latency of `genotype` (ms), when
+    /// the search has a latency penalty.
+    #[serde(default)]
+    pub latency_penalty: Option<f64>,
+    #[serde(default)]
+    pub predicted_latency_ms: Option<f64>,
     pub seconds: f64,
 }
 
@@ -206,6 +221,8 @@ pub struct SearchOutcome {
     pub metrics: Vec<EpochMetrics>,
     pub search_network: NetworkConfig,
     pub eval_network: NetworkConfig,
+    /// The latency penalty's settings, when there was one.
+    pub latency: Option<serde_json::Value>,
 }
 
 /// Runs a search on `data` (its training split, halved into train/val).
@@ -309,6 +326,7 @@ pub fn run_search(
             &alphas,
             &val,
             device,
+            penalty,
         );
         on_epoch(&m)?;
         metrics.push(m);
@@ -407,6 +425,7 @@ pub fn run_search(
             &alphas,
             &val,
             device,
+            penalty,
         );
         on_epoch(&m)?;
         metrics.push(m);
@@ -422,6 +441,7 @@ pub fn run_search(
         metrics,
         search_network: config.search_network(data),
         eval_network: eval_net_cfg,
+        latency: penalty.map(|p| p.settings()),
     })
 }
 
@@ -590,6 +610,7 @@ fn epoch_metrics(
     alphas: &Alphas,
     val: &Batches,
     device: &Device,
+    penalty: Option<&dyn AlphaPenalty>,
 ) -> EpochMetrics {
     let inference = device.clone().inner();
     let net_valid = net.valid();
@@ -606,6 +627,7 @@ fn epoch_metrics(
     let (edge_std_normal, alpha_std_normal) = alpha_std(&normal, n_ops);
     let (edge_std_reduce, alpha_std_reduce) = alpha_std(&reduce, n_ops);
     let genotype = current_genotype(alphas, space, config);
+    let latency = penalty.map(|p| p.report(&alphas_valid, config.relaxation, &genotype));
     let m = EpochMetrics {
         epoch: ctx.epoch,
         phase: ctx.phase.to_string(),
@@ -623,10 +645,12 @@ fn epoch_metrics(
         edge_entropy_normal: edge_entropy(&normal, n_ops),
         edge_entropy_reduce: edge_entropy(&reduce, n_ops),
         genotype,
+        latency_penalty: latency.map(|l| l.0),
+        predicted_latency_ms: latency.map(|l| l.1),
         seconds: ctx.started.elapsed().as_secs_f64(),
     };
     log::info!(
-        "epoch {} ({}): loss_s {:.4}, S val {:.2}%{}, σ_α {:.4}/{:.4}",
+        "epoch {} ({}): loss_s {:.4}, S val {:.2}%{}, σ_α {:.4}/{:.4}{}",
         m.epoch,
         m.phase,
         m.loss_search_train,
@@ -635,7 +659,10 @@ fn epoch_metrics(
             .map(|a| format!(", E val {a:.2}%"))
             .unwrap_or_default(),
         m.alpha_std_normal,
-        m.alpha_std_reduce
+        m.alpha_std_reduce,
+        latency
+            .map(|(p, ms)| format!(", P(α) {p:.4}, predicted latency {ms:.3} ms"))
+            .unwrap_or_default()
     );
     m
 }

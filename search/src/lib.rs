@@ -6,6 +6,7 @@ pub mod batch;
 pub mod bench;
 pub mod device;
 pub mod icdarts;
+pub mod latency;
 pub mod progress;
 pub mod report;
 pub mod retrain;

@@ -105,6 +105,12 @@ pub struct SearchSummary {
     pub genotype: Genotype,
     pub final_search_val_accuracy: f64,
     pub final_eval_val_accuracy: Option<f64>,
+    /// The latency penalty's settings (δ, P, table), when there was one.
+    #[serde(default)]
+    pub latency: Option<serde_json::Value>,
+    /// Predicted latency (ms) of the final genotype's deployed network.
+    #[serde(default)]
+    pub predicted_latency_ms: Option<f64>,
     pub seconds: f64,
 }
 
@@ -175,6 +181,8 @@ pub fn write_search(
         genotype: outcome.genotype.clone(),
         final_search_val_accuracy: last.map_or(0.0, |m| m.search_val_accuracy),
         final_eval_val_accuracy: last.and_then(|m| m.eval_val_accuracy),
+        latency: outcome.latency.clone(),
+        predicted_latency_ms: last.and_then(|m| m.predicted_latency_ms),
         seconds,
     };
     write_json(&dir.join(SEARCH_FILE), &summary)?;

@@ -1,0 +1,145 @@
+//! The expected-latency penalty δ·P(α) (SPEC §4.3) as a differentiable burn
+//! expression over the measured table's per-edge latency vectors of every
+//! cell instance of the deployed network.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use latency_lut::penalty::PenaltyInputs;
+use latency_lut::{Lut, LutError, PenaltyKind, predict};
+use models::genotype::Genotype;
+use models::network::{Alphas, NetworkConfig, mixing_weights};
+use models::space::{Relaxation, node_first_edge};
+
+/// δ·P(α) built from a latency table.
+pub struct LatencyPenalty {
+    pub inputs: PenaltyInputs,
+    pub kind: PenaltyKind,
+    pub coef: f64,
+    /// The table and deployed network `report` predicts the genotype with.
+    predictor: Option<(Lut, NetworkConfig)>,
+}
+
+impl LatencyPenalty {
+    /// Checks that `lut` covers `needed` (the search's own template) before
+    /// any training, then prepares the per-cell latency vectors.
+    pub fn new(
+        lut: Lut,
+        needed: &latency_lut::Template,
+        kind: PenaltyKind,
+        coef: f64,
+        normalize: bool,
+    ) -> Result<Self, LutError> {
+        lut.check_covers(needed)?;
+        let inputs = PenaltyInputs::from_lut(&lut, &needed.ops, normalize)?;
+        let deploy = needed.deploy_network();
+        Ok(Self {
+            inputs,
+            kind,
+            coef,
+            predictor: Some((lut, deploy)),
+        })
+    }
+
+    /// A penalty over explicit latency vectors (no table: `report` then has
+    /// no predicted latency).
+    pub fn from_inputs(inputs: PenaltyInputs, kind: PenaltyKind, coef: f64) -> Self {
+        Self {
+            inputs,
+            kind,
+            coef,
+            predictor: None,
+        }
+    }
+
+    /// P(α) (unscaled) as a `[1]` tensor on α's device.
+    pub fn expected_latency(&self, alphas: &Alphas, relaxation: Relaxation) -> Tensor<1> {
+        let n_nodes = self.inputs.n_nodes;
+        let weights = |alpha: Tensor<2>| -> Tensor<2> {
+            let w = mixing_weights(alpha, relaxation, n_nodes);
+            if relaxation.is_joint() {
+                return w;
+            }
+            // DARTS: each edge's softmax divided by its node's edge count.
+            let [edges, _] = w.dims();
+            let scale: Vec<f32> = (0..n_nodes)
+                .flat_map(|j| std::iter::repeat_n(1.0 / (j + 2) as f32, j + 2))
+                .collect();
+            debug_assert_eq!(scale.len(), edges);
+            let device = w.device();
+            w * Tensor::<2>::from_data(TensorData::new(scale, [edges, 1]), &device)
+        };
+        let w_normal = weights(alphas.normal.val());
+        let w_reduce = weights(alphas.reduce.val());
+        let device = w_normal.device();
+        let mut total: Option<Tensor<1>> = None;
+        for cell in &self.inputs.cells {
+            let w = if cell.reduction { &w_reduce } else { &w_normal };
+            let latency = latency_tensor(&cell.edges, &device);
+            let term = match self.kind {
+                PenaltyKind::ExpectedSum => (w.clone() * latency).sum(),
+                PenaltyKind::Algo3 => algo3(w.clone(), latency, n_nodes),
+            };
+            total = Some(match total {
+                Some(t) => t + term,
+                None => term,
+            });
+        }
+        total.expect("a network has cells")
+    }
+}
+
+fn latency_tensor(rows: &[Vec<f64>], device: &Device) -> Tensor<2> {
+    let ops = rows[0].len();
+    let flat: Vec<f32> = rows.iter().flatten().map(|&v| v as f32).collect();
+    Tensor::from_data(TensorData::new(flat, [rows.len(), ops]), device)
+}
+
+/// Algorithm 3 of SPEC §4.3 on one cell: `w` and `latency` are `[edges, ops]`.
+fn algo3(w: Tensor<2>, latency: Tensor<2>, n_nodes: usize) -> Tensor<1> {
+    let [edges, _] = w.dims();
+    // Σ_o w·lat per edge, and Σ_o w (the weight of the path term) per edge.
+    let expected = (w.clone() * latency).sum_dim(1).reshape([edges]);
+    let mass = w.sum_dim(1).reshape([edges]);
+    let mut l: Vec<Tensor<1>> = Vec::with_capacity(n_nodes);
+    for j in 0..n_nodes {
+        let first = node_first_edge(j);
+        let mut lj = expected.clone().slice(first..first + j + 2).sum();
+        for k in 2..j + 2 {
+            let e = first + k;
+            lj = lj + mass.clone().slice(e..e + 1) * l[k - 2].clone();
+        }
+        l.push(lj);
+    }
+    let l = Tensor::cat(l, 0).reshape([1, n_nodes]);
+    (softmax(l.clone(), 1) * l).sum()
+}
+
+impl crate::icdarts::AlphaPenalty for LatencyPenalty {
+    fn penalty(&self, alphas: &Alphas, relaxation: Relaxation) -> Tensor<1> {
+        self.expected_latency(alphas, relaxation)
+            .mul_scalar(self.coef)
+    }
+
+    fn report(&self, alphas: &Alphas, relaxation: Relaxation, genotype: &Genotype) -> (f64, f64) {
+        let p = self
+            .expected_latency(alphas, relaxation)
+            .into_scalar::<f32>() as f64;
+        let predicted = self
+            .predictor
+            .as_ref()
+            .and_then(|(lut, deploy)| predict(lut, genotype, deploy).ok())
+            .map_or(f64::NAN, |p| p.total_ms);
+        (p, predicted)
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        serde_json::json!({
+            "latency_coef": self.coef,
+            "penalty": self.kind.name(),
+            "normalized": self.inputs.normalized,
+            "lut_fingerprint": self.predictor.as_ref().map(|(lut, _)| lut.fingerprint.clone()),
+            "lut_device": self.predictor.as_ref().map(|(lut, _)| lut.device.profile.name.clone()),
+            "deploy_network": self.predictor.as_ref().map(|(_, net)| (net.channels, net.layers)),
+        })
+    }
+}
