@@ -2,10 +2,8 @@
 //! fast on a target device. The binary only parses arguments and calls the
 //! library crates; each subcommand lives in `commands/<name>.rs`.
 
-mod commands;
-mod progress;
-
 use clap::{Parser, Subcommand};
+use edgenas::commands;
 
 /// Find, retrain and ship neural networks that are accurate and fast on a
 /// target device (ICDARTS/XDARTS differentiable architecture search on burn).
@@ -32,25 +30,24 @@ enum Command {
     /// training split and test it. Writes weights.bpk, model.json and
     /// metrics.jsonl into --out.
     Retrain(commands::retrain::RetrainArgs),
+    /// Export a retrained network to ONNX (BN folded, metadata for
+    /// deployment), verified against burn with tract on test images.
+    Export(commands::export::ExportArgs),
     /// Measure training throughput of a fixed small configuration.
     Bench(commands::bench::BenchArgs),
 }
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_secs()
-        .init();
+    edgenas::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Search(args) => commands::search::run(args),
         Command::Retrain(args) => commands::retrain::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     if let Err(err) = result {
-        // One line: the chain of causes, outermost first.
-        let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
-        eprintln!("error: {}", chain.join(": "));
-        std::process::exit(1);
+        edgenas::exit_with(err, 1);
     }
 }

@@ -136,6 +136,9 @@ fn v0_search_excludes_zero_from_the_genotype() {
 #[test]
 fn a_fixed_seed_reproduces_the_run_bit_for_bit() {
     let tmp = tempfile::tempdir().unwrap();
+    // The second run reuses the first run's latency table (same device and
+    // template): the penalty, hence α, depends on the measured values.
+    let cache = tmp.path().join("lut-cache");
     let run_once = |name: &str| -> (Value, Vec<Vec<f32>>, Value) {
         let out = tmp.path().join(name);
         let mut args = vec!["run", "--json"];
@@ -151,6 +154,8 @@ fn a_fixed_seed_reproduces_the_run_bit_for_bit() {
             "256",
             "--seed",
             "11",
+            "--lut-cache",
+            cache.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
         ]);
@@ -175,6 +180,104 @@ fn a_fixed_seed_reproduces_the_run_bit_for_bit() {
     let acc = a["test_accuracy"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&acc));
     assert!(Path::new(a["weights_path"].as_str().unwrap()).ends_with("retrain/weights.bpk"));
+    assert_eq!(
+        a["lut_path"], b["lut_path"],
+        "the cached table was not reused"
+    );
+    assert!(a["predicted_latency_ms"].as_f64().unwrap() > 0.0);
+
+    // The run's genotype predicts from its table, and the run exports to an
+    // ONNX model that tract verifies against burn.
+    let lut = a["lut_path"].as_str().unwrap();
+    let genotype = a["genotype_path"].as_str().unwrap();
+    let predicted = latency_lut(&["predict", "--lut", lut, "--genotype", genotype, "--json"]);
+    assert!(predicted.status.success(), "{}", stderr(&predicted));
+    let p: Value = serde_json::from_slice(&predicted.stdout).unwrap();
+    assert_eq!(p["total_ms"], a["predicted_latency_ms"]);
+    let onnx = tmp.path().join("model.onnx");
+    let run_dir = tmp.path().join("a");
+    let export = edgenas(&[
+        "export",
+        "--run",
+        run_dir.to_str().unwrap(),
+        "--out",
+        onnx.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let e: Value = serde_json::from_slice(&export.stdout).unwrap();
+    assert!(e["max_rel_error"].as_f64().unwrap() < 1e-4);
+    assert!(std::fs::metadata(&onnx).unwrap().len() > 1000);
+}
+
+fn latency_lut(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_latency-lut"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("latency-lut runs")
+}
+
+#[test]
+fn latency_options_are_checked_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    // δ without a table.
+    let out = tmp.path().join("s1");
+    let run = search(&out, &["--latency-coef", "0.1"]);
+    assert_clean_failure(&run, "--lut", &out);
+    // A table that does not cover the search's template names the key.
+    let lut = tmp.path().join("small.json");
+    let prof = latency_lut(&[
+        "profile",
+        "--channels",
+        "4",
+        "--layers",
+        "3",
+        "--eval-channels",
+        "4",
+        "--eval-layers",
+        "3",
+        "--deploy-channels",
+        "4",
+        "--deploy-layers",
+        "3",
+        "--repeats",
+        "3",
+        "--out",
+        lut.to_str().unwrap(),
+    ]);
+    assert!(prof.status.success(), "{}", stderr(&prof));
+    let out = tmp.path().join("s2");
+    let run = search(
+        &out,
+        &["--lut", lut.to_str().unwrap(), "--latency-coef", "0.1"],
+    );
+    assert_clean_failure(&run, "no entry", &out);
+    // A corrupt table names the file.
+    let bad = tmp.path().join("bad.json");
+    write_file(&bad, b"{\"kind\": \"edgenas-latency-lut\", ");
+    let out = tmp.path().join("s3");
+    let run = search(
+        &out,
+        &["--lut", bad.to_str().unwrap(), "--latency-coef", "0.1"],
+    );
+    assert_clean_failure(&run, "bad.json", &out);
+    // The jetson preset without a CUDA build fails at once, without a table.
+    let jetson = tmp.path().join("jetson.json");
+    let prof = latency_lut(&[
+        "profile",
+        "--device",
+        "jetson",
+        "--out",
+        jetson.to_str().unwrap(),
+    ]);
+    assert!(!prof.status.success());
+    assert!(
+        stderr(&prof).contains("--features cuda"),
+        "{}",
+        stderr(&prof)
+    );
+    assert!(!jetson.exists());
 }
 
 /// Every float tensor of a retrained model, in module order. (The .bpk bytes

@@ -3,17 +3,26 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use search::RetrainConfig;
 use search::artifact::{StagedDir, write_json};
 use search::report::{self, tool_version};
 use serde_json::json;
 
+use latency_lut::table::fingerprint;
+use latency_lut::{Lut, NetSize, PenaltyKind, predict};
+use search::AlphaPenalty;
+use search::latency::LatencyPenalty;
+
+use super::lut::{parse_penalty, profile_with_bar, resolve_device, template_for};
 use super::retrain::RetrainOpts;
 use super::search::{DataArgs, SearchOpts};
 use crate::progress::Bars;
 use search::stage::{retrain_into, search_into};
+
+/// The main job's default δ: P(α) is in milliseconds.
+pub const RUN_LATENCY_COEF: f64 = 0.1;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -36,6 +45,22 @@ pub struct RunArgs {
     /// Retrain on a seeded sample of this many training images (default: all).
     #[arg(long)]
     pub retrain_subset: Option<usize>,
+    /// Target device whose latency the search penalizes: `cpu` (tract),
+    /// `jetson` (burn-cuda; needs a CUDA build) or a TOML device file.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// δ: weight of the expected latency P(α) (ms) in the α objective
+    /// (0 disables the penalty; the table is still measured and used to
+    /// predict the result's latency).
+    #[arg(long, default_value_t = RUN_LATENCY_COEF)]
+    pub latency_coef: f64,
+    /// P(α): algo3 (SPEC Algorithm 3) or expected-sum (FBNet).
+    #[arg(long, default_value = "algo3", value_parser = parse_penalty)]
+    pub penalty: PenaltyKind,
+    /// Folder of measured latency tables, reused when the device profile and
+    /// the template match (checked by fingerprint).
+    #[arg(long, default_value = "runs/lut-cache")]
+    pub lut_cache: PathBuf,
     /// Output folder: OUT/search, OUT/retrain and OUT/run.json.
     #[arg(long, default_value = "runs/default")]
     pub out: PathBuf,
@@ -69,6 +94,45 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let retrain_config = retrain_opts.config(&data);
 
+    // The device's latency table: reused from the cache when one was
+    // measured for the same profile and template, else profiled now.
+    let profile = resolve_device(&args.device, None)?;
+    let deploy = NetSize {
+        channels: args.retrain_channels,
+        layers: args.retrain_layers,
+    };
+    let template = template_for(
+        &search_config,
+        data.channels,
+        data.height,
+        data.num_classes,
+        deploy,
+    );
+    let lut_path = args.lut_cache.join(format!(
+        "lut-{}-{}.json",
+        profile.name,
+        fingerprint(&profile, &template)
+    ));
+    let lut = match Lut::load(&lut_path) {
+        Ok(lut) => {
+            log::info!("reusing latency table {}", lut_path.display());
+            lut
+        }
+        Err(_) => {
+            std::fs::create_dir_all(&args.lut_cache)
+                .with_context(|| format!("--lut-cache {}", args.lut_cache.display()))?;
+            profile_with_bar(&template, &profile, &lut_path)?
+        }
+    };
+    let penalty = LatencyPenalty::new(
+        lut.clone(),
+        &template,
+        args.penalty,
+        args.latency_coef,
+        false,
+    )
+    .with_context(|| format!("latency table {}", lut_path.display()))?;
+
     let staged = StagedDir::create(&args.out, args.force)?;
     let search_dir = staged.path().join("search");
     let retrain_dir = staged.path().join("retrain");
@@ -77,7 +141,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         &search_config,
         &data,
         &device,
-        None,
+        (args.latency_coef != 0.0).then_some(&penalty as &dyn AlphaPenalty),
         &Bars,
         &search_dir,
         false,
@@ -91,6 +155,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         &retrain_dir,
         false,
     )?;
+    let predicted = predict(&lut, &searched.genotype, &template.deploy_network())?;
     let seconds = started.elapsed().as_secs_f64();
     let out = &args.out;
     let summary = json!({
@@ -105,6 +170,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         "eval_val_accuracy": searched.final_eval_val_accuracy,
         "test_accuracy": model.test_accuracy,
         "test_samples": model.test_samples,
+        "device": profile.name,
+        "latency_coef": args.latency_coef,
+        "penalty": args.penalty.name(),
+        "predicted_latency_ms": predicted.total_ms,
+        "lut_path": lut_path,
         "search_seconds": searched.seconds,
         "retrain_seconds": model.seconds,
         "seconds": seconds,
@@ -138,6 +208,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         eprintln!(
             "  retrain: test accuracy {:.2}% on {} images in {:.0} s",
             model.test_accuracy, model.test_samples, model.seconds
+        );
+        eprintln!(
+            "  latency on {}: predicted {:.3} ms per image (δ = {}, P = {}, table {})",
+            profile.name,
+            predicted.total_ms,
+            args.latency_coef,
+            args.penalty.name(),
+            lut_path.display()
         );
         eprintln!("  artifacts: {}", out.display());
     }

@@ -8,9 +8,10 @@ use datasets::Dataset;
 use models::{Relaxation, ZeroConfig};
 use search::report::{self, SearchSummary};
 use search::stage::search_into;
-use search::{Algo, Backend, SearchConfig};
+use search::{Algo, AlphaPenalty, Backend, SearchConfig};
 use serde_json::json;
 
+use super::lut::LatencyArgs;
 use crate::progress::Bars;
 
 /// Where the data comes from.
@@ -112,6 +113,8 @@ pub struct SearchArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub opts: SearchOpts,
+    #[command(flatten)]
+    pub latency: LatencyArgs,
     /// Output folder (created; must not exist or be empty unless --force).
     #[arg(long)]
     pub out: PathBuf,
@@ -127,8 +130,17 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let config = args.opts.config();
     config.validate()?;
     let data = args.data.load()?;
+    let penalty = args.latency.penalty(&config, &data)?;
     let device = search::training_device(args.opts.backend)?;
-    let summary = search_into(&config, &data, &device, None, &Bars, &args.out, args.force)?;
+    let summary = search_into(
+        &config,
+        &data,
+        &device,
+        penalty.as_ref().map(|p| p as &dyn AlphaPenalty),
+        &Bars,
+        &args.out,
+        args.force,
+    )?;
     if args.json {
         println!(
             "{}",
@@ -151,6 +163,7 @@ pub fn search_json(summary: &SearchSummary, out: &Path) -> serde_json::Value {
         "alphas_path": out.join(report::ALPHAS_FILE),
         "metrics_path": out.join(report::METRICS_FILE),
         "search_val_accuracy": summary.final_search_val_accuracy,
+        "predicted_latency_ms": summary.predicted_latency_ms,
         "eval_val_accuracy": summary.final_eval_val_accuracy,
         "seconds": summary.seconds,
         "genotype": summary.genotype,
