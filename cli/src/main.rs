@@ -33,6 +33,10 @@ enum Command {
     /// Export a retrained network to ONNX (BN folded, metadata for
     /// deployment), verified against burn with tract on test images.
     Export(commands::export::ExportArgs),
+    /// The δ sweep: one `edgenas run` per latency coefficient, then export
+    /// and tract latency of each network side by side; writes a table and an
+    /// SVG of test accuracy vs measured latency (the Pareto front).
+    Sweep(commands::sweep::SweepArgs),
     /// Measure training throughput of a fixed small configuration.
     Bench(commands::bench::BenchArgs),
 }
@@ -45,6 +49,7 @@ fn main() {
         Command::Search(args) => commands::search::run(args),
         Command::Retrain(args) => commands::retrain::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Sweep(args) => commands::sweep::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     if let Err(err) = result {

@@ -210,6 +210,54 @@ fn a_fixed_seed_reproduces_the_run_bit_for_bit() {
     assert!(std::fs::metadata(&onnx).unwrap().len() > 1000);
 }
 
+#[test]
+fn sweep_runs_each_delta_and_writes_table_and_plot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let cache = tmp.path().join("cache");
+    let mut args = vec![
+        "sweep",
+        "--latency-coef",
+        "0,0.5",
+        "--jobs",
+        "2",
+        "--repeats",
+        "20",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+    ];
+    args.extend_from_slice(TINY_SEARCH);
+    args.extend_from_slice(&[
+        "--retrain-epochs",
+        "1",
+        "--retrain-channels",
+        "4",
+        "--retrain-layers",
+        "3",
+        "--retrain-subset",
+        "256",
+        "--normalize",
+        "--lut-cache",
+        cache.to_str().unwrap(),
+    ]);
+    let run = edgenas(&args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let rows: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, delta) in rows.iter().zip([0.0, 0.5]) {
+        assert_eq!(row["latency_coef"].as_f64(), Some(delta));
+        assert!(row["measured"]["median"].as_f64().unwrap() > 0.0);
+        assert!(Path::new(row["model_path"].as_str().unwrap()).is_file());
+    }
+    assert!(rows.iter().any(|r| r["pareto"] == true));
+    let svg = std::fs::read_to_string(out.join("pareto.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("δ=0.5"));
+    assert!(out.join("sweep.md").is_file());
+}
+
 fn latency_lut(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_latency-lut"))
         .args(args)

@@ -27,7 +27,11 @@ pub struct PartLatency {
 /// Predicted latency with its per-part breakdown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
+    /// The prediction: `sum_ms`, calibrated when the table has a calibration.
     pub total_ms: f64,
+    /// Sum of the parts' table costs (SPEC §4.2's sum of medians).
+    pub sum_ms: f64,
+    pub calibrated: bool,
     pub parts: Vec<PartLatency>,
 }
 
@@ -184,8 +188,15 @@ pub fn predict(
     ))?;
     parts.push(part.finish("classifier".into()));
 
+    let sum_ms: f64 = parts.iter().map(|p| p.ms).sum();
+    let total_ms = lut
+        .calibration
+        .as_ref()
+        .map_or(sum_ms, |c| c.scale * sum_ms + c.offset_ms);
     Ok(Prediction {
-        total_ms: parts.iter().map(|p| p.ms).sum(),
+        total_ms,
+        sum_ms,
+        calibrated: lut.calibration.is_some(),
         parts,
     })
 }

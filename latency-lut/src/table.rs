@@ -37,8 +37,26 @@ pub struct Lut {
     /// same fingerprint.
     pub fingerprint: String,
     pub entries: Vec<Entry>,
+    /// End-to-end calibration of the sum of entries (`latency-lut
+    /// calibrate`): predicted = scale · sum + offset_ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
     #[serde(skip)]
     index: BTreeMap<LutKey, usize>,
+}
+
+/// A linear correction of the summed table fitted on whole networks
+/// measured end to end, which captures what isolated ops cannot: weights
+/// and activations no longer hot in cache, buffer allocation between ops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub scale: f64,
+    pub offset_ms: f64,
+    /// Architectures the fit used, and the seed they were sampled with.
+    pub samples: usize,
+    pub seed: u64,
+    /// Root mean square relative error (%) of the fit on those samples.
+    pub fit_rmse_pct: f64,
 }
 
 /// FNV-1a 64 of a string, as 16 hex digits.
@@ -67,6 +85,7 @@ impl Lut {
             template,
             fingerprint,
             entries,
+            calibration: None,
             index: BTreeMap::new(),
         };
         lut.reindex();

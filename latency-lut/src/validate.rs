@@ -12,7 +12,7 @@ use crate::LutError;
 use crate::measure::measure_network;
 use crate::predict::predict;
 use crate::stats::{Stats, kendall, rmse_pct, spearman, within_pct};
-use crate::table::Lut;
+use crate::table::{Calibration, Lut};
 
 /// One sampled architecture.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +37,8 @@ pub struct ValidationReport {
     pub mean_error_pct: f64,
     pub measured_min_ms: f64,
     pub measured_max_ms: f64,
+    /// Whether the table's calibration was applied.
+    pub calibrated: bool,
     pub rows: Vec<Sample>,
 }
 
@@ -53,6 +55,84 @@ pub fn validate(
             "validate needs at least 2 samples".into(),
         ));
     }
+    if let Some(c) = &lut.calibration
+        && c.seed == seed
+    {
+        return Err(LutError::Runtime(format!(
+            "seed {seed} sampled the calibration set; validate on other architectures (--seed)"
+        )));
+    }
+    let rows = sample_and_measure(lut, n, seed, on_sample)?;
+    let p: Vec<f64> = rows.iter().map(|r| r.predicted_ms).collect();
+    let m: Vec<f64> = rows.iter().map(|r| r.measured.median).collect();
+    Ok(ValidationReport {
+        samples: n,
+        spearman: spearman(&p, &m),
+        kendall: kendall(&p, &m),
+        rmse_pct: rmse_pct(&p, &m),
+        within_10pct: within_pct(&p, &m, 0.10),
+        mean_error_pct: rows.iter().map(|r| r.error_pct).sum::<f64>() / n as f64,
+        measured_min_ms: m.iter().copied().fold(f64::INFINITY, f64::min),
+        measured_max_ms: m.iter().copied().fold(0.0, f64::max),
+        calibrated: lut.calibration.is_some(),
+        rows,
+    })
+}
+
+/// Fits `measured ≈ scale · sum + offset` (least squares on relative
+/// error, so small and large networks weigh alike) on `n` architectures
+/// sampled with `seed`, and returns the calibration.
+pub fn calibrate(
+    lut: &Lut,
+    n: usize,
+    seed: u64,
+    on_sample: &mut dyn FnMut(usize, usize),
+) -> Result<Calibration, LutError> {
+    if n < 3 {
+        return Err(LutError::Runtime(
+            "calibrate needs at least 3 samples".into(),
+        ));
+    }
+    let mut raw = lut.clone();
+    raw.calibration = None;
+    let rows = sample_and_measure(&raw, n, seed, on_sample)?;
+    // Weighted least squares with weights 1/m²: minimize Σ ((a·x + b − m)/m)².
+    let (mut sxx, mut sx, mut s1, mut sxm, mut sm) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for r in &rows {
+        let (x, m) = (r.predicted_ms, r.measured.median);
+        let w = 1.0 / (m * m);
+        sxx += w * x * x;
+        sx += w * x;
+        s1 += w;
+        sxm += w * x * m;
+        sm += w * m;
+    }
+    let det = sxx * s1 - sx * sx;
+    if det.abs() < f64::EPSILON {
+        return Err(LutError::Runtime("calibration: degenerate sample".into()));
+    }
+    let scale = (sxm * s1 - sx * sm) / det;
+    let offset_ms = (sxx * sm - sx * sxm) / det;
+    let fitted: Vec<f64> = rows
+        .iter()
+        .map(|r| scale * r.predicted_ms + offset_ms)
+        .collect();
+    let measured: Vec<f64> = rows.iter().map(|r| r.measured.median).collect();
+    Ok(Calibration {
+        scale,
+        offset_ms,
+        samples: n,
+        seed,
+        fit_rmse_pct: rmse_pct(&fitted, &measured),
+    })
+}
+
+fn sample_and_measure(
+    lut: &Lut,
+    n: usize,
+    seed: u64,
+    on_sample: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Sample>, LutError> {
     let template = &lut.template;
     let space = OpSpace::from_ops(template.ops.clone());
     let config = template.deploy_network();
@@ -76,17 +156,5 @@ pub fn validate(
         });
     }
     on_sample(n, n);
-    let p: Vec<f64> = rows.iter().map(|r| r.predicted_ms).collect();
-    let m: Vec<f64> = rows.iter().map(|r| r.measured.median).collect();
-    Ok(ValidationReport {
-        samples: n,
-        spearman: spearman(&p, &m),
-        kendall: kendall(&p, &m),
-        rmse_pct: rmse_pct(&p, &m),
-        within_10pct: within_pct(&p, &m, 0.10),
-        mean_error_pct: rows.iter().map(|r| r.error_pct).sum::<f64>() / n as f64,
-        measured_min_ms: m.iter().copied().fold(f64::INFINITY, f64::min),
-        measured_max_ms: m.iter().copied().fold(0.0, f64::max),
-        rows,
-    })
+    Ok(rows)
 }

@@ -205,3 +205,35 @@ fn jetson_without_cuda_fails_at_once_with_instructions() {
     );
     assert!(!out.exists() && !partial_path(&out).exists());
 }
+
+#[test]
+fn calibration_is_stored_applied_and_kept_apart_from_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lut.json");
+    let template = small_template();
+    let mut lut = profile(&template, &quick_cpu(), &out, &mut |_, _, _| {}).unwrap();
+    let c = latency_lut::validate::calibrate(&lut, 6, 5, &mut |_, _| {}).unwrap();
+    assert!(c.scale.is_finite() && c.offset_ms.is_finite() && c.fit_rmse_pct.is_finite());
+    assert_eq!((c.samples, c.seed), (6, 5));
+    lut.calibration = Some(c.clone());
+    lut.save(&out).unwrap();
+    let lut = Lut::load(&out).unwrap();
+    assert_eq!(lut.calibration.as_ref(), Some(&c));
+    // The calibration is applied to predictions.
+    let g = random_genotype(
+        Relaxation::Darts,
+        2,
+        &OpSpace::from_ops(template.ops.clone()),
+        &mut |n| n - 1,
+    );
+    let p = predict(&lut, &g, &template.deploy_network()).unwrap();
+    assert!(p.calibrated);
+    assert!((p.total_ms - (c.scale * p.sum_ms + c.offset_ms)).abs() < 1e-12);
+    // Validating on the calibration's own architectures is refused.
+    let err = latency_lut::validate::validate(&lut, 3, 5, &mut |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("calibration"), "{err}");
+    let report = latency_lut::validate::validate(&lut, 3, 6, &mut |_, _| {}).unwrap();
+    assert!(report.calibrated && report.samples == 3);
+}

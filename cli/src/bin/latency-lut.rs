@@ -23,6 +23,7 @@ fn main() {
         LutCommand::Show(args) => lut::show(args),
         LutCommand::Predict(args) => lut::predict_cmd(args),
         LutCommand::Validate(args) => lut::validate_cmd(args),
+        LutCommand::Calibrate(args) => lut::calibrate_cmd(args),
     };
     if let Err(err) = result {
         edgenas::exit_with(err, 1);

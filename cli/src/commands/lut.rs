@@ -238,6 +238,52 @@ pub enum LutCommand {
     /// Sample random architectures, measure them end to end on the table's
     /// backend and report how well the table predicts them.
     Validate(ValidateArgs),
+    /// Fit a linear end-to-end correction (scale · sum + offset) of the
+    /// table on sampled architectures and store it in the table; validate
+    /// afterwards on other architectures (another --seed).
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Args)]
+pub struct CalibrateArgs {
+    /// The table (rewritten atomically with the calibration).
+    #[arg(long)]
+    pub lut: PathBuf,
+    /// Number of random architectures to fit on.
+    #[arg(long, default_value_t = 30)]
+    pub samples: usize,
+    /// Seed of the sampled architectures (validate's default is 0).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print the calibration as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn calibrate_cmd(args: CalibrateArgs) -> Result<()> {
+    let mut lut = Lut::load(&args.lut)?;
+    let bar = bar(args.samples, "calibrate");
+    let calibration =
+        latency_lut::validate::calibrate(&lut, args.samples, args.seed, &mut |i, _| {
+            bar.set_position(i as u64)
+        })
+        .with_context(|| format!("--lut {}", args.lut.display()))?;
+    bar.finish_and_clear();
+    lut.calibration = Some(calibration.clone());
+    lut.save(&args.lut)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&calibration)?);
+    } else {
+        println!(
+            "calibration on {} architectures: predicted = {:.4} · sum + {:.4} ms (fit RMSE {:.1} %); written to {}",
+            calibration.samples,
+            calibration.scale,
+            calibration.offset_ms,
+            calibration.fit_rmse_pct,
+            args.lut.display()
+        );
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -451,6 +497,7 @@ pub fn validate_cmd(args: ValidateArgs) -> Result<()> {
         "measured_min_ms": report.measured_min_ms,
         "measured_max_ms": report.measured_max_ms,
         "device": lut.device.profile.name,
+        "calibrated": report.calibrated,
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -6,3 +6,4 @@ pub mod lut;
 pub mod retrain;
 pub mod run;
 pub mod search;
+pub mod sweep;

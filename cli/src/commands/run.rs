@@ -57,6 +57,10 @@ pub struct RunArgs {
     /// P(α): algo3 (SPEC Algorithm 3) or expected-sum (FBNet).
     #[arg(long, default_value = "algo3", value_parser = parse_penalty)]
     pub penalty: PenaltyKind,
+    /// Use the dissertation's normalized per-op weights (Table 4.6 form)
+    /// from the table in P(α) instead of milliseconds.
+    #[arg(long)]
+    pub normalize: bool,
     /// Folder of measured latency tables, reused when the device profile and
     /// the template match (checked by fingerprint).
     #[arg(long, default_value = "runs/lut-cache")]
@@ -173,6 +177,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         "device": profile.name,
         "latency_coef": args.latency_coef,
         "penalty": args.penalty.name(),
+        "normalized": args.normalize,
         "predicted_latency_ms": predicted.total_ms,
         "lut_path": lut_path,
         "search_seconds": searched.seconds,
