@@ -31,9 +31,23 @@ pub struct ExportArgs {
     /// Test images used by the parity check.
     #[arg(long, default_value_t = 64)]
     pub verify_images: usize,
+    /// Also write OUT.check.json: the verification images (normalized) and
+    /// burn's logits for them, so other runtimes can be checked against
+    /// burn (bench/interop/ort_check.py does it for onnxruntime).
+    #[arg(long)]
+    pub write_check: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The verification sample written by `--write-check`.
+#[derive(Debug, Serialize)]
+pub struct CheckFile {
+    pub input_name: &'static str,
+    pub input_shape: [usize; 4],
+    pub inputs: Vec<f32>,
+    pub burn_logits: Vec<f32>,
 }
 
 /// What an export produced.
@@ -74,6 +88,19 @@ pub fn export_model(
     fold_bn: bool,
     verify_images: Option<usize>,
 ) -> Result<ExportSummary> {
+    export_model_with_check(run, out, fold_bn, verify_images, false)
+}
+
+pub fn export_model_with_check(
+    run: &Path,
+    out: &Path,
+    fold_bn: bool,
+    verify_images: Option<usize>,
+    write_check: bool,
+) -> Result<ExportSummary> {
+    if write_check && verify_images.is_none() {
+        bail!("--write-check needs the verification pass (drop --no-verify)");
+    }
     let dir = retrain_dir(run)?;
     let device = Device::flex();
     let (file, net): (ModelFile, _) = ModelFile::load_model(&dir, &device)?;
@@ -103,6 +130,7 @@ pub fn export_model(
 
     // Verify before writing: a model that disagrees with burn is not shipped.
     let (mut max_abs, mut max_rel, mut n) = (None, None, 0);
+    let mut check = None;
     if let Some(wanted) = verify_images {
         let data = datasets::load(&file.data.source)
             .with_context(|| format!("verifying on {}", file.data.source))?;
@@ -142,9 +170,20 @@ pub fn export_model(
             );
         }
         (max_abs, max_rel) = (Some(abs), Some(rel));
+        check = Some(CheckFile {
+            input_name: export::INPUT_NAME,
+            input_shape: [n, c, h, h],
+            inputs: images,
+            burn_logits: expected,
+        });
     }
     models::artifact::write_atomic(out, &bytes)
         .with_context(|| format!("--out {}", out.display()))?;
+    if write_check && let Some(check) = &check {
+        let path = check_path(out);
+        models::artifact::write_atomic(&path, serde_json::to_string(check)?.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(ExportSummary {
         model_path: out.to_path_buf(),
         bytes: bytes.len(),
@@ -156,12 +195,20 @@ pub fn export_model(
     })
 }
 
+/// `model.onnx` → `model.onnx.check.json`.
+pub fn check_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".check.json");
+    out.with_file_name(name)
+}
+
 pub fn run(args: ExportArgs) -> Result<()> {
-    let summary = export_model(
+    let summary = export_model_with_check(
         &args.run,
         &args.out,
         !args.no_fold_bn,
         (!args.no_verify).then_some(args.verify_images),
+        args.write_check,
     )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
