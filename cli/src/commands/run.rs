@@ -15,6 +15,7 @@ use latency_lut::{Lut, NetSize, PenaltyKind, predict};
 use search::AlphaPenalty;
 use search::latency::LatencyPenalty;
 
+use super::export::export_model;
 use super::lut::{parse_penalty, profile_with_bar, resolve_device, template_for};
 use super::retrain::RetrainOpts;
 use super::search::{DataArgs, SearchOpts};
@@ -160,6 +161,19 @@ pub fn run(args: RunArgs) -> Result<()> {
         false,
     )?;
     let predicted = predict(&lut, &searched.genotype, &template.deploy_network())?;
+
+    // Deployment: export to ONNX (verified against burn) and measure the
+    // model with tract on the test split.
+    let onnx_path = staged.path().join("model.onnx");
+    let exported = export_model(&retrain_dir, &onnx_path, true, Some(64))?;
+    let bench = device_bench::run(&onnx_path, &data, &device_bench::RunOptions::default())
+        .context("device-bench on the exported model")?;
+    bench.save(&staged.path().join("report.json"))?;
+    let batch1 = bench
+        .latency
+        .iter()
+        .find(|l| l.batch == 1)
+        .expect("device-bench measures batch 1");
     let seconds = started.elapsed().as_secs_f64();
     let out = &args.out;
     let summary = json!({
@@ -179,6 +193,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         "penalty": args.penalty.name(),
         "normalized": args.normalize,
         "predicted_latency_ms": predicted.total_ms,
+        "onnx_path": out.join("model.onnx"),
+        "onnx_parity_rel_error": exported.max_rel_error,
+        "report_path": out.join("report.json"),
+        "tract_accuracy": bench.accuracy.percent,
+        "tract_latency_ms_p50": batch1.stats.p50_ms,
+        "tract_latency_ms_p90": batch1.stats.p90_ms,
         "lut_path": lut_path,
         "search_seconds": searched.seconds,
         "retrain_seconds": model.seconds,
@@ -221,6 +241,15 @@ pub fn run(args: RunArgs) -> Result<()> {
             args.latency_coef,
             args.penalty.name(),
             lut_path.display()
+        );
+        eprintln!(
+            "  deployed: {} — tract accuracy {:.2}% ({} / {}), latency {:.3} ms p50 / {:.3} ms p90 at batch 1, 1 thread",
+            out.join("model.onnx").display(),
+            bench.accuracy.percent,
+            bench.accuracy.correct,
+            bench.accuracy.samples,
+            batch1.stats.p50_ms,
+            batch1.stats.p90_ms
         );
         eprintln!("  artifacts: {}", out.display());
     }

@@ -1,0 +1,625 @@
+//! The regression gate: a new report against a baseline, on latency ratios
+//! to the calibration workload and on accuracy.
+//!
+//! Absolute milliseconds are not compared: on a shared CI runner they move
+//! by tens of percent between runs while the model stays the same (on the
+//! 2-core development machine, next to a compiler, by 2× between two runs).
+//! Each report measures the calibration workload at the same batch,
+//! interleaved with the model, and the gate compares `model p50 /
+//! calibration p50` instead (those moved by less than 7 % in the same runs).
+//!
+//! The threshold follows the noise each run measured on itself, in the
+//! spirit of tract's benchmark CI, which scales its alarms with the observed
+//! jitter: `max(floor, k · noise)`. `noise` combines the relative spreads
+//! `s = (p90 − p10) / p50` of the four timings involved (model and
+//! calibration, now and baseline) as `√Σ s² / n`: the medians of n samples
+//! are compared, not single samples, and the spread of one sample
+//! overstates theirs by about √n (for normal noise `s / √n` is about twice
+//! the standard error of a median, so k = 2 is a ~4 σ band). A quiet
+//! machine gets the floor; a busy one a wider band instead of false alarms.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::BenchError;
+use crate::report::{BatchLatency, BenchReport};
+
+/// How strict the gate is.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GateSettings {
+    /// Smallest latency threshold, percent.
+    pub floor_pct: f64,
+    /// k: the threshold is at least k times the measured noise.
+    pub noise_factor: f64,
+    /// Test samples the accuracy may lose before the gate fails (the same
+    /// model on the same data gives the same answers, so 0 by default).
+    pub accuracy_tolerance: usize,
+}
+
+impl Default for GateSettings {
+    fn default() -> Self {
+        Self {
+            floor_pct: 10.0,
+            noise_factor: 2.0,
+            accuracy_tolerance: 0,
+        }
+    }
+}
+
+/// The verdict on one metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Within the threshold.
+    Pass,
+    /// Better than the baseline by more than the threshold (passes; the
+    /// baseline may be refreshed).
+    Improved,
+    /// Worse than the baseline by more than the threshold.
+    Regression,
+    /// Shown for context, not gated (absolute times).
+    Info,
+}
+
+impl Verdict {
+    fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Improved => "pass (improved)",
+            Verdict::Regression => "REGRESSION",
+            Verdict::Info => "info",
+        }
+    }
+}
+
+/// One line of the gate's table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateRow {
+    pub metric: String,
+    pub baseline: f64,
+    pub now: f64,
+    /// `now / baseline − 1` in percent; for accuracy the difference in
+    /// percentage points.
+    pub change_pct: f64,
+    /// The largest accepted worsening, in the unit of `change_pct` (None
+    /// for information rows).
+    pub threshold_pct: Option<f64>,
+    /// The measured noise the threshold was scaled from, percent.
+    pub noise_pct: Option<f64>,
+    pub verdict: Verdict,
+}
+
+/// The result of the gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateOutcome {
+    pub passed: bool,
+    pub rows: Vec<GateRow>,
+    /// Differences that do not prevent the comparison (another model file,
+    /// host or tract version).
+    pub warnings: Vec<String>,
+    pub settings: GateSettings,
+}
+
+/// Compares `report` with `baseline`.
+///
+/// # Errors
+/// [`BenchError::Incomparable`] when they do not measure the same thing:
+/// another device, runtime threading, input shape, class count, batch
+/// sizes, test data, or calibration workload.
+pub fn compare(
+    report: &BenchReport,
+    baseline: &BenchReport,
+    report_path: &Path,
+    baseline_path: &Path,
+    settings: &GateSettings,
+) -> Result<GateOutcome, BenchError> {
+    let incomparable = |message: String| BenchError::Incomparable {
+        report: report_path.to_path_buf(),
+        baseline: baseline_path.to_path_buf(),
+        message,
+    };
+    let mut checks: Vec<(&str, String, String)> = vec![
+        (
+            "device",
+            baseline.device.device.name().into(),
+            report.device.device.name().into(),
+        ),
+        (
+            "runtime",
+            baseline.device.runtime.clone(),
+            report.device.runtime.clone(),
+        ),
+        (
+            "runtime threads",
+            baseline.device.threads.to_string(),
+            report.device.threads.to_string(),
+        ),
+        (
+            "model input shape",
+            format!("{:?}", baseline.model.input_shape),
+            format!("{:?}", report.model.input_shape),
+        ),
+        (
+            "model classes",
+            baseline.model.num_classes.to_string(),
+            report.model.num_classes.to_string(),
+        ),
+        (
+            "batch sizes",
+            format!("{:?}", batches(baseline)),
+            format!("{:?}", batches(report)),
+        ),
+        (
+            "test data",
+            format!(
+                "{} ({} images, {})",
+                baseline.data.source,
+                baseline.data.test_samples,
+                short(&baseline.data.test_fingerprint)
+            ),
+            format!(
+                "{} ({} images, {})",
+                report.data.source,
+                report.data.test_samples,
+                short(&report.data.test_fingerprint)
+            ),
+        ),
+        (
+            "calibration workload",
+            baseline.calibration.workload.clone(),
+            report.calibration.workload.clone(),
+        ),
+    ];
+    checks.retain(|(_, b, r)| b != r);
+    if let Some((what, b, r)) = checks.first() {
+        return Err(incomparable(format!(
+            "{what} differs (baseline {b}, report {r})"
+        )));
+    }
+
+    let mut warnings = Vec::new();
+    if report.model.sha256 != baseline.model.sha256 {
+        warnings.push(format!(
+            "another model file than the baseline's (sha256 {} vs {})",
+            short(&report.model.sha256),
+            short(&baseline.model.sha256)
+        ));
+    }
+    if report.device.runtime_version != baseline.device.runtime_version {
+        warnings.push(format!(
+            "tract {} vs {} in the baseline",
+            report.device.runtime_version, baseline.device.runtime_version
+        ));
+    }
+    if report.device.host.cpu_model != baseline.device.host.cpu_model {
+        warnings.push(format!(
+            "measured on {:?}, the baseline on {:?} (ratios to the calibration workload transfer only roughly between CPU types)",
+            report.device.host.cpu_model, baseline.device.host.cpu_model
+        ));
+    }
+    for (who, r) in [("the report", report), ("the baseline", baseline)] {
+        if r.settings.injected_slowdown_ms > 0.0 {
+            warnings.push(format!(
+                "{who} was measured with a test-only injected slowdown of {} ms per inference",
+                r.settings.injected_slowdown_ms
+            ));
+        }
+    }
+
+    let mut rows = Vec::new();
+    let pairs: Vec<(&BatchLatency, &BatchLatency)> = baseline
+        .latency
+        .iter()
+        .map(|base| {
+            let now = report
+                .latency
+                .iter()
+                .find(|l| l.batch == base.batch)
+                .expect("batch sizes were checked equal");
+            (now, base)
+        })
+        .collect();
+    for (now, base) in &pairs {
+        let ratio_base = base.stats.p50_ms / base.calibration.p50_ms;
+        let ratio_now = now.stats.p50_ms / now.calibration.p50_ms;
+        let noise = [&now.stats, &now.calibration, &base.stats, &base.calibration]
+            .iter()
+            .map(|s| s.spread * s.spread / s.count.max(1) as f64)
+            .sum::<f64>()
+            .sqrt()
+            * 100.0;
+        let threshold = settings.floor_pct.max(settings.noise_factor * noise);
+        let change = (ratio_now / ratio_base - 1.0) * 100.0;
+        let verdict = if change > threshold {
+            Verdict::Regression
+        } else if change < -threshold {
+            Verdict::Improved
+        } else {
+            Verdict::Pass
+        };
+        rows.push(GateRow {
+            metric: format!("latency / calibration, batch {}", base.batch),
+            baseline: ratio_base,
+            now: ratio_now,
+            change_pct: change,
+            threshold_pct: Some(threshold),
+            noise_pct: Some(noise),
+            verdict,
+        });
+    }
+
+    let (acc_now, acc_base) = (&report.accuracy, &baseline.accuracy);
+    let lost = acc_base.correct.saturating_sub(acc_now.correct);
+    let gained = acc_now.correct.saturating_sub(acc_base.correct);
+    rows.push(GateRow {
+        metric: format!("accuracy %, {} test images", acc_now.samples),
+        baseline: acc_base.percent,
+        now: acc_now.percent,
+        change_pct: acc_now.percent - acc_base.percent,
+        threshold_pct: Some(100.0 * settings.accuracy_tolerance as f64 / acc_now.samples as f64),
+        noise_pct: None,
+        verdict: if lost > settings.accuracy_tolerance {
+            Verdict::Regression
+        } else if gained > 0 {
+            Verdict::Improved
+        } else {
+            Verdict::Pass
+        },
+    });
+
+    for (now, base) in &pairs {
+        rows.push(info_row(
+            format!("p50 ms, batch {}", base.batch),
+            base.stats.p50_ms,
+            now.stats.p50_ms,
+        ));
+        rows.push(info_row(
+            format!("p50 ms, calibration batch {}", base.batch),
+            base.calibration.p50_ms,
+            now.calibration.p50_ms,
+        ));
+    }
+
+    Ok(GateOutcome {
+        passed: rows.iter().all(|r| r.verdict != Verdict::Regression),
+        rows,
+        warnings,
+        settings: *settings,
+    })
+}
+
+fn info_row(metric: String, baseline: f64, now: f64) -> GateRow {
+    GateRow {
+        metric,
+        baseline,
+        now,
+        change_pct: (now / baseline - 1.0) * 100.0,
+        threshold_pct: None,
+        noise_pct: None,
+        verdict: Verdict::Info,
+    }
+}
+
+fn batches(report: &BenchReport) -> Vec<usize> {
+    report.latency.iter().map(|l| l.batch).collect()
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}
+
+/// The outcome as a table for humans:
+/// `metric | baseline | now | change % | threshold % | verdict`.
+pub fn render_table(outcome: &GateOutcome) -> String {
+    let header = [
+        "metric",
+        "baseline",
+        "now",
+        "change %",
+        "threshold %",
+        "verdict",
+    ];
+    let mut lines: Vec<[String; 6]> = vec![header.map(String::from)];
+    for r in &outcome.rows {
+        lines.push([
+            r.metric.clone(),
+            format!("{:.4}", r.baseline),
+            format!("{:.4}", r.now),
+            format!("{:+.1}", r.change_pct),
+            r.threshold_pct.map_or("-".into(), |t| match r.noise_pct {
+                Some(n) => format!("{t:.1} (noise {n:.1})"),
+                None => format!("{t:.1}"),
+            }),
+            r.verdict.label().into(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (n, line) in lines.iter().enumerate() {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i == 0 || i == 5 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+        if n == 0 {
+            let total = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+            let _ = writeln!(out, "{}", "-".repeat(total));
+        }
+    }
+    for w in &outcome.warnings {
+        let _ = writeln!(out, "note: {w}");
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        if outcome.passed {
+            "gate: pass"
+        } else {
+            "gate: FAIL (a metric regressed beyond its threshold)"
+        }
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::{BenchDevice, HostInfo};
+    use crate::report::*;
+    use crate::stats::LatencyStats;
+
+    /// Stats with median `p50` and relative spread `spread`.
+    fn stats(batch: usize, p50: f64, spread: f64) -> LatencyStats {
+        let half = p50 * spread / 1.6; // p10 and p90 sit at ±0.8 half
+        let samples: Vec<f64> = (0..=10)
+            .map(|i| p50 - half + half * i as f64 / 5.0)
+            .collect();
+        let s = LatencyStats::from_samples(&samples, batch, 0);
+        assert!((s.spread - spread).abs() < 1e-9 && (s.p50_ms - p50).abs() < 1e-9);
+        s
+    }
+
+    /// A report: batch-1 and batch-32 medians, calibration median at batch
+    /// 1 (ten times that at batch 32), one spread for every timing (11
+    /// samples each), correct answers of 360.
+    fn report(b1: f64, b32: f64, cal: f64, spread: f64, correct: usize) -> BenchReport {
+        let latency = |batch, p50, cal| BatchLatency {
+            batch,
+            stats: stats(batch, p50, spread),
+            calibration: stats(batch, cal, spread),
+            calibration_ratio: p50 / cal,
+            profile: None,
+        };
+        BenchReport {
+            kind: REPORT_KIND.into(),
+            schema_version: REPORT_SCHEMA_VERSION,
+            tool_version: "edgenas test".into(),
+            created_at: "2025-01-01T00:00:00Z".into(),
+            model: ModelInfo {
+                path: "model.onnx".into(),
+                sha256: "ab".repeat(32),
+                bytes: 1,
+                onnx_nodes: 1,
+                plan_nodes: 1,
+                input_shape: [1, 8, 8],
+                num_classes: 10,
+                trained_on: "builtin:digits".into(),
+                retrain_test_accuracy: None,
+                bn_folded: true,
+                exported_by: "edgenas test".into(),
+                genotype: serde_json::Value::Null,
+            },
+            data: DataInfo {
+                source: "builtin:digits".into(),
+                name: "digits8x8".into(),
+                test_samples: 360,
+                test_fingerprint: "cd".repeat(32),
+            },
+            device: DeviceInfo {
+                device: BenchDevice::Cpu,
+                runtime: "tract".into(),
+                runtime_version: "0.23.9".into(),
+                threads: 1,
+                host: HostInfo {
+                    cpu_model: "test cpu".into(),
+                    cores: 2,
+                    os: "linux x86_64".into(),
+                },
+            },
+            settings: RunSettings {
+                batch: 32,
+                warmup: 0,
+                repeats: 11,
+                profile: false,
+                injected_slowdown_ms: 0.0,
+            },
+            accuracy: Accuracy {
+                percent: 100.0 * correct as f64 / 360.0,
+                correct,
+                samples: 360,
+                inferences: 12,
+            },
+            latency: vec![latency(1, b1, cal), latency(32, b32, 10.0 * cal)],
+            calibration: CalibrationInfo {
+                workload: crate::calibration::CALIBRATION_WORKLOAD.into(),
+                description: String::new(),
+            },
+        }
+    }
+
+    /// Gate verdicts (batch 1, batch 32, accuracy) of `now` against `base`.
+    fn check(now: &BenchReport, base: &BenchReport, settings: GateSettings) -> Vec<Verdict> {
+        let outcome = compare(now, base, Path::new("r"), Path::new("b"), &settings).unwrap();
+        assert_eq!(
+            outcome.passed,
+            !outcome
+                .rows
+                .iter()
+                .any(|r| r.verdict == Verdict::Regression)
+        );
+        outcome.rows[..3].iter().map(|r| r.verdict).collect()
+    }
+
+    use Verdict::{Improved, Pass, Regression};
+
+    #[test]
+    fn verdicts_follow_ratios_not_absolute_times() {
+        let quiet = GateSettings::default();
+        let base = report(1.0, 20.0, 2.0, 0.02, 300);
+        for (now, expected) in [
+            // Same run again.
+            (report(1.0, 20.0, 2.0, 0.02, 300), [Pass, Pass, Pass]),
+            // The whole machine 50 % slower: ratios unchanged.
+            (report(1.5, 30.0, 3.0, 0.02, 300), [Pass, Pass, Pass]),
+            // Within the 10 % floor.
+            (report(1.08, 21.0, 2.0, 0.02, 300), [Pass, Pass, Pass]),
+            // The model 30 % slower at batch 1 only.
+            (report(1.3, 20.0, 2.0, 0.02, 300), [Regression, Pass, Pass]),
+            // Twice as fast at batch 32, one more correct answer.
+            (
+                report(1.0, 10.0, 2.0, 0.02, 301),
+                [Pass, Improved, Improved],
+            ),
+            // One sample lost.
+            (report(1.0, 20.0, 2.0, 0.02, 299), [Pass, Pass, Regression]),
+        ] {
+            assert_eq!(check(&now, &base, quiet), expected);
+        }
+    }
+
+    #[test]
+    fn noisy_runs_widen_the_threshold() {
+        // Four spreads of 66.3 % over 11 samples: √(4 · 0.663² / 11) = 40 %
+        // noise, k = 2 → 80 %.
+        let spread = 0.2 * 11f64.sqrt();
+        let base = report(1.0, 20.0, 2.0, spread, 300);
+        let slower = report(1.5, 20.0, 2.0, spread, 300);
+        assert_eq!(
+            check(&slower, &base, GateSettings::default()),
+            [Pass, Pass, Pass]
+        );
+        let outcome = compare(
+            &slower,
+            &base,
+            Path::new("r"),
+            Path::new("b"),
+            &GateSettings::default(),
+        )
+        .unwrap();
+        assert!((outcome.rows[0].noise_pct.unwrap() - 40.0).abs() < 1e-6);
+        assert!((outcome.rows[0].threshold_pct.unwrap() - 80.0).abs() < 1e-6);
+        // Twice as slow is still caught.
+        let doubled = report(2.0, 40.0, 2.0, spread, 300);
+        assert_eq!(
+            check(&doubled, &base, GateSettings::default()),
+            [Regression, Regression, Pass]
+        );
+        // k = 0 falls back to the floor.
+        let strict = GateSettings {
+            noise_factor: 0.0,
+            ..GateSettings::default()
+        };
+        assert_eq!(check(&slower, &base, strict), [Regression, Pass, Pass]);
+    }
+
+    #[test]
+    fn accuracy_tolerance_counts_samples() {
+        let base = report(1.0, 20.0, 2.0, 0.02, 300);
+        let now = report(1.0, 20.0, 2.0, 0.02, 298);
+        let tolerant = |n| GateSettings {
+            accuracy_tolerance: n,
+            ..GateSettings::default()
+        };
+        assert_eq!(check(&now, &base, tolerant(2))[2], Pass);
+        assert_eq!(check(&now, &base, tolerant(1))[2], Regression);
+    }
+
+    #[test]
+    fn reports_of_different_setups_are_refused() {
+        let base = report(1.0, 20.0, 2.0, 0.02, 300);
+        type Change = Box<dyn Fn(&mut BenchReport)>;
+        let cases: Vec<(&str, Change)> = vec![
+            ("input shape", Box::new(|r| r.model.input_shape = [3, 8, 8])),
+            ("classes", Box::new(|r| r.model.num_classes = 5)),
+            ("batch sizes", Box::new(|r| r.latency.truncate(1))),
+            (
+                "test data",
+                Box::new(|r| r.data.test_fingerprint = "ef".repeat(32)),
+            ),
+            (
+                "test data",
+                Box::new(|r| r.data.source = "../data/mnist".into()),
+            ),
+            (
+                "calibration",
+                Box::new(|r| r.calibration.workload = "other".into()),
+            ),
+            ("threads", Box::new(|r| r.device.threads = 4)),
+        ];
+        for (what, change) in cases {
+            let mut now = base.clone();
+            change(&mut now);
+            let err = compare(
+                &now,
+                &base,
+                Path::new("report.json"),
+                Path::new("baseline.json"),
+                &GateSettings::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains(what) && err.contains("report.json") && err.contains("baseline.json"),
+                "{what}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_model_or_host_only_warns() {
+        let base = report(1.0, 20.0, 2.0, 0.02, 300);
+        let mut now = base.clone();
+        now.model.sha256 = "ff".repeat(32);
+        now.device.host.cpu_model = "another cpu".into();
+        let outcome = compare(
+            &now,
+            &base,
+            Path::new("r"),
+            Path::new("b"),
+            &GateSettings::default(),
+        )
+        .unwrap();
+        assert!(outcome.passed);
+        assert_eq!(outcome.warnings.len(), 2, "{:?}", outcome.warnings);
+        let table = render_table(&outcome);
+        assert!(table.contains("gate: pass") && table.contains("note: another model"));
+        for header in [
+            "metric",
+            "baseline",
+            "now",
+            "change %",
+            "threshold %",
+            "verdict",
+        ] {
+            assert!(table.contains(header), "{table}");
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The report of a run and the baseline file of the gate: schema-versioned
+//! JSON, written atomically, validated when read.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::BenchError;
+use crate::host::{BenchDevice, HostInfo};
+use crate::runtime::Profile;
+use crate::stats::LatencyStats;
+
+/// `kind` of a report file.
+pub const REPORT_KIND: &str = "edgenas-device-bench-report";
+/// `kind` of a baseline file.
+pub const BASELINE_KIND: &str = "edgenas-device-bench-baseline";
+/// Version of both layouts; bumped on any incompatible change.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// What `device-bench run` measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// [`REPORT_KIND`].
+    pub kind: String,
+    pub schema_version: u32,
+    /// `edgenas <version>` of the tool that measured.
+    pub tool_version: String,
+    /// UTC time of the run (RFC 3339).
+    pub created_at: String,
+    pub model: ModelInfo,
+    pub data: DataInfo,
+    pub device: DeviceInfo,
+    pub settings: RunSettings,
+    pub accuracy: Accuracy,
+    /// Batch 1 first, then the configured batch (when it is not 1).
+    pub latency: Vec<BatchLatency>,
+    pub calibration: CalibrationInfo,
+}
+
+/// The model file and what its metadata says about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// As given on the command line.
+    pub path: String,
+    pub sha256: String,
+    pub bytes: usize,
+    /// Nodes of the ONNX graph, and of tract's optimized plan at batch 1.
+    pub onnx_nodes: usize,
+    pub plan_nodes: usize,
+    /// `[C, H, W]`.
+    pub input_shape: [usize; 3],
+    pub num_classes: usize,
+    /// The dataset the model was trained on, per its metadata.
+    pub trained_on: String,
+    /// Retraining's test accuracy (percent), per its metadata.
+    pub retrain_test_accuracy: Option<f64>,
+    pub bn_folded: bool,
+    /// The `tool_version` that exported it.
+    pub exported_by: String,
+    pub genotype: serde_json::Value,
+}
+
+/// The test split the accuracy was measured on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// `builtin:digits` or the folder as given.
+    pub source: String,
+    pub name: String,
+    pub test_samples: usize,
+    /// SHA-256 of the test images (f32 little-endian) and labels: two reports
+    /// measured accuracy on the same images exactly when these agree.
+    pub test_fingerprint: String,
+}
+
+/// Device, runtime and host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub device: BenchDevice,
+    pub runtime: String,
+    pub runtime_version: String,
+    /// Threads the runtime used for one inference.
+    pub threads: usize,
+    pub host: HostInfo,
+}
+
+/// The settings of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    pub batch: usize,
+    pub warmup: usize,
+    pub repeats: usize,
+    pub profile: bool,
+    /// Test-only busy-wait added to every model inference (0 in real runs).
+    pub injected_slowdown_ms: f64,
+}
+
+/// Top-1 accuracy of the whole test split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    /// `100 · correct / samples`.
+    pub percent: f64,
+    pub correct: usize,
+    pub samples: usize,
+    /// Inferences: full batches plus one for the remainder, if any.
+    pub inferences: usize,
+}
+
+/// Latency of the model at one batch size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchLatency {
+    pub batch: usize,
+    pub stats: LatencyStats,
+    /// The calibration workload at the same batch size, timed in the same
+    /// rounds as the model.
+    pub calibration: LatencyStats,
+    /// `stats.p50_ms / calibration.p50_ms`: what the gate compares.
+    pub calibration_ratio: f64,
+    /// Per-node times (with `--profile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+}
+
+/// The calibration workload measured in the same run (its times are in
+/// each [`BatchLatency`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationInfo {
+    pub workload: String,
+    pub description: String,
+}
+
+/// A committed reference for the gate: a report, frozen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// [`BASELINE_KIND`].
+    pub kind: String,
+    pub schema_version: u32,
+    pub tool_version: String,
+    /// When the baseline was written (RFC 3339).
+    pub created_at: String,
+    /// The report file it was made from, as given.
+    pub source_report: String,
+    pub report: BenchReport,
+}
+
+impl BenchReport {
+    /// Pretty JSON with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a report serializes");
+        text.push('\n');
+        text
+    }
+
+    /// Writes the report atomically (temp file + rename).
+    pub fn save(&self, path: &Path) -> Result<(), BenchError> {
+        write(path, &self.to_json())
+    }
+
+    /// Reads a report file.
+    pub fn load(path: &Path) -> Result<Self, BenchError> {
+        match read_reference(path)? {
+            Reference::Report(r) => Ok(*r),
+            Reference::Baseline(_) => Err(BenchError::Report {
+                path: path.to_path_buf(),
+                message: format!(
+                    "this is a baseline ({BASELINE_KIND}), expected a report of `device-bench run`"
+                ),
+            }),
+        }
+    }
+}
+
+impl Baseline {
+    /// A baseline of `report`, read from `source`.
+    pub fn new(report: BenchReport, source: &Path) -> Self {
+        Self {
+            kind: BASELINE_KIND.into(),
+            schema_version: REPORT_SCHEMA_VERSION,
+            tool_version: crate::tool_version(),
+            created_at: jiff::Timestamp::now().to_string(),
+            source_report: source.display().to_string(),
+            report,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a baseline serializes");
+        text.push('\n');
+        text
+    }
+
+    /// Writes the baseline atomically (temp file + rename).
+    pub fn save(&self, path: &Path) -> Result<(), BenchError> {
+        write(path, &self.to_json())
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), BenchError> {
+    models::artifact::write_atomic(path, text.as_bytes()).map_err(|source| BenchError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// What the gate compares against: a baseline file, or a plain report
+/// (comparing two reports directly is handy when investigating).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reference {
+    Report(Box<BenchReport>),
+    Baseline(Box<Baseline>),
+}
+
+impl Reference {
+    pub fn report(&self) -> &BenchReport {
+        match self {
+            Reference::Report(r) => r,
+            Reference::Baseline(b) => &b.report,
+        }
+    }
+}
+
+/// Reads a report or a baseline file; errors name the file and say what is
+/// wrong (missing, not JSON, another kind, another schema version).
+pub fn read_reference(path: &Path) -> Result<Reference, BenchError> {
+    let bad = |message: String| BenchError::Report {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| BenchError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
+    let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    if kind != REPORT_KIND && kind != BASELINE_KIND {
+        return Err(bad(format!(
+            "not a device-bench report or baseline (kind {kind:?}, expected {REPORT_KIND:?} or {BASELINE_KIND:?})"
+        )));
+    }
+    let version = value.get("schema_version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(REPORT_SCHEMA_VERSION)) {
+        return Err(bad(format!(
+            "schema_version {} (this tool reads {REPORT_SCHEMA_VERSION}; run `device-bench run` again, or `device-bench baseline` to refresh a baseline)",
+            version.map_or("missing".to_string(), |v| v.to_string())
+        )));
+    }
+    let reference = if kind == REPORT_KIND {
+        Reference::Report(Box::new(
+            serde_json::from_value(value).map_err(|e| bad(format!("malformed report ({e})")))?,
+        ))
+    } else {
+        let baseline: Baseline =
+            serde_json::from_value(value).map_err(|e| bad(format!("malformed baseline ({e})")))?;
+        if baseline.report.kind != REPORT_KIND
+            || baseline.report.schema_version != REPORT_SCHEMA_VERSION
+        {
+            return Err(bad(format!(
+                "the baseline holds a report of kind {:?} schema_version {}",
+                baseline.report.kind, baseline.report.schema_version
+            )));
+        }
+        Reference::Baseline(Box::new(baseline))
+    };
+    let report = reference.report();
+    if report.latency.is_empty() {
+        return Err(bad("no latency measurements".into()));
+    }
+    if report
+        .latency
+        .iter()
+        .any(|l| !(l.stats.p50_ms > 0.0 && l.calibration.p50_ms > 0.0))
+    {
+        return Err(bad("a latency or calibration median is not positive".into()));
+    }
+    Ok(reference)
+}

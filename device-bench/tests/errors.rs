@@ -1,0 +1,284 @@
+//! Bad input exits 2 with one line naming the file and the problem, and
+//! writes nothing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+use export::{EmitOptions, eval_network_to_onnx, onnx};
+use models::network::NetworkConfig;
+
+/// Runs `device-bench run` on `model` and expects exit 2, no report, and
+/// one error line containing every fragment.
+fn bad_run(model: &Path, extra: &[&str], fragments: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    let mut args = vec![
+        "run",
+        "--model",
+        model.to_str().unwrap(),
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
+    ];
+    // Defaults for what `extra` does not set.
+    for (flag, value) in [
+        ("--data", "builtin:digits"),
+        ("--out", out.to_str().unwrap()),
+    ] {
+        if !extra.contains(&flag) {
+            args.extend_from_slice(&[flag, value]);
+        }
+    }
+    args.extend_from_slice(extra);
+    let output = device_bench(&args);
+    assert_exit(&output, 2);
+    assert_one_error_line(&output, fragments);
+    assert!(!out.exists(), "no report after a failed run");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(leftovers.is_empty(), "no temporary files: {leftovers:?}");
+}
+
+fn assert_one_error_line(output: &std::process::Output, fragments: &[&str]) {
+    let err = stderr(output);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(lines.len(), 1, "one error line: {err}");
+    for f in fragments {
+        assert!(lines[0].contains(f), "{f:?} not in {:?}", lines[0]);
+    }
+}
+
+#[test]
+fn bad_models_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = export_model(dir.path(), "good.onnx", small_config(), 21);
+    let bytes = std::fs::read(&good.path).unwrap();
+    let p = |name: &str| dir.path().join(name);
+
+    // Missing.
+    let missing = p("missing.onnx");
+    bad_run(&missing, &[], &["cannot read", "missing.onnx"]);
+
+    // Corrupt: not protobuf at all.
+    std::fs::write(
+        p("corrupt.onnx"),
+        b"\xff\xff\xff\xff this is not an onnx model",
+    )
+    .unwrap();
+    bad_run(
+        &p("corrupt.onnx"),
+        &[],
+        &["corrupt.onnx", "not a valid onnx model"],
+    );
+
+    // Truncated: the first half of a real model.
+    std::fs::write(p("truncated.onnx"), &bytes[..bytes.len() / 2]).unwrap();
+    bad_run(
+        &p("truncated.onnx"),
+        &[],
+        &["truncated.onnx", "not a valid onnx model"],
+    );
+
+    // Empty file.
+    std::fs::write(p("empty.onnx"), b"").unwrap();
+    bad_run(
+        &p("empty.onnx"),
+        &[],
+        &["empty.onnx", "not a valid onnx model"],
+    );
+
+    // An ONNX without edgenas metadata (no normalization to apply).
+    let plain = eval_network_to_onnx(
+        &good.net,
+        &good.genotype,
+        &good.config,
+        EmitOptions::default(),
+        &BTreeMap::new(),
+    );
+    std::fs::write(p("plain.onnx"), onnx::to_bytes(&plain)).unwrap();
+    bad_run(
+        &p("plain.onnx"),
+        &[],
+        &["plain.onnx", "no edgenas metadata"],
+    );
+
+    // Metadata that contradicts the graph.
+    let mut props = props(&good);
+    props.insert("edgenas.input_shape".into(), "[1,9,9]".into());
+    let lying = eval_network_to_onnx(
+        &good.net,
+        &good.genotype,
+        &good.config,
+        EmitOptions::default(),
+        &props,
+    );
+    std::fs::write(p("lying.onnx"), onnx::to_bytes(&lying)).unwrap();
+    bad_run(
+        &p("lying.onnx"),
+        &[],
+        &["lying.onnx", "metadata says input 1×9×9"],
+    );
+}
+
+#[test]
+fn models_that_do_not_fit_the_data_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // 9×9 input on the 8×8 digits.
+    let wide = export_model(
+        dir.path(),
+        "wide.onnx",
+        NetworkConfig::new(1, 9, 10)
+            .with_channels(4)
+            .with_layers(3)
+            .with_nodes(3),
+        22,
+    );
+    bad_run(
+        &wide.path,
+        &[],
+        &[
+            "wide.onnx",
+            "takes 1×9×9 images",
+            "builtin:digits has 1×8×8",
+        ],
+    );
+    // 5 classes on the 10 digits.
+    let five = export_model(
+        dir.path(),
+        "five.onnx",
+        NetworkConfig::new(1, 8, 5)
+            .with_channels(4)
+            .with_layers(3)
+            .with_nodes(3),
+        23,
+    );
+    bad_run(
+        &five.path,
+        &[],
+        &["five.onnx", "5 classes", "builtin:digits has 10"],
+    );
+}
+
+#[test]
+fn bad_options_and_data_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = export_model(dir.path(), "model.onnx", small_config(), 24);
+    bad_run(
+        &model.path,
+        &["--device", "jetson"],
+        &["\"jetson\"", "--device cpu"],
+    );
+    bad_run(
+        &model.path,
+        &["--data", "/nonexistent/edgenas-data"],
+        &["/nonexistent/edgenas-data", "not found"],
+    );
+    bad_run(&model.path, &["--batch", "0"], &["--batch"]);
+    bad_run(
+        &model.path,
+        &["--out", "/nonexistent/edgenas/report.json"],
+        &["/nonexistent/edgenas/report.json", "does not exist"],
+    );
+    bad_run(&model.path, &["--inject-slowdown-ms=-1"], &["slowdown"]);
+}
+
+#[test]
+fn bad_reports_and_baselines_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = export_model(dir.path(), "model.onnx", small_config(), 25);
+    let p = |name: &str| dir.path().join(name);
+    let (good, batch8) = (p("good.json"), p("batch8.json"));
+    assert_exit(&run_model(&model.path, &good, &[]), 0);
+    let output = device_bench(&[
+        "run",
+        "--model",
+        model.path.to_str().unwrap(),
+        "--data",
+        "builtin:digits",
+        "--out",
+        batch8.to_str().unwrap(),
+        "--batch",
+        "8",
+        "--warmup",
+        "0",
+        "--repeats",
+        "3",
+    ]);
+    assert_exit(&output, 0);
+
+    let text = std::fs::read_to_string(&good).unwrap();
+    std::fs::write(p("corrupt.json"), &text[..text.len() / 2]).unwrap();
+    std::fs::write(
+        p("other.json"),
+        r#"{"kind": "edgenas-latency-lut", "schema_version": 1}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        p("future.json"),
+        text.replace("\"schema_version\": 1,", "\"schema_version\": 99,"),
+    )
+    .unwrap();
+
+    let check = |report: &Path, baseline: &Path, fragments: &[&str]| {
+        let output = device_bench(&[
+            "check",
+            "--report",
+            report.to_str().unwrap(),
+            "--baseline",
+            baseline.to_str().unwrap(),
+        ]);
+        assert_exit(&output, 2);
+        assert_one_error_line(&output, fragments);
+    };
+    check(&p("missing.json"), &good, &["cannot read", "missing.json"]);
+    check(&good, &p("missing.json"), &["cannot read", "missing.json"]);
+    check(
+        &p("corrupt.json"),
+        &good,
+        &["corrupt.json", "not valid JSON"],
+    );
+    check(
+        &good,
+        &p("corrupt.json"),
+        &["corrupt.json", "not valid JSON"],
+    );
+    check(
+        &good,
+        &p("other.json"),
+        &["other.json", "not a device-bench report"],
+    );
+    check(
+        &p("future.json"),
+        &good,
+        &["future.json", "schema_version 99"],
+    );
+    check(
+        &batch8,
+        &good,
+        &["batch8.json", "good.json", "not comparable", "batch sizes"],
+    );
+
+    // `baseline` reads reports only, and writes nothing on failure.
+    let out = p("baseline.json");
+    for (report, fragment) in [
+        (p("corrupt.json"), "not valid JSON"),
+        (p("other.json"), "not a device-bench report"),
+    ] {
+        let output = device_bench(&[
+            "baseline",
+            "--report",
+            report.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_exit(&output, 2);
+        assert_one_error_line(
+            &output,
+            &[report.file_name().unwrap().to_str().unwrap(), fragment],
+        );
+        assert!(!out.exists());
+    }
+}
