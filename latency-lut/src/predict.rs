@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use models::genotype::Genotype;
-use models::network::NetworkConfig;
+use models::network::{CellShape, NetworkConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::LutError;
@@ -99,6 +99,7 @@ pub fn predict(
     parts.push(part.finish("stem".into()));
 
     let layout = config.cell_layout();
+    let live_cells = live_cells(genotype, &layout);
     // The values feeding cell i: s0 = output of cell i−2, s1 = of cell i−1.
     let (mut v0, mut v1) = (Value::CellOut(-1), Value::CellOut(-1));
     for shape in &layout {
@@ -108,41 +109,56 @@ pub fn predict(
         } else {
             &genotype.normal
         };
+        let kind = if shape.reduction { "reduce" } else { "normal" };
+        if !live_cells[i] {
+            parts.push(PartLatency {
+                part: format!("cell{i} ({kind}, dead: pruned by the runtime)"),
+                ms: 0.0,
+                items: vec![],
+            });
+            (v0, v1) = (v1, Value::CellOut(i as isize));
+            continue;
+        }
+        let live = cell.live_states(genotype.n_nodes);
         let mut part = Part { lut, items: vec![] };
-        relu(
-            &mut part,
-            &mut rectified,
-            v0,
-            shape.c_prev_prev,
-            shape.h_prev_prev,
-        )?;
-        part.add(if shape.reduction_prev {
-            LutKey::new(
-                Glue::FactorizedReduce.name(),
+        if live[0] {
+            relu(
+                &mut part,
+                &mut rectified,
+                v0,
                 shape.c_prev_prev,
-                shape.c,
                 shape.h_prev_prev,
-                2,
-            )
-        } else {
-            LutKey::new(
+            )?;
+            part.add(if shape.reduction_prev {
+                LutKey::new(
+                    Glue::FactorizedReduce.name(),
+                    shape.c_prev_prev,
+                    shape.c,
+                    shape.h_prev_prev,
+                    2,
+                )
+            } else {
+                LutKey::new(
+                    Glue::ConvBn1x1.name(),
+                    shape.c_prev_prev,
+                    shape.c,
+                    shape.h_prev_prev,
+                    1,
+                )
+            })?;
+        }
+        if live[1] {
+            relu(&mut part, &mut rectified, v1, shape.c_prev, shape.h_prev)?;
+            part.add(LutKey::new(
                 Glue::ConvBn1x1.name(),
-                shape.c_prev_prev,
+                shape.c_prev,
                 shape.c,
-                shape.h_prev_prev,
+                shape.h_prev,
                 1,
-            )
-        })?;
-        relu(&mut part, &mut rectified, v1, shape.c_prev, shape.h_prev)?;
-        part.add(LutKey::new(
-            Glue::ConvBn1x1.name(),
-            shape.c_prev,
-            shape.c,
-            shape.h_prev,
-            1,
-        ))?;
+            ))?;
+        }
         let out = cell_output_size(shape);
-        for node in 0..genotype.n_nodes {
+        for node in (0..genotype.n_nodes).filter(|&node| live[node + 2]) {
             let inputs: Vec<_> = cell.node_inputs(node).collect();
             for edge in &inputs {
                 let p = edge.predecessor;
@@ -167,7 +183,6 @@ pub fn predict(
             out,
             1,
         ))?;
-        let kind = if shape.reduction { "reduce" } else { "normal" };
         parts.push(part.finish(format!("cell{i} ({kind})")));
         (v0, v1) = (v1, Value::CellOut(i as isize));
     }
@@ -199,4 +214,35 @@ pub fn predict(
         calibrated: lut.calibration.is_some(),
         parts,
     })
+}
+
+/// Which cells the network output depends on. The last cell feeds the
+/// classifier; a live cell keeps cell i − 2 alive when it reads c_{k-2} and
+/// cell i − 1 when it reads c_{k-1}. A genotype whose normal cell never
+/// reads c_{k-1} can leave whole cells dead, and tract prunes them from the
+/// plan, so they cost nothing.
+fn live_cells(genotype: &Genotype, layout: &[CellShape]) -> Vec<bool> {
+    let mut live = vec![false; layout.len()];
+    if let Some(last) = live.last_mut() {
+        *last = true;
+    }
+    for shape in layout.iter().rev() {
+        let i = shape.index;
+        if !live[i] {
+            continue;
+        }
+        let cell = if shape.reduction {
+            &genotype.reduce
+        } else {
+            &genotype.normal
+        };
+        let states = cell.live_states(genotype.n_nodes);
+        if states[0] && i >= 2 {
+            live[i - 2] = true;
+        }
+        if states[1] && i >= 1 {
+            live[i - 1] = true;
+        }
+    }
+    live
 }

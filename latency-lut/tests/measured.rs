@@ -103,6 +103,73 @@ fn profile_covers_the_template_and_predicts_any_genotype() {
 }
 
 #[test]
+fn cells_the_output_does_not_read_cost_nothing() {
+    use models::genotype::{CellGenotype, Genotype, GenotypeEdge};
+    use models::space::OpKind;
+    let dir = tempfile::tempdir().unwrap();
+    let template = small_template();
+    let lut = profile(
+        &template,
+        &quick_cpu(),
+        &dir.path().join("lut.json"),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    let edge = |node, predecessor, op| GenotypeEdge {
+        node,
+        predecessor,
+        op,
+    };
+    // XDARTS cells that never read c_{k-1}: each cell reads only cell i − 2.
+    let only_prev_prev = CellGenotype {
+        edges: vec![
+            edge(0, 0, OpKind::SepConv3x3),
+            edge(0, 0, OpKind::Identity),
+            edge(1, 0, OpKind::SepConv5x5),
+            edge(1, 0, OpKind::MaxPool3x3),
+            edge(1, 2, OpKind::SepConv3x3),
+        ],
+        concat: vec![0, 1],
+    };
+    let g = Genotype {
+        schema_version: models::genotype::GENOTYPE_SCHEMA_VERSION,
+        relaxation: Relaxation::XDarts,
+        n_nodes: 2,
+        normal: only_prev_prev.clone(),
+        reduce: only_prev_prev,
+    };
+    g.validate().unwrap();
+    let p = predict(&lut, &g, &template.deploy_network()).unwrap();
+    // 3 cells: cell 2 feeds the classifier and reads cell 0; cell 1 is dead.
+    let cell = |i: usize| {
+        p.parts
+            .iter()
+            .find(|x| x.part.starts_with(&format!("cell{i} ")))
+            .unwrap()
+    };
+    assert!(cell(0).ms > 0.0 && cell(2).ms > 0.0);
+    assert!(
+        cell(1).part.contains("dead") && cell(1).items.is_empty(),
+        "{:?}",
+        cell(1)
+    );
+    // Nothing reads c_{k-1}, so no cell pays for its preprocessing conv.
+    for i in [0, 2] {
+        let convs = cell(i)
+            .items
+            .iter()
+            .filter(|(k, _)| k.op == "conv_bn_1x1")
+            .count();
+        let reduces = cell(i)
+            .items
+            .iter()
+            .filter(|(k, _)| k.op == "factorized_reduce")
+            .count();
+        assert_eq!(convs + reduces, 1, "cell{i}: {:?}", cell(i).items);
+    }
+}
+
+#[test]
 fn an_interrupted_profile_resumes_from_its_partial_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lut.json");

@@ -34,6 +34,25 @@ impl CellGenotype {
     pub fn node_inputs(&self, node: usize) -> impl Iterator<Item = &GenotypeEdge> {
         self.edges.iter().filter(move |e| e.node == node)
     }
+
+    /// Which states the cell output depends on, indexed like predecessors
+    /// (0, 1 = the cell inputs, p ≥ 2 = node p − 2). A runtime that prunes
+    /// dead nodes (tract does) computes only these.
+    pub fn live_states(&self, n_nodes: usize) -> Vec<bool> {
+        let mut live = vec![false; n_nodes + 2];
+        for &j in &self.concat {
+            live[j + 2] = true;
+        }
+        // Edges only point backwards, so one reverse pass settles liveness.
+        for node in (0..n_nodes).rev() {
+            if live[node + 2] {
+                for e in self.node_inputs(node) {
+                    live[e.predecessor] = true;
+                }
+            }
+        }
+        live
+    }
 }
 
 /// The architecture found by a search.
@@ -272,6 +291,28 @@ mod tests {
                 assert_eq!(Genotype::from_json(&json).unwrap(), g);
             }
         }
+    }
+
+    #[test]
+    fn live_states_follow_the_concat_backwards() {
+        let edge = |node, predecessor| GenotypeEdge {
+            node,
+            predecessor,
+            op: OpKind::Identity,
+        };
+        // Node 0 ← c_{k-2} twice, node 1 ← node 0 and c_{k-2}; only node 1
+        // is concatenated, so c_{k-1} is never read.
+        let cell = CellGenotype {
+            edges: vec![edge(0, 0), edge(0, 0), edge(1, 0), edge(1, 2)],
+            concat: vec![1],
+        };
+        assert_eq!(cell.live_states(2), vec![true, false, true, true]);
+        // Concatenating only node 0 leaves node 1 dead.
+        let cell = CellGenotype {
+            concat: vec![0],
+            ..cell
+        };
+        assert_eq!(cell.live_states(2), vec![true, false, true, false]);
     }
 
     fn sample() -> Genotype {

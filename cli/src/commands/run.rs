@@ -16,11 +16,16 @@ use search::AlphaPenalty;
 use search::latency::LatencyPenalty;
 
 use super::export::export_model;
-use super::lut::{parse_penalty, profile_with_bar, resolve_device, template_for};
+use super::lut::{
+    calibrate_with_bar, parse_penalty, profile_with_bar, resolve_device, template_for,
+};
 use super::retrain::RetrainOpts;
 use super::search::{DataArgs, SearchOpts};
 use crate::progress::Bars;
 use search::stage::{retrain_into, search_into};
+
+/// Architectures the cached table's end-to-end calibration is fitted on.
+const CALIBRATION_SAMPLES: usize = 30;
 
 /// The main job's default δ: P(α) is in milliseconds.
 pub const RUN_LATENCY_COEF: f64 = 0.1;
@@ -118,7 +123,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         profile.name,
         fingerprint(&profile, &template)
     ));
-    let lut = match Lut::load(&lut_path) {
+    let mut lut = match Lut::load(&lut_path) {
         Ok(lut) => {
             log::info!("reusing latency table {}", lut_path.display());
             lut
@@ -129,6 +134,11 @@ pub fn run(args: RunArgs) -> Result<()> {
             profile_with_bar(&template, &profile, &lut_path)?
         }
     };
+    // A table cut off between profiling and calibration is complete but
+    // uncalibrated: finish it now.
+    if lut.calibration.is_none() {
+        calibrate_with_bar(&mut lut, &lut_path, CALIBRATION_SAMPLES, 1)?;
+    }
     let penalty = LatencyPenalty::new(
         lut.clone(),
         &template,
