@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
@@ -153,6 +153,9 @@ impl SearchConfig {
         }
         if self.nodes == 0 || self.layers == 0 || self.eval_layers == 0 {
             return bad("nodes and layers must be at least 1");
+        }
+        if !(self.lr_alpha.is_finite() && self.lr_alpha >= 0.0) {
+            return bad("the α learning rate must be a finite number ≥ 0");
         }
         if self.kd_temperature <= 0.0 {
             return bad("the KD temperature must be positive");
@@ -457,6 +460,20 @@ pub struct StepResult {
     pub state: EvalState,
 }
 
+/// Which gradients each half of a search step computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepGradients {
+    /// Each backward pass computes only the gradients its update uses: the
+    /// α step treats w_S as constants (no weight gradients: those are
+    /// about half of a convolution's backward work), the weight step
+    /// treats α as constants. The updates are the same as `All`'s.
+    Needed,
+    /// Every backward pass computes gradients for every parameter and the
+    /// step throws away those it does not use (the straightforward form;
+    /// kept as the reference the optimized one is tested against).
+    All,
+}
+
 /// One search step: the α update on a val batch, then the w_S (and, for
 /// ICDARTS, w_E) update on a train batch.
 #[allow(clippy::too_many_arguments)]
@@ -472,11 +489,50 @@ pub fn search_step(
     opt_alpha: &mut ModuleOptimizer,
     eval_state: EvalState,
 ) -> (SearchNetwork, Alphas, StepResult) {
+    search_step_with(
+        StepGradients::Needed,
+        config,
+        penalty,
+        lr,
+        bt,
+        bv,
+        net,
+        alphas,
+        opt_w,
+        opt_alpha,
+        eval_state,
+    )
+}
+
+/// [`search_step`] with a choice of [`StepGradients`].
+#[allow(clippy::too_many_arguments)]
+pub fn search_step_with(
+    gradients: StepGradients,
+    config: &SearchConfig,
+    penalty: Option<&dyn AlphaPenalty>,
+    lr: f64,
+    bt: &Batch,
+    bv: &Batch,
+    net: SearchNetwork,
+    alphas: Alphas,
+    opt_w: &mut ModuleOptimizer,
+    opt_alpha: &mut ModuleOptimizer,
+    eval_state: EvalState,
+) -> (SearchNetwork, Alphas, StepResult) {
+    let needed = gradients == StepGradients::Needed;
     // (3.9) α ← Adam on L^S_val(w_S, α) + λ·KD_val(S‖E) + δ·P(α).
     // Decision (SPEC §3, penalty placement): the dissertation's Eq. 4.1 adds
     // δ·P(α) to the w_S loss, where its gradient is zero; the penalty acts on
     // α, so it is part of this objective.
-    let logits_s = net.forward(bv.images.clone(), &alphas);
+    // A clone shares the parameters' tensors and the BN running statistics
+    // (updated by this forward pass exactly as without `no_grad`).
+    let net_for_alpha = if needed {
+        materialize(&net);
+        net.clone().no_grad()
+    } else {
+        net.clone()
+    };
+    let logits_s = net_for_alpha.forward(bv.images.clone(), &alphas);
     let mut loss_a = cross_entropy(logits_s.clone(), bv.labels.clone());
     if let Some((e, _)) = &eval_state {
         // The teacher runs in inference mode: no graph, and E's running
@@ -498,7 +554,12 @@ pub fn search_step(
     // teacher for S, and as E's own training loss. The parameter sets are
     // disjoint and the teacher is detached, so one backward of the sum gives
     // exactly the two separate gradients.
-    let logits_s = net.forward(bt.images.clone(), &alphas);
+    let alphas_for_weights = if needed {
+        alphas.clone().no_grad()
+    } else {
+        alphas.clone()
+    };
+    let logits_s = net.forward(bt.images.clone(), &alphas_for_weights);
     let mut loss_s = cross_entropy(logits_s.clone(), bt.labels.clone());
     let (mut loss_eval, mut kd_value) = (None, None);
     let total = match &eval_state {
@@ -535,6 +596,22 @@ pub fn search_step(
             state,
         },
     )
+}
+
+/// Initializes every still-lazy float parameter of `module`. Clones of a
+/// lazy parameter share its pending initialization, and burn's
+/// `set_require_grad` on one of them rewrites that shared state: without
+/// this, `no_grad` on a clone would also freeze the original.
+fn materialize<M: Module>(module: &M) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if !param.is_initialized() {
+                let _ = param.val();
+            }
+        }
+    }
+    module.visit(&mut Touch);
 }
 
 /// Builds E from the current discretized α with fresh weights and optimizer.

@@ -1,0 +1,153 @@
+//! The optimized search step (each backward pass computes only the
+//! gradients its update uses) gives the same updates as the straightforward
+//! one (every gradient computed, the unused ones dropped).
+
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use models::{NetworkConfig, SearchNetworkConfig};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use search::batch::Batch;
+use search::icdarts::{
+    StepGradients, alpha_optimizer, build_eval, init_alphas, search_step_with, sgd,
+};
+use search::{AlphaPenalty, SearchConfig};
+
+fn batch(device: &Device, seed: u64) -> Batch {
+    let images = Tensor::<4>::random([6, 1, 8, 8], Distribution::Normal(0.0, 1.0), device);
+    let labels_host: Vec<u8> = (0..6).map(|i| ((i * 7 + seed) % 4) as u8).collect();
+    let labels = Tensor::<1, Int>::from_data(
+        TensorData::new(
+            labels_host.iter().map(|&l| l as i64).collect::<Vec<_>>(),
+            [6],
+        ),
+        device,
+    );
+    Batch {
+        images,
+        labels,
+        labels_host,
+    }
+}
+
+/// Penalizes the softmax weight of op 4 (sep_conv_5x5 in V1), so the α
+/// objective has the extra term the latency penalty adds.
+struct Term;
+
+impl AlphaPenalty for Term {
+    fn penalty(&self, alphas: &models::Alphas, _: models::Relaxation) -> Tensor<1> {
+        let [edges, _] = alphas.normal.val().dims();
+        burn::tensor::activation::softmax(alphas.normal.val(), 1)
+            .slice([0..edges, 4..5])
+            .sum()
+            .mul_scalar(0.3)
+    }
+
+    fn report(
+        &self,
+        _: &models::Alphas,
+        _: models::Relaxation,
+        _: &models::Genotype,
+    ) -> (f64, f64) {
+        (0.0, 0.0)
+    }
+}
+
+fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = a.iter().map(|v| v.abs()).fold(0f32, f32::max).max(1e-6) as f64;
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() as f64 / scale)
+        .fold(0.0, f64::max)
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn needed_gradients_give_the_same_updates_as_all_gradients() {
+    let device = Device::flex().autodiff();
+    device.seed(0);
+    let config = SearchConfig {
+        channels: 4,
+        layers: 3,
+        nodes: 2,
+        eval_channels: 4,
+        eval_layers: 3,
+        batch_size: 6,
+        lr_alpha: 0.01,
+        ..SearchConfig::default()
+    };
+    let network = NetworkConfig::new(1, 8, 4)
+        .with_channels(4)
+        .with_layers(3)
+        .with_nodes(2);
+    let search_cfg = SearchNetworkConfig::new(network.clone(), config.space());
+    let [edges, ops] = search_cfg.alpha_shape();
+    // Each run builds its own networks from the same seed: clones would
+    // share the BN running statistics, which E's teacher pass reads.
+    let start = || {
+        device.seed(0);
+        let net = search_cfg.init(&device);
+        let alphas = init_alphas(edges, ops, &mut StdRng::seed_from_u64(0), &device);
+        let eval = build_eval(&config, &network, &alphas, &device);
+        (net, alphas, eval, batch(&device, 1), batch(&device, 2))
+    };
+    let alphas0 = start().1;
+
+    let run = |mode: StepGradients| {
+        let (mut net, mut alphas, eval, bt, bv) = start();
+        let mut eval = Some(eval);
+        let (mut opt_w, mut opt_a) = (sgd(&config), alpha_optimizer(&config));
+        let mut losses = Vec::new();
+        for _ in 0..3 {
+            let (n, a, r) = search_step_with(
+                mode,
+                &config,
+                Some(&Term),
+                0.05,
+                &bt,
+                &bv,
+                net,
+                alphas,
+                &mut opt_w,
+                &mut opt_a,
+                eval,
+            );
+            losses.extend([r.loss_alpha, r.loss_search, r.loss_eval.unwrap()]);
+            // Both updates happened: the weights still take gradients.
+            let loss = n.forward(bt.images.clone(), &a).sum();
+            let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &n);
+            assert!(!grads.is_empty(), "{mode:?}: S lost its gradients");
+            (net, alphas, eval) = (n, a, r.state);
+        }
+        let (e, _) = eval.unwrap();
+        let logits_s = values(net.forward(bt.images.clone(), &alphas));
+        let logits_e = values(e.logits(bt.images.clone()));
+        let alpha = [values(alphas.normal.val()), values(alphas.reduce.val())].concat();
+        (losses, alpha, logits_s, logits_e)
+    };
+    let fast = run(StepGradients::Needed);
+    let reference = run(StepGradients::All);
+    for (f, r) in fast.0.iter().zip(&reference.0) {
+        assert!((f - r).abs() <= 1e-5 * r.abs().max(1.0), "loss {f} vs {r}");
+    }
+    for (what, f, r) in [
+        ("α", &fast.1, &reference.1),
+        ("S logits", &fast.2, &reference.2),
+        ("E logits", &fast.3, &reference.3),
+    ] {
+        let d = max_rel_diff(f, r);
+        assert!(d <= 1e-5, "{what}: max relative difference {d}");
+    }
+    // The steps did move α (the comparison is not between two no-ops).
+    let moved = max_rel_diff(
+        &fast.1,
+        &values(alphas0.normal.val())
+            .into_iter()
+            .chain(values(alphas0.reduce.val()))
+            .collect::<Vec<_>>(),
+    );
+    assert!(moved > 1e-3, "α moved by only {moved}");
+}
