@@ -75,6 +75,13 @@ pub struct SearchOpts {
     /// Search on a seeded random sample of this many training images.
     #[arg(long)]
     pub train_subset: Option<usize>,
+    /// Adam learning rate of α (SPEC §3: 3e-4). Adam moves each α by about
+    /// this much per step whatever the gradient's size, so a short CPU
+    /// search (a few hundred α steps instead of the paper's ~20,000) leaves
+    /// α, and the latency penalty's effect on it, near where it started;
+    /// raise it for short searches and δ sweeps.
+    #[arg(long, default_value_t = SearchConfig::default().lr_alpha)]
+    pub arch_lr: f64,
     /// Seed of every random choice (split, init, batches): the same seed on
     /// the same machine gives the same genotype bit for bit.
     #[arg(long, default_value_t = 0)]
@@ -101,6 +108,7 @@ impl SearchOpts {
             eval_layers: self.eval_layers,
             batch_size: self.batch_size,
             train_subset: self.train_subset,
+            lr_alpha: self.arch_lr,
             seed: self.seed,
             ..d
         }
