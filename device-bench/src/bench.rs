@@ -181,18 +181,30 @@ pub fn run_with_progress(
         } else {
             None
         };
+        // The ratio of each round's two back-to-back times: drift of the
+        // machine within the run cancels round by round.
+        let ratios: Vec<f64> = timings
+            .model
+            .iter()
+            .zip(&timings.calibration)
+            .map(|(m, c)| m / c)
+            .collect();
+        let ratio = LatencyStats::from_samples(&ratios, plan.batch(), options.warmup);
         log::info!(
-            "batch {}: p50 {:.3} ms, p90 {:.3} ms, {:.0} images/s; {:.3}× the calibration workload ({:.3} ms)",
+            "batch {}: p50 {:.3} ms, p90 {:.3} ms, {:.0} images/s; {:.3}× the calibration workload ({:.3} ms; paired-ratio spread {:.1} %)",
             plan.batch(),
             stats.p50_ms,
             stats.p90_ms,
             stats.throughput_ips,
-            stats.p50_ms / calibration.p50_ms,
-            calibration.p50_ms
+            ratio.p50_ms,
+            calibration.p50_ms,
+            ratio.spread * 100.0
         );
         latency.push(BatchLatency {
             batch: plan.batch(),
-            calibration_ratio: stats.p50_ms / calibration.p50_ms,
+            calibration_ratio: ratio.p50_ms,
+            ratio_spread: Some(ratio.spread),
+            run_to_run_pct: None,
             stats,
             calibration,
             profile,

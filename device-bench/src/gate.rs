@@ -5,14 +5,16 @@
 //! by tens of percent between runs while the model stays the same (on the
 //! 2-core development machine, next to a compiler, by 2× between two runs).
 //! Each report measures the calibration workload at the same batch,
-//! interleaved with the model, and the gate compares `model p50 /
-//! calibration p50` instead (those moved by less than 7 % in the same runs).
+//! interleaved with the model run by run, and the gate compares the median
+//! of the per-round ratios `model ms / calibration ms` instead (those moved
+//! by less than 7 % in the same runs).
 //!
 //! The threshold follows the noise each run measured on itself, in the
 //! spirit of tract's benchmark CI, which scales its alarms with the observed
 //! jitter: `max(floor, k · noise)`. `noise` combines the relative spreads
-//! `s = (p90 − p10) / p50` of the four timings involved (model and
-//! calibration, now and baseline) as `√Σ s² / n`: the medians of n samples
+//! `s = (p90 − p10) / p50` of the per-round ratios, now and in the
+//! baseline, as `√Σ s² / n` (reports without them: of the four timings,
+//! model and calibration, now and baseline): the medians of n samples
 //! are compared, not single samples, and the spread of one sample
 //! overstates theirs by about √n (for normal noise `s / √n` is about twice
 //! the standard error of a median, so k = 2 is a ~4 σ band). A quiet
@@ -222,15 +224,27 @@ pub fn compare(
         })
         .collect();
     for (now, base) in &pairs {
-        let ratio_base = base.stats.p50_ms / base.calibration.p50_ms;
-        let ratio_now = now.stats.p50_ms / now.calibration.p50_ms;
-        let noise = [&now.stats, &now.calibration, &base.stats, &base.calibration]
-            .iter()
-            .map(|s| s.spread * s.spread / s.count.max(1) as f64)
-            .sum::<f64>()
-            .sqrt()
-            * 100.0;
-        let threshold = settings.floor_pct.max(settings.noise_factor * noise);
+        let (ratio_base, ratio_now) = (base.calibration_ratio, now.calibration_ratio);
+        let noise = match (now.ratio_spread, base.ratio_spread) {
+            (Some(s_now), Some(s_base)) => {
+                (s_now * s_now / now.stats.count.max(1) as f64
+                    + s_base * s_base / base.stats.count.max(1) as f64)
+                    .sqrt()
+                    * 100.0
+            }
+            _ => {
+                [&now.stats, &now.calibration, &base.stats, &base.calibration]
+                    .iter()
+                    .map(|s| s.spread * s.spread / s.count.max(1) as f64)
+                    .sum::<f64>()
+                    .sqrt()
+                    * 100.0
+            }
+        };
+        let threshold = settings
+            .floor_pct
+            .max(settings.noise_factor * noise)
+            .max(base.run_to_run_pct.unwrap_or(0.0));
         let change = (ratio_now / ratio_base - 1.0) * 100.0;
         let verdict = if change > threshold {
             Verdict::Regression
@@ -406,6 +420,8 @@ mod tests {
             stats: stats(batch, p50, spread),
             calibration: stats(batch, cal, spread),
             calibration_ratio: p50 / cal,
+            ratio_spread: None,
+            run_to_run_pct: None,
             profile: None,
         };
         BenchReport {
@@ -538,6 +554,78 @@ mod tests {
             ..GateSettings::default()
         };
         assert_eq!(check(&slower, &base, strict), [Regression, Pass, Pass]);
+    }
+
+    #[test]
+    fn paired_ratio_spreads_set_the_noise_when_both_have_them() {
+        // Timings that drifted a lot within each run (66 % spread) but
+        // whose per-round ratios stayed within 2·√11 % of each other: the
+        // paired noise is √(2 · 0.0663² / 11) = 2 %, so the floor decides.
+        let drifting = 0.2 * 11f64.sqrt();
+        let paired = |mut r: BenchReport| {
+            for l in &mut r.latency {
+                l.ratio_spread = Some(0.02 * 11f64.sqrt());
+            }
+            r
+        };
+        let base = paired(report(1.0, 20.0, 2.0, drifting, 300));
+        let slower = paired(report(1.3, 20.0, 2.0, drifting, 300));
+        let outcome = compare(
+            &slower,
+            &base,
+            Path::new("r"),
+            Path::new("b"),
+            &GateSettings::default(),
+        )
+        .unwrap();
+        assert!((outcome.rows[0].noise_pct.unwrap() - 2f64.sqrt() * 2.0).abs() < 1e-6);
+        assert_eq!(outcome.rows[0].threshold_pct, Some(10.0));
+        assert_eq!(outcome.rows[0].verdict, Regression);
+        // Without paired spreads on one side the four timings' spreads
+        // count, and the same 30 % hides in their noise.
+        let mut old = base.clone();
+        old.latency[0].ratio_spread = None;
+        assert_eq!(check(&slower, &old, GateSettings::default())[0], Pass);
+    }
+
+    #[test]
+    fn a_baseline_of_several_runs_takes_their_median_and_range() {
+        use crate::report::Baseline;
+        let p = |name: &str| std::path::PathBuf::from(name);
+        // Three runs of one model whose batch-1 ratios were 0.50, 0.55 and
+        // 0.60 (quiet runs: 2 % spread each).
+        let runs: Vec<(BenchReport, std::path::PathBuf)> = [1.0, 1.1, 1.2]
+            .iter()
+            .enumerate()
+            .map(|(i, &b1)| (report(b1, 20.0, 2.0, 0.02, 300), p(&format!("r{i}.json"))))
+            .collect();
+        let baseline = Baseline::from_runs(&runs).unwrap();
+        let b1 = &baseline.report.latency[0];
+        assert!((b1.calibration_ratio - 0.55).abs() < 1e-12);
+        let range = b1.run_to_run_pct.unwrap();
+        assert!((range - 0.1 / 0.55 * 100.0).abs() < 1e-9, "{range}");
+        assert_eq!(baseline.source_report, "r0.json, r1.json, r2.json");
+        // A run 15 % above the median is within the measured 18.2 % range;
+        // one 25 % above is not.
+        let check_b1 = |b1: f64| {
+            compare(
+                &report(b1, 20.0, 2.0, 0.02, 300),
+                &baseline.report,
+                Path::new("r"),
+                Path::new("b"),
+                &GateSettings::default(),
+            )
+            .unwrap()
+            .rows[0]
+                .verdict
+        };
+        assert_eq!(check_b1(1.15 * 1.1), Pass);
+        assert_eq!(check_b1(1.25 * 1.1), Regression);
+        // Runs of different models do not make one baseline.
+        let mut other = runs[1].clone();
+        other.0.model.sha256 = "ef".repeat(32);
+        let err = Baseline::from_runs(&[runs[0].clone(), other]).unwrap_err();
+        assert!(err.to_string().contains("another model"), "{err}");
     }
 
     #[test]

@@ -113,8 +113,22 @@ pub struct BatchLatency {
     /// The calibration workload at the same batch size, timed in the same
     /// rounds as the model.
     pub calibration: LatencyStats,
-    /// `stats.p50_ms / calibration.p50_ms`: what the gate compares.
+    /// Median over the timed rounds of `model ms / calibration ms` (the two
+    /// run back to back in each round): what the gate compares.
     pub calibration_ratio: f64,
+    /// Relative spread `(p90 − p10) / p50` of those per-round ratios: the
+    /// noise the gate scales its threshold with. Absent in reports written
+    /// before paired ratios (the gate then combines the four timings'
+    /// spreads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_spread: Option<f64>,
+    /// In a baseline made from several runs: how far their ratios lay apart,
+    /// `(max − min) / median` in percent (`calibration_ratio` is then their
+    /// median). Run-to-run shifts that no single run's spread shows (another
+    /// job's phase, cache contention) widen the gate's threshold to at least
+    /// this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_to_run_pct: Option<f64>,
     /// Per-node times (with `--profile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
@@ -180,6 +194,61 @@ impl Baseline {
             source_report: source.display().to_string(),
             report,
         }
+    }
+
+    /// A baseline of several runs of the same model: the first report, with
+    /// each batch's ratio replaced by the median over the runs and their
+    /// run-to-run range recorded.
+    ///
+    /// # Errors
+    /// When the reports measured different models or are not comparable.
+    pub fn from_runs(runs: &[(BenchReport, std::path::PathBuf)]) -> Result<Self, BenchError> {
+        let (first, first_path) = runs.first().expect("at least one report");
+        let mut report = first.clone();
+        for (other, path) in &runs[1..] {
+            if other.model.sha256 != first.model.sha256 {
+                return Err(BenchError::Report {
+                    path: path.clone(),
+                    message: format!(
+                        "another model than {} (sha256 {} vs {}); a baseline's runs must measure one model",
+                        first_path.display(),
+                        &other.model.sha256[..12.min(other.model.sha256.len())],
+                        &first.model.sha256[..12.min(first.model.sha256.len())]
+                    ),
+                });
+            }
+            crate::gate::compare(
+                other,
+                first,
+                path,
+                first_path,
+                &crate::gate::GateSettings::default(),
+            )?;
+        }
+        if runs.len() > 1 {
+            for latency in &mut report.latency {
+                let mut ratios: Vec<f64> = runs
+                    .iter()
+                    .map(|(r, _)| {
+                        r.latency
+                            .iter()
+                            .find(|l| l.batch == latency.batch)
+                            .expect("batch sizes were checked equal")
+                            .calibration_ratio
+                    })
+                    .collect();
+                ratios.sort_by(f64::total_cmp);
+                let median = crate::stats::quantile(&ratios, 0.5);
+                latency.calibration_ratio = median;
+                latency.run_to_run_pct =
+                    Some((ratios[ratios.len() - 1] - ratios[0]) / median * 100.0);
+            }
+        }
+        let sources: Vec<String> = runs.iter().map(|(_, p)| p.display().to_string()).collect();
+        Ok(Self {
+            source_report: sources.join(", "),
+            ..Self::new(report, first_path)
+        })
     }
 
     pub fn to_json(&self) -> String {
