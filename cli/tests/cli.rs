@@ -256,6 +256,22 @@ fn sweep_runs_each_delta_and_writes_table_and_plot() {
     let svg = std::fs::read_to_string(out.join("pareto.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("δ=0.5"));
     assert!(out.join("sweep.md").is_file());
+
+    // --resume keeps both finished runs and runs only the new δ.
+    let kept = out.join("delta-0.5").join("run.json");
+    let before = std::fs::metadata(&kept).unwrap().modified().unwrap();
+    let mut resumed = args.clone();
+    resumed[2] = "0,0.5,1";
+    resumed.insert(1, "--resume");
+    let run = edgenas(&resumed);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let rows: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 3);
+    assert_eq!(
+        std::fs::metadata(&kept).unwrap().modified().unwrap(),
+        before
+    );
+    assert!(out.join("delta-1").join("run.json").is_file());
 }
 
 fn latency_lut(args: &[&str]) -> Output {

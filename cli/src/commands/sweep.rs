@@ -35,6 +35,11 @@ pub struct SweepArgs {
     /// Print the table as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Keep the finished runs of an earlier, interrupted sweep into the
+    /// same --out (those whose recorded run options equal this sweep's)
+    /// and run only the missing δ.
+    #[arg(long)]
+    pub resume: bool,
     /// Options passed to every `edgenas run` (after `--`), e.g.
     /// `-- --data DIR --cell xdarts --normalize --train-subset 2000`.
     #[arg(last = true)]
@@ -59,9 +64,35 @@ fn run_dir(out: &Path, delta: f64) -> PathBuf {
     out.join(format!("delta-{delta}"))
 }
 
+/// The run options a finished run was made with, next to its folder.
+fn args_path(out: &Path, delta: f64) -> PathBuf {
+    out.join(format!("delta-{delta}.args.json"))
+}
+
+/// The summary of a finished run of an earlier sweep with the same run
+/// options, if there is one.
+fn finished(args: &SweepArgs, delta: f64) -> Option<Value> {
+    let recorded: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(args_path(&args.out, delta)).ok()?).ok()?;
+    if recorded != args.run_args {
+        return None;
+    }
+    let text = std::fs::read_to_string(run_dir(&args.out, delta).join("run.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 fn spawn(args: &SweepArgs, delta: f64) -> Result<Child> {
     let exe = std::env::current_exe().context("locating the edgenas binary")?;
+    if exe.to_string_lossy().ends_with(" (deleted)") {
+        bail!(
+            "the edgenas binary was replaced while the sweep ran (rebuilt?); start the sweep again with --resume to keep the finished runs"
+        );
+    }
     let dir = run_dir(&args.out, delta);
+    models::artifact::write_atomic(
+        &args_path(&args.out, delta),
+        serde_json::to_string(&args.run_args)?.as_bytes(),
+    )?;
     let log = std::fs::File::create(args.out.join(format!("delta-{delta}.log")))?;
     log::info!(
         "δ = {delta}: edgenas run → {} (log in {}.log)",
@@ -103,9 +134,26 @@ pub fn run(args: SweepArgs) -> Result<()> {
     // The first run measures the latency table (cached); the others reuse it.
     let mut summaries: Vec<(f64, Value)> = Vec::new();
     let mut pending: Vec<(f64, Child)> = Vec::new();
-    for (i, &delta) in args.latency_coef.iter().enumerate() {
+    let mut first = true;
+    for &delta in &args.latency_coef {
+        if args.resume
+            && let Some(summary) = finished(&args, delta)
+        {
+            log::info!(
+                "δ = {delta}: keeping the finished run in {}",
+                run_dir(&args.out, delta).display()
+            );
+            summaries.push((delta, summary));
+            continue;
+        }
         pending.push((delta, spawn(&args, delta)?));
-        let limit = if i == 0 { 1 } else { args.jobs };
+        // The first run spawned may have to measure the latency table.
+        let limit = if first && summaries.is_empty() {
+            1
+        } else {
+            args.jobs
+        };
+        first = false;
         while pending.len() >= limit {
             let (d, child) = pending.remove(0);
             summaries.push((d, finish(child, d, &args.out)?));
