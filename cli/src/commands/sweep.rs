@@ -162,6 +162,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     for (d, child) in pending {
         summaries.push((d, finish(child, d, &args.out)?));
     }
+    summaries.sort_by(|a, b| a.0.total_cmp(&b.0));
 
     // Export every network and time them round-robin, so drift on a shared
     // machine hits all of them alike.
