@@ -37,7 +37,9 @@ enum Command {
     /// and tract latency of each network side by side; writes a table and an
     /// SVG of test accuracy vs measured latency (the Pareto front).
     Sweep(commands::sweep::SweepArgs),
-    /// Measure training throughput of a fixed small configuration.
+    /// Race edgenas against the PyTorch reference (bench/reference/): search
+    /// step, retraining step and inference per configuration and thread
+    /// count. `edgenas bench search` times only our search step.
     Bench(commands::bench::BenchArgs),
 }
 

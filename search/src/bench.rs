@@ -1,20 +1,35 @@
-//! A fixed, small ICDARTS step workload for throughput tracking (`edgenas
-//! bench search` and the criterion bench run it).
+//! Fixed step workloads on random data for throughput tracking: one ICDARTS
+//! search step, one retraining step and one inference batch of the
+//! evaluation network. `edgenas bench` times them against the PyTorch mirror
+//! in `bench/reference/`, which rebuilds exactly these workloads.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use models::{NetworkConfig, SearchNetworkConfig};
+use models::{EvalNetworkConfig, Genotype, NetworkConfig, SearchNetworkConfig, discretize};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use crate::RetrainConfig;
 use crate::batch::Batch;
 use crate::icdarts::{SearchConfig, alpha_optimizer, build_eval, init_alphas, search_step, sgd};
+use crate::train::{clip_global_norm, correct, cross_entropy};
 
-/// The benchmark's configuration: C=8, L=5, N=4, batch 32, 28×28×1.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SearchStepBench {
+/// The weights' learning rate of the search-step workload (a fixed value in
+/// the range the cosine schedule sweeps; the PyTorch mirror uses the same).
+pub const SEARCH_STEP_LR: f64 = 0.05;
+
+/// The sizes of a benchmark workload: networks built with C, L, N, trained
+/// or run on batches of `batch_size` random `size`×`size`×`in_channels`
+/// images.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BenchConfig {
     pub channels: usize,
     pub layers: usize,
     pub nodes: usize,
@@ -24,8 +39,10 @@ pub struct SearchStepBench {
     pub classes: usize,
 }
 
-impl Default for SearchStepBench {
-    fn default() -> Self {
+impl BenchConfig {
+    /// The default configuration: C=8, L=5, N=4, batch 32, 28×28×1 (the
+    /// search's defaults on MNIST-sized images).
+    pub fn small() -> Self {
         Self {
             channels: 8,
             layers: 5,
@@ -36,9 +53,164 @@ impl Default for SearchStepBench {
             classes: 10,
         }
     }
+
+    /// C=16, L=5, N=4, batch 32, 32×32×3 (retraining's default width on
+    /// CIFAR-sized images).
+    pub fn large() -> Self {
+        Self {
+            channels: 16,
+            size: 32,
+            in_channels: 3,
+            ..Self::small()
+        }
+    }
+
+    /// C=4, L=3, N=4, batch 4, 8×8×1: every workload in well under a second,
+    /// for tests. N stays 4 because the benchmark genotype has four nodes.
+    pub fn tiny() -> Self {
+        Self {
+            channels: 4,
+            layers: 3,
+            nodes: 4,
+            batch_size: 4,
+            size: 8,
+            in_channels: 1,
+            classes: 10,
+        }
+    }
+
+    pub fn network(&self) -> NetworkConfig {
+        NetworkConfig::new(self.in_channels, self.size, self.classes)
+            .with_channels(self.channels)
+            .with_layers(self.layers)
+            .with_nodes(self.nodes)
+    }
+
+    /// The search configuration of the search-step workload: E as wide and
+    /// deep as S, the project's defaults otherwise.
+    pub fn search_config(&self) -> SearchConfig {
+        SearchConfig {
+            channels: self.channels,
+            layers: self.layers,
+            nodes: self.nodes,
+            eval_channels: self.channels,
+            eval_layers: self.layers,
+            batch_size: self.batch_size,
+            ..SearchConfig::default()
+        }
+    }
 }
 
-fn random_batch(b: &SearchStepBench, device: &Device, seed: u64) -> Batch {
+impl Default for BenchConfig {
+    fn default() -> Self {
+        Self::small()
+    }
+}
+
+/// What one timed step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// One full ICDARTS step: the α update on the val batch, then the w_S
+    /// and w_E updates on the train batch.
+    SearchStep,
+    /// One retraining step of the evaluation network: forward with the
+    /// auxiliary head and drop-path, backward, global-norm clipping, SGD.
+    RetrainStep,
+    /// Logits of the evaluation network in inference mode for one batch.
+    Infer,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 3] = [Workload::SearchStep, Workload::RetrainStep, Workload::Infer];
+
+    /// The name both implementations use (`--what` of `edgenas_ref.py`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::SearchStep => "search-step",
+            Workload::RetrainStep => "retrain-step",
+            Workload::Infer => "infer",
+        }
+    }
+}
+
+/// The genotype of the retrain-step and infer workloads: a fixed darts cell
+/// pair that uses every op of the space in both cell types (identity at
+/// stride 2, i.e. FactorizedReduce, included). The PyTorch mirror reads the
+/// same file.
+pub fn bench_genotype() -> Genotype {
+    const JSON: &str = include_str!("../../bench/reference/default_genotype.json");
+    Genotype::from_json(JSON).expect("bench/reference/default_genotype.json is a valid genotype")
+}
+
+/// The genotype of E in the search-step workload: the discretized initial α
+/// (seed 0), which is what [`search_step_times`] builds E from.
+pub fn search_eval_genotype(bench: &BenchConfig) -> Genotype {
+    let config = bench.search_config();
+    let search_cfg = SearchNetworkConfig::new(bench.network(), config.space());
+    let [edges, ops] = search_cfg.alpha_shape();
+    let alphas = init_alphas(edges, ops, &mut StdRng::seed_from_u64(0), &Device::flex());
+    let (normal, reduce) = alphas.to_values();
+    discretize(
+        &normal,
+        &reduce,
+        &config.space(),
+        config.nodes,
+        config.relaxation,
+    )
+}
+
+/// Trainable parameters of the networks `workload` builds, under the names
+/// the PyTorch mirror reports them (`params` in its JSON), so a comparison
+/// can check that both sides built the same networks. Counted as PyTorch's
+/// `parameters()` are: burn's `num_params` also counts BN running
+/// statistics and the frozen γ, β of non-affine BN.
+pub fn param_counts(workload: Workload, bench: &BenchConfig) -> BTreeMap<&'static str, usize> {
+    let device = Device::flex().autodiff();
+    let eval = |genotype: Genotype, auxiliary: bool| {
+        trainable_params(
+            &EvalNetworkConfig::new(bench.network(), genotype)
+                .with_auxiliary(auxiliary)
+                .init(&device),
+        )
+    };
+    match workload {
+        Workload::SearchStep => {
+            let config = bench.search_config();
+            let search_cfg = SearchNetworkConfig::new(bench.network(), config.space());
+            let [edges, ops] = search_cfg.alpha_shape();
+            BTreeMap::from([
+                ("search_net", trainable_params(&search_cfg.init(&device))),
+                ("eval_net", eval(search_eval_genotype(bench), false)),
+                ("alphas", 2 * edges * ops),
+            ])
+        }
+        Workload::RetrainStep => BTreeMap::from([(
+            "eval_net",
+            eval(bench_genotype(), retrain_step_settings().aux_weight > 0.0),
+        )]),
+        Workload::Infer => BTreeMap::from([("eval_net", eval(bench_genotype(), false))]),
+    }
+}
+
+/// Elements of the parameters of `module` that receive gradients (the
+/// module must live on an autodiff device).
+fn trainable_params<M: Module>(module: &M) -> usize {
+    struct Count(usize);
+    impl ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if param.val().is_require_grad() {
+                self.0 += param.lazy_shape().num_elements();
+            }
+        }
+    }
+    let mut count = Count(0);
+    module.visit(&mut count);
+    count.0
+}
+
+/// A batch of N(0, 1) images with labels `(i·7 + seed) mod classes`.
+fn random_batch(b: &BenchConfig, device: &Device, seed: u64) -> Batch {
     let images = Tensor::<4>::random(
         [b.batch_size, b.in_channels, b.size, b.size],
         Distribution::Normal(0.0, 1.0),
@@ -61,45 +233,67 @@ fn random_batch(b: &SearchStepBench, device: &Device, seed: u64) -> Batch {
     }
 }
 
+/// Seconds per step of `workload` for `steps` timed steps after `warmup`
+/// untimed ones. `device` is a training (autodiff) device; inference runs
+/// on its inner device, as retraining's test pass does.
+pub fn step_times(
+    workload: Workload,
+    bench: &BenchConfig,
+    warmup: usize,
+    steps: usize,
+    device: &Device,
+) -> Vec<f64> {
+    match workload {
+        Workload::SearchStep => search_step_times(bench, warmup, steps, device),
+        Workload::RetrainStep => retrain_step_times(bench, warmup, steps, device),
+        Workload::Infer => infer_times(bench, warmup, steps, device),
+    }
+}
+
+/// Runs `step` `warmup + steps` times and returns the durations of the last
+/// `steps`.
+fn time_steps(warmup: usize, steps: usize, mut step: impl FnMut()) -> Vec<f64> {
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..warmup + steps {
+        let started = Instant::now();
+        step();
+        if i >= warmup {
+            times.push(started.elapsed().as_secs_f64());
+        }
+    }
+    times
+}
+
 /// Seconds per full ICDARTS step (α, w_S, w_E updates) for `steps` timed
 /// steps after `warmup` untimed ones.
 pub fn search_step_times(
-    bench: &SearchStepBench,
+    bench: &BenchConfig,
     warmup: usize,
     steps: usize,
     device: &Device,
 ) -> Vec<f64> {
     device.seed(0);
-    let config = SearchConfig {
-        channels: bench.channels,
-        layers: bench.layers,
-        nodes: bench.nodes,
-        eval_channels: bench.channels,
-        eval_layers: bench.layers,
-        batch_size: bench.batch_size,
-        ..SearchConfig::default()
-    };
-    let network = NetworkConfig::new(bench.in_channels, bench.size, bench.classes)
-        .with_channels(bench.channels)
-        .with_layers(bench.layers)
-        .with_nodes(bench.nodes);
+    let config = bench.search_config();
+    let network = bench.network();
     let search_cfg = SearchNetworkConfig::new(network.clone(), config.space());
     let [edges, ops] = search_cfg.alpha_shape();
     let mut rng = StdRng::seed_from_u64(0);
-    let mut net = search_cfg.init(device);
-    let mut alphas = init_alphas(edges, ops, &mut rng, device);
+    let net = search_cfg.init(device);
+    let alphas = init_alphas(edges, ops, &mut rng, device);
     let mut opt_w = sgd(&config);
     let mut opt_alpha = alpha_optimizer(&config);
-    let mut eval = Some(build_eval(&config, &network, &alphas, device));
+    let eval = Some(build_eval(&config, &network, &alphas, device));
     let bt = random_batch(bench, device, 1);
     let bv = random_batch(bench, device, 2);
-    let mut times = Vec::with_capacity(steps);
-    for i in 0..warmup + steps {
-        let started = Instant::now();
-        let (n, a, r) = search_step(
+    // The step consumes and returns the networks; `Option` lets the closure
+    // move them out and back.
+    let mut state = Some((net, alphas, eval));
+    time_steps(warmup, steps, || {
+        let (net, alphas, eval) = state.take().expect("state is put back after each step");
+        let (net, alphas, result) = search_step(
             &config,
             None,
-            0.05,
+            SEARCH_STEP_LR,
             &bt,
             &bv,
             net,
@@ -108,10 +302,144 @@ pub fn search_step_times(
             &mut opt_alpha,
             eval,
         );
-        (net, alphas, eval) = (n, a, r.state);
-        if i >= warmup {
-            times.push(started.elapsed().as_secs_f64());
+        state = Some((net, alphas, result.state));
+    })
+}
+
+/// The optimizer and loss settings of the retrain-step workload:
+/// retraining's defaults (SGD lr 0.025, momentum 0.9, weight decay 5e-4,
+/// clipping at 5, auxiliary weight 0.4) with drop-path at its final value
+/// 0.1, the most work its linear schedule asks for.
+pub fn retrain_step_settings() -> RetrainConfig {
+    RetrainConfig::default()
+}
+
+/// Seconds per retraining step of the evaluation network of
+/// [`bench_genotype`] with its auxiliary head, at a constant learning rate.
+///
+/// The step body is that of `retrain::retrain`, bookkeeping included (the
+/// correct-prediction count and the loss read back to the host).
+pub fn retrain_step_times(
+    bench: &BenchConfig,
+    warmup: usize,
+    steps: usize,
+    device: &Device,
+) -> Vec<f64> {
+    device.seed(0);
+    let settings = retrain_step_settings();
+    let with_aux = settings.aux_weight > 0.0;
+    let model = EvalNetworkConfig::new(bench.network(), bench_genotype())
+        .with_auxiliary(with_aux)
+        .init(device);
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_momentum(settings.momentum)))
+        .with_weight_decay(Some(WeightDecayConfig::new(settings.weight_decay as f32)))
+        .init();
+    let b = random_batch(bench, device, 1);
+    let mut model = Some(model);
+    time_steps(warmup, steps, || {
+        let m = model.take().expect("model is put back after each step");
+        let out = m.forward(b.images.clone(), settings.drop_path, with_aux);
+        let _right = correct(out.logits.clone(), &b.labels_host);
+        let mut loss = cross_entropy(out.logits, b.labels.clone());
+        if let Some(aux) = out.aux_logits {
+            loss = loss + cross_entropy(aux, b.labels.clone()).mul_scalar(settings.aux_weight);
+        }
+        let _loss = loss.clone().into_scalar::<f32>();
+        let mut grads = loss.backward();
+        let mut g = GradientsParams::from_module(&mut grads, &m);
+        clip_global_norm(&mut g, &m, settings.grad_clip);
+        model = Some(optim.step(settings.lr, m, g));
+    })
+}
+
+/// Seconds per inference batch: logits of the evaluation network of
+/// [`bench_genotype`] (no auxiliary head) in inference mode, read back to
+/// the host as class predictions.
+pub fn infer_times(bench: &BenchConfig, warmup: usize, steps: usize, device: &Device) -> Vec<f64> {
+    device.seed(0);
+    let model = EvalNetworkConfig::new(bench.network(), bench_genotype())
+        .init(device)
+        .valid();
+    let inference = device.clone().inner();
+    let x = random_batch(bench, &inference, 1).images;
+    time_steps(warmup, steps, || {
+        // Reading the predictions back waits for the whole forward pass.
+        let _predictions = model.logits(x.clone()).argmax(1).into_data();
+    })
+}
+
+/// Summary of a timed run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepSummary {
+    /// Upper median (`sorted[n / 2]`), seconds.
+    pub median_s: f64,
+    pub mean_s: f64,
+    /// Batch size ÷ median.
+    pub images_per_s: f64,
+}
+
+impl StepSummary {
+    /// `None` when `times` is empty.
+    pub fn of(times: &[f64], batch_size: usize) -> Option<Self> {
+        if times.is_empty() {
+            return None;
+        }
+        let mut sorted = times.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let median_s = sorted[sorted.len() / 2];
+        Some(Self {
+            median_s,
+            mean_s: times.iter().sum::<f64>() / times.len() as f64,
+            images_per_s: batch_size as f64 / median_s,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The PyTorch mirror builds the search step's E from a checked-in copy
+    /// of this genotype; a change to α's initialization must update it.
+    #[test]
+    fn search_eval_genotype_matches_the_reference_copy() {
+        const JSON: &str = include_str!("../../bench/reference/search_eval_genotype.json");
+        let reference = Genotype::from_json(JSON).unwrap();
+        assert_eq!(search_eval_genotype(&BenchConfig::small()), reference);
+        // The genotype depends on N only, not on the sizes.
+        assert_eq!(search_eval_genotype(&BenchConfig::large()), reference);
+    }
+
+    #[test]
+    fn bench_genotype_is_valid_for_every_config() {
+        let genotype = bench_genotype();
+        genotype.validate().unwrap();
+        for config in [
+            BenchConfig::small(),
+            BenchConfig::large(),
+            BenchConfig::tiny(),
+        ] {
+            assert_eq!(config.nodes, genotype.n_nodes);
         }
     }
-    times
+
+    #[test]
+    fn every_workload_runs_on_the_tiny_config() {
+        let device = Device::flex().autodiff();
+        for workload in Workload::ALL {
+            let times = step_times(workload, &BenchConfig::tiny(), 0, 2, &device);
+            assert_eq!(times.len(), 2, "{workload:?}");
+            assert!(times.iter().all(|t| *t > 0.0), "{workload:?}: {times:?}");
+        }
+    }
+
+    #[test]
+    fn summary_takes_the_upper_median() {
+        let s = StepSummary::of(&[3.0, 1.0, 2.0, 4.0], 8).unwrap();
+        assert_eq!(s.median_s, 3.0);
+        assert_eq!(s.mean_s, 2.5);
+        assert_eq!(s.images_per_s, 8.0 / 3.0);
+        assert_eq!(StepSummary::of(&[], 8), None);
+    }
 }
