@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::LutError;
 use crate::table::Lut;
-use crate::template::{Glue, LutKey, cell_output_size, reads_relu};
+use crate::template::{Glue, LutKey, cell_output_size, preprocess0_key, reads_relu};
 
 /// One line of the breakdown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,23 +129,7 @@ pub fn predict(
                 shape.c_prev_prev,
                 shape.h_prev_prev,
             )?;
-            part.add(if shape.reduction_prev {
-                LutKey::new(
-                    Glue::FactorizedReduce.name(),
-                    shape.c_prev_prev,
-                    shape.c,
-                    shape.h_prev_prev,
-                    2,
-                )
-            } else {
-                LutKey::new(
-                    Glue::ConvBn1x1.name(),
-                    shape.c_prev_prev,
-                    shape.c,
-                    shape.h_prev_prev,
-                    1,
-                )
-            })?;
+            part.add(preprocess0_key(shape))?;
         }
         if live[1] {
             relu(&mut part, &mut rectified, v1, shape.c_prev, shape.h_prev)?;

@@ -126,6 +126,28 @@ impl fmt::Display for Template {
     }
 }
 
+/// The key of a cell's preprocessing of c_{k-2}: a FactorizedReduce after
+/// a reduction cell, else a 1×1 conv + BN.
+pub fn preprocess0_key(shape: &CellShape) -> LutKey {
+    if shape.reduction_prev {
+        LutKey::new(
+            Glue::FactorizedReduce.name(),
+            shape.c_prev_prev,
+            shape.c,
+            shape.h_prev_prev,
+            2,
+        )
+    } else {
+        LutKey::new(
+            Glue::ConvBn1x1.name(),
+            shape.c_prev_prev,
+            shape.c,
+            shape.h_prev_prev,
+            1,
+        )
+    }
+}
+
 /// Spatial size of a cell's output.
 pub fn cell_output_size(shape: &CellShape) -> usize {
     if shape.reduction {
@@ -176,23 +198,7 @@ fn cell_glue_keys(shape: &CellShape, concat: usize) -> Vec<LutKey> {
         LutKey::new(Glue::Add.name(), shape.c, shape.c, out, 1),
         LutKey::new(Glue::Concat.name(), shape.c, concat * shape.c, out, 1),
     ];
-    keys.push(if shape.reduction_prev {
-        LutKey::new(
-            Glue::FactorizedReduce.name(),
-            shape.c_prev_prev,
-            shape.c,
-            shape.h_prev_prev,
-            2,
-        )
-    } else {
-        LutKey::new(
-            Glue::ConvBn1x1.name(),
-            shape.c_prev_prev,
-            shape.c,
-            shape.h_prev_prev,
-            1,
-        )
-    });
+    keys.push(preprocess0_key(shape));
     keys
 }
 
