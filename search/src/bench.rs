@@ -7,9 +7,6 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use models::{EvalNetworkConfig, Genotype, NetworkConfig, SearchNetworkConfig, discretize};
 use rand::SeedableRng;
@@ -19,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use crate::RetrainConfig;
 use crate::batch::Batch;
 use crate::icdarts::{SearchConfig, alpha_optimizer, build_eval, init_alphas, search_step, sgd};
-use crate::train::{clip_global_norm, correct, cross_entropy};
 
 /// The weights' learning rate of the search-step workload (a fixed value in
 /// the range the cosine schedule sweeps; the PyTorch mirror uses the same).
@@ -331,25 +327,20 @@ pub fn retrain_step_times(
     let model = EvalNetworkConfig::new(bench.network(), bench_genotype())
         .with_auxiliary(with_aux)
         .init(device);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig::new().with_momentum(settings.momentum)))
-        .with_weight_decay(Some(WeightDecayConfig::new(settings.weight_decay as f32)))
-        .init();
+    let mut optim = crate::retrain::optimizer(&settings);
     let b = random_batch(bench, device, 1);
     let mut model = Some(model);
     time_steps(warmup, steps, || {
         let m = model.take().expect("model is put back after each step");
-        let out = m.forward(b.images.clone(), settings.drop_path, with_aux);
-        let _right = correct(out.logits.clone(), &b.labels_host);
-        let mut loss = cross_entropy(out.logits, b.labels.clone());
-        if let Some(aux) = out.aux_logits {
-            loss = loss + cross_entropy(aux, b.labels.clone()).mul_scalar(settings.aux_weight);
-        }
-        let _loss = loss.clone().into_scalar::<f32>();
-        let mut grads = loss.backward();
-        let mut g = GradientsParams::from_module(&mut grads, &m);
-        clip_global_norm(&mut g, &m, settings.grad_clip);
-        model = Some(optim.step(settings.lr, m, g));
+        let (m, _loss, _right) = crate::retrain::train_step(
+            &settings,
+            m,
+            &mut optim,
+            &b,
+            settings.lr,
+            settings.drop_path,
+        );
+        model = Some(m);
     })
 }
 

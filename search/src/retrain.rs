@@ -5,10 +5,10 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use datasets::{Dataset, Normalization};
 use models::{EvalNetwork, EvalNetworkConfig, Genotype, NetworkConfig};
@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
-use crate::batch::{Augment, Batches};
+use crate::batch::{Augment, Batch, Batches};
 use crate::icdarts::accuracy;
 use crate::progress::Progress;
 use crate::train::{clip_global_norm, correct, cosine_lr, cross_entropy};
@@ -138,10 +138,7 @@ pub fn retrain(
     let mut model = EvalNetworkConfig::new(network.clone(), genotype.clone())
         .with_auxiliary(with_aux)
         .init(device);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig::new().with_momentum(config.momentum)))
-        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
-        .init();
+    let mut optim = optimizer(config);
     log::info!(
         "retrain {} params on {} images ({} test)",
         model.num_params(),
@@ -169,17 +166,11 @@ pub fn retrain(
                 cutout: config.cutout,
             };
             let b = train.augmented_batch(chunk, augment, Some(&mut rng), device);
-            let out = model.forward(b.images, drop_prob, with_aux);
-            right += correct(out.logits.clone(), &b.labels_host);
-            let mut loss = cross_entropy(out.logits, b.labels.clone());
-            if let Some(aux) = out.aux_logits {
-                loss = loss + cross_entropy(aux, b.labels).mul_scalar(config.aux_weight);
-            }
-            loss_sum += loss.clone().into_scalar::<f32>() as f64;
-            let mut grads = loss.backward();
-            let mut g = GradientsParams::from_module(&mut grads, &model);
-            clip_global_norm(&mut g, &model, config.grad_clip);
-            model = optim.step(lr, model, g);
+            let (next, loss, batch_right) =
+                train_step(config, model, &mut optim, &b, lr, drop_prob);
+            model = next;
+            right += batch_right;
+            loss_sum += loss;
             step += 1;
             bar.inc();
         }
@@ -215,4 +206,38 @@ pub fn retrain(
         test_samples: test.len(),
         epochs,
     })
+}
+
+/// The retraining optimizer: SGD with `config`'s momentum and weight decay.
+pub fn optimizer(config: &RetrainConfig) -> ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_momentum(config.momentum)))
+        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
+        .init()
+}
+
+/// One retraining step on `batch`: forward with drop-path `drop_prob` (and
+/// the auxiliary head when `config.aux_weight > 0`), CE + aux_weight · aux
+/// CE, backward, global-norm clipping, SGD step at `lr`. Returns the
+/// updated model, the loss and the batch's correct predictions.
+pub fn train_step(
+    config: &RetrainConfig,
+    model: EvalNetwork,
+    optim: &mut ModuleOptimizer,
+    batch: &Batch,
+    lr: f64,
+    drop_prob: f64,
+) -> (EvalNetwork, f64, usize) {
+    let with_aux = config.aux_weight > 0.0;
+    let out = model.forward(batch.images.clone(), drop_prob, with_aux);
+    let right = correct(out.logits.clone(), &batch.labels_host);
+    let mut loss = cross_entropy(out.logits, batch.labels.clone());
+    if let Some(aux) = out.aux_logits {
+        loss = loss + cross_entropy(aux, batch.labels.clone()).mul_scalar(config.aux_weight);
+    }
+    let loss_value = loss.clone().into_scalar::<f32>() as f64;
+    let mut grads = loss.backward();
+    let mut g = GradientsParams::from_module(&mut grads, &model);
+    clip_global_norm(&mut g, &model, config.grad_clip);
+    (optim.step(lr, model, g), loss_value, right)
 }
