@@ -313,8 +313,9 @@ pub fn retrain_step_settings() -> RetrainConfig {
 /// Seconds per retraining step of the evaluation network of
 /// [`bench_genotype`] with its auxiliary head, at a constant learning rate.
 ///
-/// The step body is that of `retrain::retrain`, bookkeeping included (the
-/// correct-prediction count and the loss read back to the host).
+/// Each step is `retrain::train_step`, the step `retrain::retrain` runs,
+/// bookkeeping included (the correct-prediction count and the loss read
+/// back to the host).
 pub fn retrain_step_times(
     bench: &BenchConfig,
     warmup: usize,
