@@ -8,6 +8,7 @@ pub mod artifact;
 pub mod diagnostics;
 pub mod discretize;
 pub mod genotype;
+pub mod kernels;
 pub mod network;
 pub mod ops;
 pub mod space;

@@ -11,6 +11,7 @@ use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use crate::genotype::{CellGenotype, Genotype};
+use crate::kernels;
 use crate::ops::{FactorizedReduce, Op, ReluConvBn, batch_norm, conv};
 use crate::space::{OpKind, OpSpace, Relaxation, edge_count, node_first_edge};
 
@@ -112,7 +113,7 @@ impl Stem {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        kernels::batch_norm(&self.bn, self.conv.forward(x))
     }
 }
 
@@ -511,8 +512,8 @@ impl AuxHead {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let x = self.pool.forward(relu(x));
-        let x = relu(self.bn1.forward(self.conv1.forward(x)));
-        let x = relu(self.bn2.forward(self.conv2.forward(x)));
+        let x = relu(kernels::batch_norm(&self.bn1, self.conv1.forward(x)));
+        let x = relu(kernels::batch_norm(&self.bn2, self.conv2.forward(x)));
         self.classifier.forward(global_avg_pool(x))
     }
 }

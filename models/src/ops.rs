@@ -11,6 +11,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::kernels;
 use crate::space::OpKind;
 
 /// Batch normalization that is either affine (evaluation network) or has
@@ -70,7 +71,8 @@ impl ReluConvBn {
     /// - input: `[batch, c_in, H, W]`
     /// - output: `[batch, c_out, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(relu(x)))
+        let y = kernels::pointwise_conv2d(relu(x), self.conv.weight.val());
+        kernels::batch_norm(&self.bn, y)
     }
 }
 
@@ -111,7 +113,7 @@ impl FactorizedReduce {
             .pad([(0, 0), (0, 0), (0, 1), (0, 1)], 0.0);
         let a = self.conv_a.forward(x); // [batch, c_out/2, ceil(H/2), ceil(W/2)]
         let b = self.conv_b.forward(shifted);
-        self.bn.forward(Tensor::cat(vec![a, b], 1))
+        kernels::batch_norm(&self.bn, Tensor::cat(vec![a, b], 1))
     }
 }
 
@@ -144,8 +146,16 @@ impl DwPwBn {
     }
 
     fn forward(&self, relu_x: Tensor<4>) -> Tensor<4> {
-        self.bn
-            .forward(self.pointwise.forward(self.depthwise.forward(relu_x)))
+        // Both convolutions run on the direct kernels of `kernels` (same
+        // weights, same result as `Conv2d::forward`, which the kernel tests
+        // compare against).
+        let dw = &self.depthwise;
+        let [stride, _] = dw.stride;
+        let [dilation, _] = dw.dilation;
+        let padding = dilation * (dw.kernel_size[0] - 1) / 2;
+        let y = kernels::depthwise_conv2d(relu_x, dw.weight.val(), stride, padding, dilation);
+        let y = kernels::pointwise_conv2d(y, self.pointwise.weight.val());
+        kernels::batch_norm(&self.bn, y)
     }
 }
 
@@ -273,16 +283,18 @@ impl Op {
                 Tensor::zeros([n, c, h.div_ceil(s), w.div_ceil(s)], &x.device())
             }
             Op::MaxPool(p) => {
-                let y = p.pool.forward(x);
+                let [stride, _] = p.pool.stride;
+                let y = kernels::max_pool2d(x, p.pool.kernel_size[0], stride, 1);
                 match &p.bn {
-                    Some(bn) => bn.forward(y),
+                    Some(bn) => kernels::batch_norm(bn, y),
                     None => y,
                 }
             }
             Op::AvgPool(p) => {
-                let y = p.pool.forward(x);
+                let [stride, _] = p.pool.stride;
+                let y = kernels::avg_pool2d(x, p.pool.kernel_size[0], stride, 1);
                 match &p.bn {
-                    Some(bn) => bn.forward(y),
+                    Some(bn) => kernels::batch_norm(bn, y),
                     None => y,
                 }
             }

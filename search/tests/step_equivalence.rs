@@ -1,6 +1,10 @@
-//! The optimized search step (each backward pass computes only the
-//! gradients its update uses) gives the same updates as the straightforward
-//! one (every gradient computed, the unused ones dropped).
+//! The optimized search step gives the same updates as the straightforward
+//! one: each backward pass computes only the gradients its update uses
+//! (against every gradient computed, the unused ones dropped), and the custom
+//! kernels of `models::kernels` (against burn's own ops).
+//!
+//! One test only: the kernel choice is process-wide, so no other test may run
+//! beside it in this binary.
 
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use models::{NetworkConfig, SearchNetworkConfig};
@@ -66,7 +70,7 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 }
 
 #[test]
-fn needed_gradients_give_the_same_updates_as_all_gradients() {
+fn optimized_step_gives_the_same_updates_as_the_reference_step() {
     let device = Device::flex().autodiff();
     device.seed(0);
     let config = SearchConfig {
@@ -96,7 +100,8 @@ fn needed_gradients_give_the_same_updates_as_all_gradients() {
     };
     let alphas0 = start().1;
 
-    let run = |mode: StepGradients| {
+    let run = |mode: StepGradients, reference_kernels: bool| {
+        models::kernels::use_reference_kernels(reference_kernels);
         let (mut net, mut alphas, eval, bt, bv) = start();
         let mut eval = Some(eval);
         let (mut opt_w, mut opt_a) = (sgd(&config), alpha_optimizer(&config));
@@ -126,20 +131,28 @@ fn needed_gradients_give_the_same_updates_as_all_gradients() {
         let logits_s = values(net.forward(bt.images.clone(), &alphas));
         let logits_e = values(e.logits(bt.images.clone()));
         let alpha = [values(alphas.normal.val()), values(alphas.reduce.val())].concat();
+        models::kernels::use_reference_kernels(false);
         (losses, alpha, logits_s, logits_e)
     };
-    let fast = run(StepGradients::Needed);
-    let reference = run(StepGradients::All);
-    for (f, r) in fast.0.iter().zip(&reference.0) {
-        assert!((f - r).abs() <= 1e-5 * r.abs().max(1.0), "loss {f} vs {r}");
-    }
-    for (what, f, r) in [
-        ("α", &fast.1, &reference.1),
-        ("S logits", &fast.2, &reference.2),
-        ("E logits", &fast.3, &reference.3),
+    let fast = run(StepGradients::Needed, false);
+    for (name, reference) in [
+        ("all gradients", run(StepGradients::All, false)),
+        ("burn's kernels", run(StepGradients::Needed, true)),
     ] {
-        let d = max_rel_diff(f, r);
-        assert!(d <= 1e-5, "{what}: max relative difference {d}");
+        for (f, r) in fast.0.iter().zip(&reference.0) {
+            assert!(
+                (f - r).abs() <= 1e-5 * r.abs().max(1.0),
+                "{name}: loss {f} vs {r}"
+            );
+        }
+        for (what, f, r) in [
+            ("α", &fast.1, &reference.1),
+            ("S logits", &fast.2, &reference.2),
+            ("E logits", &fast.3, &reference.3),
+        ] {
+            let d = max_rel_diff(f, r);
+            assert!(d <= 1e-5, "{name}: {what}: max relative difference {d}");
+        }
     }
     // The steps did move α (the comparison is not between two no-ops).
     let moved = max_rel_diff(
