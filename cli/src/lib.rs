@@ -20,3 +20,27 @@ pub fn exit_with(err: anyhow::Error, code: i32) -> ! {
     eprintln!("error: {}", chain.join(": "));
     std::process::exit(code);
 }
+
+/// Runs `work` on a worker thread of a rayon pool sized like rayon's global
+/// one (RAYON_NUM_THREADS, else every core).
+///
+/// burn-flex and the custom kernels of `models::kernels` parallelize every
+/// op with rayon. Called from a thread outside the pool, each of those many
+/// small parallel loops is handed to the pool and the caller sleeps until it
+/// is done: a futex wake-up and a context switch per op, 15 % of a search
+/// step on one thread (measured with perf). From a worker thread the loops
+/// run in place and only idle workers are woken. The pool's threads get a
+/// 64 MiB stack, like a main thread's, for deep autodiff graphs.
+pub fn on_worker_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    match rayon::ThreadPoolBuilder::new()
+        .stack_size(64 << 20)
+        .thread_name(|i| format!("edgenas-worker-{i}"))
+        .build()
+    {
+        Ok(pool) => pool.install(work),
+        Err(err) => {
+            log::warn!("cannot start a rayon pool ({err}); running on the main thread");
+            work()
+        }
+    }
+}

@@ -46,14 +46,14 @@ enum Command {
 fn main() {
     edgenas::init_logging();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = edgenas::on_worker_pool(|| match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Search(args) => commands::search::run(args),
         Command::Retrain(args) => commands::retrain::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
         Command::Bench(args) => commands::bench::run(args),
-    };
+    });
     if let Err(err) = result {
         edgenas::exit_with(err, 1);
     }

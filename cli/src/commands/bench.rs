@@ -212,6 +212,11 @@ pub struct RaceArgs {
     /// as --python is].
     #[arg(long)]
     pub reference: Option<PathBuf>,
+    /// Run edgenas on burn's own convolution and pooling ops instead of the
+    /// custom kernels of models::kernels (to measure what they gain; the
+    /// same as EDGENAS_REFERENCE_KERNELS=1).
+    #[arg(long)]
+    pub reference_kernels: bool,
     /// Print every figure as one JSON object on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -229,6 +234,11 @@ pub struct SearchArgs {
     /// with `--features cuda`).
     #[arg(long, default_value = "flex")]
     pub backend: Backend,
+    /// Run edgenas on burn's own convolution and pooling ops instead of the
+    /// custom kernels of models::kernels (to measure what they gain; the
+    /// same as EDGENAS_REFERENCE_KERNELS=1).
+    #[arg(long)]
+    pub reference_kernels: bool,
     /// Print the figures as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -246,6 +256,8 @@ pub struct WorkerArgs {
     /// Timed steps [default: as `edgenas bench`].
     #[arg(long)]
     pub steps: Option<usize>,
+    #[arg(long)]
+    pub reference_kernels: bool,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -261,6 +273,9 @@ fn run_search(args: SearchArgs) -> Result<()> {
     if args.steps == 0 {
         bail!("--steps must be at least 1");
     }
+    if args.reference_kernels {
+        models::kernels::use_reference_kernels(true);
+    }
     let device = training_device(args.backend)?;
     let config = BenchConfig::small();
     let started = Instant::now();
@@ -274,6 +289,7 @@ fn run_search(args: SearchArgs) -> Result<()> {
                 "benchmark": "icdarts_search_step",
                 "config": config,
                 "backend": args.backend,
+                "kernels": kernels_name(),
                 "threads": threads,
                 "steps": args.steps,
                 "step_seconds": times,
@@ -307,6 +323,16 @@ fn run_search(args: SearchArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Which convolution kernels this process runs: `custom` (models::kernels)
+/// or `burn` (`--reference-kernels`).
+fn kernels_name() -> &'static str {
+    if models::kernels::reference_kernels() {
+        "burn"
+    } else {
+        "custom"
+    }
 }
 
 /// The threads burn-flex runs on: rayon's global pool, sized by
@@ -353,6 +379,9 @@ fn run_worker(args: WorkerArgs) -> Result<()> {
     if steps == 0 {
         bail!("--steps must be at least 1");
     }
+    if args.reference_kernels {
+        models::kernels::use_reference_kernels(true);
+    }
     let config = args.config.config();
     let device = training_device(Backend::Flex)?;
     let load_before = loadavg_1m();
@@ -363,6 +392,7 @@ fn run_worker(args: WorkerArgs) -> Result<()> {
         "impl": "edgenas",
         "tool_version": env!("CARGO_PKG_VERSION"),
         "backend": Backend::Flex,
+        "kernels": kernels_name(),
         "what": workload.name(),
         "config_name": args.config.name(),
         "config": config,
@@ -404,6 +434,7 @@ impl Impl {
 /// One cell of the matrix.
 #[derive(Clone, Copy, Debug)]
 struct Cell {
+    reference_kernels: bool,
     config: ConfigName,
     workload: Workload,
     threads: usize,
@@ -518,6 +549,9 @@ fn ours_command(cell: &Cell) -> Result<Command> {
         .args(["--steps", &cell.steps.to_string()])
         .env("RAYON_NUM_THREADS", cell.threads.to_string())
         .env("RUST_LOG", "warn");
+    if cell.reference_kernels {
+        cmd.arg("--reference-kernels");
+    }
     Ok(cmd)
 }
 
@@ -668,6 +702,9 @@ fn run_race(args: RaceArgs) -> Result<()> {
     if args.what.is_empty() || args.threads.is_empty() {
         bail!("--what and --threads need at least one value each");
     }
+    if args.reference_kernels {
+        models::kernels::use_reference_kernels(true);
+    }
     let reference = if args.ours_only {
         None
     } else {
@@ -693,6 +730,7 @@ fn run_race(args: RaceArgs) -> Result<()> {
             let (warmup, steps) = default_steps(workload);
             for &t in &threads {
                 cells.push(Cell {
+                    reference_kernels: models::kernels::reference_kernels(),
                     config,
                     workload,
                     threads: t,
@@ -796,6 +834,7 @@ fn run_race(args: RaceArgs) -> Result<()> {
         let out = json!({
             "benchmark": "edgenas-vs-pytorch",
             "tool_version": env!("CARGO_PKG_VERSION"),
+            "edgenas_kernels": kernels_name(),
             "torch_version": torch_version,
             "cpus": cores(),
             "rounds": args.rounds,
