@@ -365,16 +365,17 @@ enum Plan {
 
 impl Plan {
     fn forward(&self, x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
-        let (x, w) = (values(x), values(weight));
+        let [_, _, h, w] = x.shape().dims();
+        let (xv, wv) = (values(x), values(weight));
         match self {
             Plan::Depthwise(g) => {
                 let (oh, ow) = g.out_hw();
                 let shape = [g.batch, g.channels, oh, ow];
-                flex_tensor(depthwise::forward(g, &x, &w), shape)
+                flex_tensor(depthwise::forward(g, &xv, &wv), shape)
             }
             Plan::Pointwise(g) => {
-                let shape = [g.batch, g.c_out, 1, g.pixels];
-                flex_tensor(pointwise::forward(g, &x, &w), shape)
+                let shape = [g.batch, g.c_out, h, w];
+                flex_tensor(pointwise::forward(g, &xv, &wv), shape)
             }
         }
     }
@@ -422,18 +423,7 @@ fn flex_tensor_like(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
 /// A convolution on Flex: the direct kernel when it applies, else burn's.
 fn flex_conv(x: FlexTensor, weight: FlexTensor, kind: ConvKind) -> FlexTensor {
     match kind.plan(&x, &weight) {
-        Some(plan) => {
-            let y = plan.forward(&x, &weight);
-            // The pointwise kernel's output is [n, c_out, 1, H·W]; give it x's
-            // spatial shape.
-            let [n, c, _, _] = y.shape().dims();
-            let [_, _, h, w] = x.shape().dims();
-            let (oh, ow) = match plan {
-                Plan::Depthwise(g) => g.out_hw(),
-                Plan::Pointwise(_) => (h, w),
-            };
-            y.reshape(Shape::from([n, c, oh, ow]))
-        }
+        Some(plan) => plan.forward(&x, &weight),
         None => {
             let options = kind.options(weight.shape()[0]);
             Flex::conv2d(x, weight, None, options)
