@@ -9,7 +9,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, s};
 
 use crate::kernels;
 use crate::space::OpKind;
@@ -103,6 +103,37 @@ impl FactorizedReduce {
     /// - output: `[batch, c_out, ceil(H/2), ceil(W/2)]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = relu(x);
+        let [_, _, h, w] = x.dims();
+        if kernels::reference_kernels() || h < 2 || w < 2 {
+            self.forward_strided_convs(x)
+        } else {
+            self.forward_sampled(x)
+        }
+    }
+
+    /// `forward` after the ReLU, with the custom 1×1 kernel.
+    fn forward_sampled(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        // A 1×1 stride-2 convolution reads every other pixel: take those
+        // pixels (a strided view) and run the stride-1 kernel on them. For odd
+        // sizes the offset branch is one short and gets a zero row/column at
+        // the end, as in `forward_strided_convs`.
+        let (h_out, w_out) = (h.div_ceil(2), w.div_ceil(2));
+        let even = x.clone().slice(s![.., .., 0..h;2, 0..w;2]);
+        let mut odd = x.slice(s![.., .., 1..h;2, 1..w;2]);
+        if h_out != h / 2 || w_out != w / 2 {
+            odd = odd.pad(
+                [(0, 0), (0, 0), (0, h_out - h / 2), (0, w_out - w / 2)],
+                0.0,
+            );
+        }
+        let a = kernels::pointwise_conv2d(even, self.conv_a.weight.val());
+        let b = kernels::pointwise_conv2d(odd, self.conv_b.weight.val());
+        kernels::batch_norm(&self.bn, Tensor::cat(vec![a, b], 1))
+    }
+
+    /// The same with burn's stride-2 convolutions (the reference path).
+    fn forward_strided_convs(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         // The offset branch reads x[1:, 1:]. DARTS only ever sees even sizes; for
         // odd ones we pad the shifted input back to H×W with zeros at the end so
@@ -323,6 +354,54 @@ mod tests {
                         y.dims(),
                         [2, 4, expect, expect],
                         "{kind} stride {stride} on {size}×{size}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The custom path (every other pixel, then the stride-1 kernel) against
+    /// burn's stride-2 convolutions: output, input gradient and both
+    /// convolutions' weight gradients, on even and odd sizes.
+    #[test]
+    fn factorized_reduce_matches_the_strided_convolutions() {
+        use burn::tensor::Distribution;
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        let values = |t: Tensor<4>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        for size in [8, 7, 2] {
+            let reduce = FactorizedReduce::new(6, 10, true, &device);
+            let x = Tensor::<4>::random([3, 6, size, size], Distribution::Default, &device)
+                .sub_scalar(0.5);
+            let run = |sampled: bool| {
+                let x = x.clone().require_grad();
+                let relu_x = relu(x.clone());
+                let y = if sampled {
+                    reduce.forward_sampled(relu_x)
+                } else {
+                    reduce.forward_strided_convs(relu_x)
+                };
+                // A non-uniform upstream gradient: d(Σ y³/3)/dy = y².
+                let grads = y.clone().powi_scalar(3).sum().div_scalar(3.0).backward();
+                let grad = |t: &Tensor<4>| values(t.grad(&grads).expect("a gradient"));
+                [
+                    values(y),
+                    grad(&x),
+                    grad(&reduce.conv_a.weight.val()),
+                    grad(&reduce.conv_b.weight.val()),
+                ]
+            };
+            let (ours, burns) = (run(true), run(false));
+            for (what, (a, b)) in ["y", "dx", "dw_a", "dw_b"]
+                .iter()
+                .zip(ours.iter().zip(&burns))
+            {
+                assert_eq!(a.len(), b.len(), "{what} {size}×{size}");
+                let scale = b.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+                for (i, (p, q)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (p - q).abs() <= 1e-5 * scale,
+                        "{what}[{i}] on {size}×{size}: {p} vs {q}"
                     );
                 }
             }
