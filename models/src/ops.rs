@@ -104,20 +104,22 @@ impl FactorizedReduce {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = relu(x);
         let [_, _, h, w] = x.dims();
-        if kernels::reference_kernels() || h < 2 || w < 2 {
-            self.forward_strided_convs(x)
+        let convs = if kernels::reference_kernels() || h < 2 || w < 2 {
+            self.convs_strided(x)
         } else {
-            self.forward_sampled(x)
-        }
+            self.convs_sampled(x)
+        };
+        kernels::batch_norm(&self.bn, convs)
     }
 
-    /// `forward` after the ReLU, with the custom 1×1 kernel.
-    fn forward_sampled(&self, x: Tensor<4>) -> Tensor<4> {
+    /// Both branches' convolutions, concatenated along channels, with the
+    /// custom 1×1 kernel.
+    fn convs_sampled(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         // A 1×1 stride-2 convolution reads every other pixel: take those
         // pixels (a strided view) and run the stride-1 kernel on them. For odd
         // sizes the offset branch is one short and gets a zero row/column at
-        // the end, as in `forward_strided_convs`.
+        // the end, as in `convs_strided`.
         let (h_out, w_out) = (h.div_ceil(2), w.div_ceil(2));
         let even = x.clone().slice(s![.., .., 0..h;2, 0..w;2]);
         let mut odd = x.slice(s![.., .., 1..h;2, 1..w;2]);
@@ -129,11 +131,11 @@ impl FactorizedReduce {
         }
         let a = kernels::pointwise_conv2d(even, self.conv_a.weight.val());
         let b = kernels::pointwise_conv2d(odd, self.conv_b.weight.val());
-        kernels::batch_norm(&self.bn, Tensor::cat(vec![a, b], 1))
+        Tensor::cat(vec![a, b], 1)
     }
 
     /// The same with burn's stride-2 convolutions (the reference path).
-    fn forward_strided_convs(&self, x: Tensor<4>) -> Tensor<4> {
+    fn convs_strided(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         // The offset branch reads x[1:, 1:]. DARTS only ever sees even sizes; for
         // odd ones we pad the shifted input back to H×W with zeros at the end so
@@ -144,7 +146,7 @@ impl FactorizedReduce {
             .pad([(0, 0), (0, 0), (0, 1), (0, 1)], 0.0);
         let a = self.conv_a.forward(x); // [batch, c_out/2, ceil(H/2), ceil(W/2)]
         let b = self.conv_b.forward(shifted);
-        kernels::batch_norm(&self.bn, Tensor::cat(vec![a, b], 1))
+        Tensor::cat(vec![a, b], 1)
     }
 }
 
@@ -361,8 +363,9 @@ mod tests {
     }
 
     /// The custom path (every other pixel, then the stride-1 kernel) against
-    /// burn's stride-2 convolutions: output, input gradient and both
-    /// convolutions' weight gradients, on even and odd sizes.
+    /// burn's stride-2 convolutions: the concatenated outputs, the input
+    /// gradient and both convolutions' weight gradients, on even and odd
+    /// sizes (the batch norm after them is shared).
     #[test]
     fn factorized_reduce_matches_the_strided_convolutions() {
         use burn::tensor::Distribution;
@@ -377,9 +380,9 @@ mod tests {
                 let x = x.clone().require_grad();
                 let relu_x = relu(x.clone());
                 let y = if sampled {
-                    reduce.forward_sampled(relu_x)
+                    reduce.convs_sampled(relu_x)
                 } else {
-                    reduce.forward_strided_convs(relu_x)
+                    reduce.convs_strided(relu_x)
                 };
                 // A non-uniform upstream gradient: d(Σ y³/3)/dy = y².
                 let grads = y.clone().powi_scalar(3).sum().div_scalar(3.0).backward();
