@@ -256,6 +256,9 @@ fn sweep_runs_each_delta_and_writes_table_and_plot() {
     let svg = std::fs::read_to_string(out.join("pareto.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("δ=0.5"));
     assert!(out.join("sweep.md").is_file());
+    // `--normalize` reaches the search: P(α) used the normalized weights.
+    let search = read_json(&out.join("delta-0.5").join("search").join("search.json"));
+    assert_eq!(search["latency"]["normalized"], true, "{search}");
 
     // --resume keeps both finished runs and runs only the new δ.
     let kept = out.join("delta-0.5").join("run.json");

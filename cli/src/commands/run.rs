@@ -144,7 +144,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         &template,
         args.penalty,
         args.latency_coef,
-        false,
+        args.normalize,
     )
     .with_context(|| format!("latency table {}", lut_path.display()))?;
 
