@@ -4,7 +4,7 @@
 //! evaluation network and the latency table's single-op graphs) goes through
 //! it, so what the table measures is what gets deployed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::tensor_proto::DataType;
@@ -24,6 +24,7 @@ pub const IR_VERSION: i64 = 8;
 pub const BATCH_DIM: &str = "batch";
 
 /// One attribute value of a node.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Attr {
     Int(i64),
     Ints(Vec<i64>),
@@ -43,6 +44,9 @@ pub struct GraphBuilder {
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
     names: HashSet<String>,
+    /// The output of every node added so far, keyed by what it computes
+    /// (see `node`).
+    computed: HashMap<String, String>,
 }
 
 impl GraphBuilder {
@@ -95,6 +99,16 @@ impl GraphBuilder {
 
     /// Adds a node with one output named after the node, and returns that
     /// output's name.
+    ///
+    /// A node that computes exactly what an earlier node computes (same op,
+    /// same inputs — in any order for `Add` — and same attributes) is not
+    /// added: the earlier node's output is returned instead. Weights are
+    /// unique initializers, so only weight-free ops (pools, ReLU, sums) ever
+    /// match. XDARTS cells produce such repeats — one edge may carry several
+    /// ops, so a node can add the same pools of c_{k-2} as an earlier node —
+    /// and tract 0.23.9 fails on one such graph at run time ("eval() called
+    /// on a Dummy op"); emitting each computation once avoids that and the
+    /// duplicate work in every runtime.
     pub fn node(
         &mut self,
         op_type: &str,
@@ -102,7 +116,16 @@ impl GraphBuilder {
         inputs: &[&str],
         attrs: Vec<(&str, Attr)>,
     ) -> String {
+        let mut operands: Vec<&str> = inputs.to_vec();
+        if op_type == "Add" {
+            operands.sort_unstable();
+        }
+        let key = format!("{op_type}({}){attrs:?}", operands.join(","));
+        if let Some(earlier) = self.computed.get(&key) {
+            return earlier.clone();
+        }
         let name = self.unique(name);
+        self.computed.insert(key, name.clone());
         let mut n = NodeProto::new();
         n.op_type = op_type.to_string();
         n.name = name.clone();

@@ -127,3 +127,56 @@ fn every_op_exports_in_both_cell_types() {
         check(&config, &genotype, 1);
     }
 }
+
+/// XDARTS lets one edge carry several ops, so a node can repeat what an
+/// earlier node computes: here node 1 adds the same max and average pools of
+/// c_{k-2} as node 0, plus node 0 itself, node 2 the same pools plus nodes 0
+/// and 1, and the cell concatenates all three. tract 0.23.9 cannot run that
+/// graph as written ("eval() called on a Dummy op"; found on a genotype of a
+/// Fashion-MNIST δ sweep); the exporter emits each distinct computation once.
+#[test]
+fn nodes_repeating_an_earlier_nodes_ops_export_and_run() {
+    let edges = |ops: &[(usize, usize, &str)]| {
+        ops.iter()
+            .map(|(node, pred, op)| {
+                format!(r#"{{"node":{node},"predecessor":{pred},"op":"{op}"}}"#)
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let repeated = edges(&[
+        (0, 0, "max_pool_3x3"),
+        (0, 0, "avg_pool_3x3"),
+        (1, 0, "max_pool_3x3"),
+        (1, 0, "avg_pool_3x3"),
+        (1, 2, "identity"),
+        (2, 0, "max_pool_3x3"),
+        (2, 0, "avg_pool_3x3"),
+        (2, 2, "identity"),
+        (2, 3, "identity"),
+    ]);
+    let plain = edges(&[
+        (0, 0, "sep_conv_3x3"),
+        (0, 1, "identity"),
+        (1, 0, "avg_pool_3x3"),
+        (1, 1, "dil_conv_3x3"),
+        (1, 2, "identity"),
+        (2, 0, "identity"),
+        (2, 1, "identity"),
+        (2, 2, "max_pool_3x3"),
+        (2, 3, "sep_conv_3x3"),
+    ]);
+    for (normal, reduce) in [(&plain, &repeated), (&repeated, &plain)] {
+        let json = format!(
+            r#"{{"schema_version":1,"relaxation":"xdarts","n_nodes":3,
+                "normal":{{"edges":[{normal}],"concat":[0,1,2]}},
+                "reduce":{{"edges":[{reduce}],"concat":[0,1,2]}}}}"#
+        );
+        let genotype = Genotype::from_json(&json).expect("a valid genotype");
+        let config = NetworkConfig::new(1, 12, 4)
+            .with_channels(4)
+            .with_layers(3)
+            .with_nodes(3);
+        check(&config, &genotype, 1);
+    }
+}
