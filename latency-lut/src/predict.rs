@@ -2,12 +2,13 @@
 //! overhead plus the cost of every part the exported graph contains, each
 //! looked up at its own shape. The walk mirrors `export::network` exactly:
 //! one ReLU per rectified value, one `Add` per extra node input, one concat
-//! per cell.
+//! per cell, and each distinct computation once.
 
 use std::collections::BTreeSet;
 
 use models::genotype::Genotype;
 use models::network::{CellShape, NetworkConfig};
+use models::space::OpKind;
 use serde::{Deserialize, Serialize};
 
 use crate::LutError;
@@ -42,6 +43,28 @@ enum Value {
     CellOut(isize),
     /// Preprocessed input p (0, 1) or node p − 2 of cell i.
     State(usize, usize),
+}
+
+/// One term of a node's sum, for the once-per-computation export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Term {
+    /// A weight-free op (a pool, or identity at stride 1) of predecessor
+    /// p: the same value wherever it appears in the cell.
+    Shared(OpKind, usize),
+    /// An op with weights: edge k of node j, unique.
+    Unique(usize, usize),
+}
+
+impl Term {
+    fn of(op: OpKind, predecessor: usize, stride: usize, node: usize, k: usize) -> Self {
+        let weight_free = matches!(op, OpKind::MaxPool3x3 | OpKind::AvgPool3x3)
+            || (op == OpKind::Identity && stride == 1);
+        if weight_free {
+            Term::Shared(op, predecessor)
+        } else {
+            Term::Unique(node, k)
+        }
+    }
 }
 
 struct Part<'a> {
@@ -142,22 +165,38 @@ pub fn predict(
             ))?;
         }
         let out = cell_output_size(shape);
+        // The export emits each distinct computation once
+        // (`export::onnx::GraphBuilder::node`): a weight-free op of a state
+        // that an earlier node already applied, and an `Add` chain whose
+        // terms so far repeat an earlier node's, cost nothing the second time.
+        let mut shared: BTreeSet<Term> = BTreeSet::new();
+        let mut sums: BTreeSet<Vec<Term>> = BTreeSet::new();
         for node in (0..genotype.n_nodes).filter(|&node| live[node + 2]) {
             let inputs: Vec<_> = cell.node_inputs(node).collect();
-            for edge in &inputs {
+            let mut terms = Vec::with_capacity(inputs.len());
+            for (k, edge) in inputs.iter().enumerate() {
                 let p = edge.predecessor;
                 let (stride, h) = if shape.reduction && p < 2 {
                     (2, shape.h_prev)
                 } else {
                     (1, out)
                 };
+                let term = Term::of(edge.op, p, stride, node, k);
+                terms.push(term);
+                if matches!(term, Term::Shared(..)) && !shared.insert(term) {
+                    continue;
+                }
                 if reads_relu(edge.op, stride) {
                     relu(&mut part, &mut rectified, Value::State(i, p), shape.c, h)?;
                 }
                 part.add(LutKey::new(edge.op.name(), shape.c, shape.c, h, stride))?;
             }
-            for _ in 1..inputs.len() {
-                part.add(LutKey::new(Glue::Add.name(), shape.c, shape.c, out, 1))?;
+            for k in 1..terms.len() {
+                let mut chain = terms[..=k].to_vec();
+                chain[..2].sort_unstable();
+                if sums.insert(chain) {
+                    part.add(LutKey::new(Glue::Add.name(), shape.c, shape.c, out, 1))?;
+                }
             }
         }
         part.add(LutKey::new(

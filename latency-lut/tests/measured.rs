@@ -304,3 +304,88 @@ fn calibration_is_stored_applied_and_kept_apart_from_validation() {
     let report = latency_lut::validate::validate(&lut, 3, 6, &mut |_, _| {}).unwrap();
     assert!(report.calibrated && report.samples == 3);
 }
+
+/// The exporter emits each distinct computation once, so a node that
+/// repeats an earlier node's pools (XDARTS lets one edge carry several ops)
+/// must not pay for them twice: predict's pools and Adds match the ONNX
+/// graph's node for node.
+#[test]
+fn repeated_pools_cost_what_the_exported_graph_contains() {
+    use burn::tensor::Device;
+    use models::genotype::{CellGenotype, Genotype, GenotypeEdge};
+    use models::network::EvalNetworkConfig;
+    use models::space::OpKind;
+    let dir = tempfile::tempdir().unwrap();
+    let mut template = small_template();
+    template.nodes = 3;
+    let lut = profile(
+        &template,
+        &quick_cpu(),
+        &dir.path().join("lut.json"),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    let edge = |node, predecessor, op| GenotypeEdge {
+        node,
+        predecessor,
+        op,
+    };
+    let repeating = CellGenotype {
+        edges: vec![
+            edge(0, 0, OpKind::MaxPool3x3),
+            edge(0, 0, OpKind::AvgPool3x3),
+            edge(1, 0, OpKind::MaxPool3x3),
+            edge(1, 0, OpKind::AvgPool3x3),
+            edge(1, 2, OpKind::Identity),
+            edge(2, 0, OpKind::MaxPool3x3),
+            edge(2, 0, OpKind::AvgPool3x3),
+            edge(2, 1, OpKind::SepConv3x3),
+            edge(2, 3, OpKind::Identity),
+        ],
+        concat: vec![0, 1, 2],
+    };
+    let g = Genotype {
+        schema_version: models::genotype::GENOTYPE_SCHEMA_VERSION,
+        relaxation: Relaxation::XDarts,
+        n_nodes: 3,
+        normal: repeating.clone(),
+        reduce: repeating,
+    };
+    g.validate().unwrap();
+    let config = template.deploy_network();
+    let p = predict(&lut, &g, &config).unwrap();
+    let predicted = |op: &str| {
+        p.parts
+            .iter()
+            .flat_map(|part| &part.items)
+            .filter(|(k, _)| k.op == op)
+            .count()
+    };
+    let net = EvalNetworkConfig::new(config.clone(), g.clone()).init(&Device::flex());
+    let model = export::eval_network_to_onnx(
+        &net,
+        &g,
+        &config,
+        export::EmitOptions { fold_bn: true },
+        &Default::default(),
+    );
+    let exported = |op: &str| {
+        model
+            .graph
+            .node
+            .iter()
+            .filter(|n| n.op_type == op && n.name.starts_with("cell"))
+            .count()
+    };
+    for (key, onnx_op) in [
+        ("max_pool_3x3", "MaxPool"),
+        ("avg_pool_3x3", "AveragePool"),
+        ("add", "Add"),
+    ] {
+        assert_eq!(predicted(key), exported(onnx_op), "{key} vs {onnx_op}");
+    }
+    // Per cell: one max pool, one average pool, and Adds for node 0's pair,
+    // node 1's extra identity and node 2's two extra terms.
+    assert_eq!(exported("MaxPool"), 3);
+    assert_eq!(exported("Add"), 3 * 4);
+}
