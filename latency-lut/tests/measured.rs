@@ -71,6 +71,32 @@ fn small_template() -> Template {
     }
 }
 
+/// `template` profiled with `quick_cpu` into a temporary folder (kept
+/// alive by the returned guard).
+fn profiled(template: &Template) -> (tempfile::TempDir, Lut) {
+    let dir = tempfile::tempdir().unwrap();
+    let lut = profile(
+        template,
+        &quick_cpu(),
+        &dir.path().join("lut.json"),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    (dir, lut)
+}
+
+fn edge(
+    node: usize,
+    predecessor: usize,
+    op: models::space::OpKind,
+) -> models::genotype::GenotypeEdge {
+    models::genotype::GenotypeEdge {
+        node,
+        predecessor,
+        op,
+    }
+}
+
 #[test]
 fn profile_covers_the_template_and_predicts_any_genotype() {
     let dir = tempfile::tempdir().unwrap();
@@ -104,22 +130,10 @@ fn profile_covers_the_template_and_predicts_any_genotype() {
 
 #[test]
 fn cells_the_output_does_not_read_cost_nothing() {
-    use models::genotype::{CellGenotype, Genotype, GenotypeEdge};
+    use models::genotype::{CellGenotype, Genotype};
     use models::space::OpKind;
-    let dir = tempfile::tempdir().unwrap();
     let template = small_template();
-    let lut = profile(
-        &template,
-        &quick_cpu(),
-        &dir.path().join("lut.json"),
-        &mut |_, _, _| {},
-    )
-    .unwrap();
-    let edge = |node, predecessor, op| GenotypeEdge {
-        node,
-        predecessor,
-        op,
-    };
+    let (_dir, lut) = profiled(&template);
     // XDARTS cells that never read c_{k-1}: each cell reads only cell i − 2.
     let only_prev_prev = CellGenotype {
         edges: vec![
@@ -312,24 +326,12 @@ fn calibration_is_stored_applied_and_kept_apart_from_validation() {
 #[test]
 fn repeated_pools_cost_what_the_exported_graph_contains() {
     use burn::tensor::Device;
-    use models::genotype::{CellGenotype, Genotype, GenotypeEdge};
+    use models::genotype::{CellGenotype, Genotype};
     use models::network::EvalNetworkConfig;
     use models::space::OpKind;
-    let dir = tempfile::tempdir().unwrap();
     let mut template = small_template();
     template.nodes = 3;
-    let lut = profile(
-        &template,
-        &quick_cpu(),
-        &dir.path().join("lut.json"),
-        &mut |_, _, _| {},
-    )
-    .unwrap();
-    let edge = |node, predecessor, op| GenotypeEdge {
-        node,
-        predecessor,
-        op,
-    };
+    let (_dir, lut) = profiled(&template);
     let repeating = CellGenotype {
         edges: vec![
             edge(0, 0, OpKind::MaxPool3x3),
