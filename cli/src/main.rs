@@ -58,3 +58,15 @@ fn main() {
         edgenas::exit_with(err, 1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency check: no two flags of a command share an id
+    /// or a name (flattened option groups make that easy to break).
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -359,8 +359,7 @@ fn parameter_values(retrain_dir: &Path) -> Vec<Vec<f32>> {
                 .push(param.val().into_data().try_to_vec::<f32>().unwrap());
         }
     }
-    let (_, model) =
-        search::report::ModelFile::load_model(retrain_dir, &burn::tensor::Device::flex()).unwrap();
+    let (_, model) = export::load_retrained(retrain_dir, &burn::tensor::Device::flex()).unwrap();
     let mut collect = Collect(Vec::new());
     model.visit(&mut collect);
     collect.0

@@ -240,7 +240,7 @@ pub fn run_with_progress(
         device: DeviceInfo {
             device: options.device,
             runtime: "tract".into(),
-            runtime_version: export::TRACT_VERSION.into(),
+            runtime_version: ::runtime::TRACT_VERSION.into(),
             // tract's plans run on the calling thread unless a multithread
             // executor is installed, which device-bench never does.
             threads: 1,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use export::onnx::{self, Attr, GraphBuilder, Port};
+use ::runtime::onnx::{self, Attr, GraphBuilder, Port};
 
 use crate::error::BenchError;
 use crate::runtime::{BatchPlan, LoadedModel};

@@ -456,7 +456,12 @@ mod tests {
                 retrain_test_accuracy: None,
                 bn_folded: true,
                 exported_by: "edgenas test".into(),
-                genotype: serde_json::Value::Null,
+                genotype: arch::genotype::random_genotype(
+                    arch::Relaxation::Darts,
+                    4,
+                    &arch::OpSpace::darts(arch::ZeroConfig::V1),
+                    &mut |n| n - 1,
+                ),
             },
             data: DataInfo {
                 source: "builtin:digits".into(),

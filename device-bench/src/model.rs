@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use export::ModelMetadata;
+use ::runtime::ModelMetadata;
 use onnx_protobuf::ValueInfoProto;
 use onnx_protobuf::tensor_shape_proto::dimension;
 use sha2::{Digest, Sha256};
@@ -39,7 +39,7 @@ impl ModelFile {
             path: path.to_path_buf(),
             message,
         };
-        let proto = export::onnx::from_bytes(&bytes).map_err(|e| BenchError::NotOnnx {
+        let proto = ::runtime::onnx::from_bytes(&bytes).map_err(|e| BenchError::NotOnnx {
             path: path.to_path_buf(),
             message: crate::error::one_line(e),
         })?;
@@ -55,7 +55,7 @@ impl ModelFile {
                 message: "the graph has no nodes".into(),
             });
         }
-        let metadata = ModelMetadata::from_props(&export::onnx::metadata(&proto))
+        let metadata = ModelMetadata::from_props(&::runtime::onnx::metadata(&proto))
             .map_err(|m| {
                 model_error(format!(
                     "{m}; device-bench needs the metadata `edgenas export` writes (input shape, normalization, class names)"

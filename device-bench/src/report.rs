@@ -57,7 +57,7 @@ pub struct ModelInfo {
     pub bn_folded: bool,
     /// The `tool_version` that exported it.
     pub exported_by: String,
-    pub genotype: serde_json::Value,
+    pub genotype: arch::Genotype,
 }
 
 /// The test split the accuracy was measured on.
@@ -264,9 +264,9 @@ impl Baseline {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), BenchError> {
-    models::artifact::write_atomic(path, text.as_bytes()).map_err(|source| BenchError::Write {
+    artifacts::write_atomic(path, text.as_bytes()).map_err(|e| BenchError::Write {
         path: path.to_path_buf(),
-        source,
+        source: e.into_io(),
     })
 }
 
@@ -298,15 +298,15 @@ pub fn read_reference(path: &Path) -> Result<Reference, BenchError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
-    let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    let header =
+        artifacts::FileHeader::peek(&text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
+    let kind = header.kind.as_deref().unwrap_or("");
     if kind != REPORT_KIND && kind != BASELINE_KIND {
         return Err(bad(format!(
             "not a device-bench report or baseline (kind {kind:?}, expected {REPORT_KIND:?} or {BASELINE_KIND:?})"
         )));
     }
-    let version = value.get("schema_version").and_then(|v| v.as_u64());
+    let version = header.schema_version;
     if version != Some(u64::from(REPORT_SCHEMA_VERSION)) {
         return Err(bad(format!(
             "schema_version {} (this tool reads {REPORT_SCHEMA_VERSION}; run `device-bench run` again, or `device-bench baseline` to refresh a baseline)",
@@ -315,11 +315,11 @@ pub fn read_reference(path: &Path) -> Result<Reference, BenchError> {
     }
     let reference = if kind == REPORT_KIND {
         Reference::Report(Box::new(
-            serde_json::from_value(value).map_err(|e| bad(format!("malformed report ({e})")))?,
+            serde_json::from_str(&text).map_err(|e| bad(format!("malformed report ({e})")))?,
         ))
     } else {
         let baseline: Baseline =
-            serde_json::from_value(value).map_err(|e| bad(format!("malformed baseline ({e})")))?;
+            serde_json::from_str(&text).map_err(|e| bad(format!("malformed baseline ({e})")))?;
         if baseline.report.kind != REPORT_KIND
             || baseline.report.schema_version != REPORT_SCHEMA_VERSION
         {

@@ -1,18 +1,21 @@
 //! latency-lut: measured per-(op, shape) latency tables for a device, the
 //! predicted latency of a discretized network, the validation of those
 //! predictions against end-to-end measurements, and the inputs of the
-//! expected-latency penalty P(α) (SPEC §4).
+//! expected-latency penalty P(α) (docs/algorithms.md §4).
 
+pub mod cache;
 pub mod device;
 pub mod measure;
 pub mod penalty;
 pub mod predict;
 pub mod profile;
+pub mod stage;
 pub mod stats;
 pub mod table;
 pub mod template;
 pub mod validate;
 
+pub use cache::{Cache, template_for};
 pub use device::{DeviceDescription, DeviceProfile, HostInfo, LutBackend};
 pub use penalty::{PenaltyInputs, PenaltyKind};
 pub use predict::{Prediction, predict};

@@ -10,25 +10,7 @@ use crate::LutError;
 use crate::table::Lut;
 use crate::template::{Glue, LutKey, cell_output_size, reads_relu};
 
-/// Which P(α) to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PenaltyKind {
-    /// SPEC Algorithm 3: node latencies accumulate along paths; a softmax
-    /// over nodes gives a smooth maximum per cell.
-    Algo3,
-    /// FBNet/ProxylessNAS: Σ over all mixed edges of Σ_o w_o · lat_o.
-    ExpectedSum,
-}
-
-impl PenaltyKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            PenaltyKind::Algo3 => "algo3",
-            PenaltyKind::ExpectedSum => "expected-sum",
-        }
-    }
-}
+pub use artifacts::PenaltyKind;
 
 /// Latency vectors of one cell instance of the deployed network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -108,14 +108,14 @@ impl Lut {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        let header = artifacts::FileHeader::peek(&text).map_err(|e| {
             if e.is_eof() {
                 bad(format!("truncated JSON ({e})"))
             } else {
                 bad(format!("corrupt JSON ({e})"))
             }
         })?;
-        match value.get("kind").and_then(|k| k.as_str()) {
+        match header.kind.as_deref() {
             Some(LUT_KIND) => {}
             other => {
                 return Err(bad(format!(
@@ -123,7 +123,7 @@ impl Lut {
                 )));
             }
         }
-        match value.get("schema_version").and_then(|v| v.as_u64()) {
+        match header.schema_version {
             Some(v) if v == u64::from(LUT_SCHEMA_VERSION) => {}
             other => {
                 return Err(bad(format!(
@@ -132,7 +132,7 @@ impl Lut {
             }
         }
         let mut lut: Lut =
-            serde_json::from_value(value).map_err(|e| bad(format!("wrong schema: {e}")))?;
+            serde_json::from_str(&text).map_err(|e| bad(format!("wrong schema: {e}")))?;
         lut.reindex();
         if lut.index.len() != lut.entries.len() {
             return Err(bad("duplicate keys".into()));
@@ -160,9 +160,9 @@ impl Lut {
     pub fn save(&self, path: &Path) -> Result<(), LutError> {
         let mut text = serde_json::to_string_pretty(self).expect("serializable");
         text.push('\n');
-        models::artifact::write_atomic(path, text.as_bytes()).map_err(|e| LutError::Table {
+        artifacts::write_atomic(path, text.as_bytes()).map_err(|e| LutError::Table {
             path: path.display().to_string(),
-            message: format!("cannot write: {e}"),
+            message: format!("cannot write: {}", e.into_io()),
         })
     }
 

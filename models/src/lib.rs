@@ -1,21 +1,20 @@
-//! The edgenas search space: operations, cells, the search and evaluation
-//! networks, genotypes and their discretization from α (SPEC §2).
+//! The edgenas search space on burn: operations, cells, the search and
+//! evaluation networks (docs/algorithms.md §2) and the custom kernels they
+//! run on. The tensor-free vocabulary (op kinds, genotypes, discretization,
+//! network shapes) lives in `arch` and is re-exported here.
 //!
-//! This crate knows nothing about search, profiling or export; its only IO
-//! is [`artifact::write_atomic`], the atomic file writer every crate shares.
+//! This crate knows nothing about search, profiling or export, and does no
+//! IO.
 
-pub mod artifact;
-pub mod diagnostics;
-pub mod discretize;
-pub mod genotype;
+pub use arch::{diagnostics, discretize, genotype, space};
+
 pub mod kernels;
 pub mod network;
 pub mod ops;
-pub mod space;
 
-pub use discretize::{discretize, discretize_cell};
-pub use genotype::{CellGenotype, Genotype, GenotypeEdge};
+pub use arch::{
+    CellGenotype, Genotype, GenotypeEdge, OpKind, OpSpace, Relaxation, ZeroConfig, discretize_cell,
+};
 pub use network::{
     Alphas, EvalNetwork, EvalNetworkConfig, NetworkConfig, SearchNetwork, SearchNetworkConfig,
 };
-pub use space::{OpKind, OpSpace, Relaxation, ZeroConfig};

@@ -1,31 +1,9 @@
 //! Chooses the burn device the search and retraining run on.
 
+pub use artifacts::Backend;
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
-
-/// The compute backend for training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// burn-flex on the CPU (default).
-    #[default]
-    Flex,
-    /// burn-cuda on GPU `index` (needs the `cuda` cargo feature).
-    Cuda,
-}
-
-impl std::str::FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "flex" | "cpu" => Ok(Backend::Flex),
-            "cuda" => Ok(Backend::Cuda),
-            _ => Err(format!("unknown backend `{s}` (expected flex or cuda)")),
-        }
-    }
-}
 
 /// The autodiff training device for `backend`.
 pub fn training_device(backend: Backend) -> Result<Device, SearchError> {

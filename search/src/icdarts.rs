@@ -12,157 +12,16 @@ use datasets::{Dataset, Normalization};
 use models::diagnostics::{alpha_std, edge_entropy};
 use models::{
     Alphas, EvalNetwork, EvalNetworkConfig, Genotype, NetworkConfig, OpSpace, Relaxation,
-    SearchNetwork, SearchNetworkConfig, ZeroConfig, discretize,
+    SearchNetwork, SearchNetworkConfig, discretize,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
 use crate::batch::{Batch, Batches};
 use crate::progress::Progress;
 use crate::train::{clip_global_norm, correct, cosine_lr, cross_entropy, distillation};
-
-/// Which search algorithm drives α.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Algo {
-    /// ICDARTS (default): search and evaluation networks trained on `train`,
-    /// α on `val` with the KD term towards the evaluation network.
-    #[default]
-    Icdarts,
-    /// First-order DARTS: α on L^S_val, w_S on L^S_train, no evaluation network.
-    Darts,
-}
-
-impl std::str::FromStr for Algo {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "icdarts" => Ok(Algo::Icdarts),
-            "darts" => Ok(Algo::Darts),
-            _ => Err(format!(
-                "unknown algorithm `{s}` (expected icdarts or darts)"
-            )),
-        }
-    }
-}
-
-/// Every knob of a search. Defaults are the CPU-scale choices that let the
-/// default demo finish in minutes on 2 cores; the optimizer settings are the
-/// dissertation's (SPEC §3).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SearchConfig {
-    pub algo: Algo,
-    pub relaxation: Relaxation,
-    pub zero: ZeroConfig,
-    /// C, L, N of the search network S.
-    pub channels: usize,
-    pub layers: usize,
-    pub nodes: usize,
-    /// C, L of the search-phase evaluation network E.
-    pub eval_channels: usize,
-    pub eval_layers: usize,
-    pub batch_size: usize,
-    /// E: search epochs after pretraining.
-    pub epochs: usize,
-    /// P: epochs of w_S pretraining with α frozen.
-    pub pretrain_epochs: usize,
-    /// W: warm-up epochs of each freshly built evaluation network.
-    pub warmup_epochs: usize,
-    pub lr_weights: f64,
-    pub momentum: f64,
-    pub weight_decay: f64,
-    pub lr_alpha: f64,
-    pub alpha_beta1: f32,
-    pub alpha_beta2: f32,
-    pub alpha_weight_decay: f64,
-    /// Global-norm clipping of the weight gradients.
-    pub grad_clip: f64,
-    /// λ and T of the KD term.
-    pub kd_lambda: f64,
-    pub kd_temperature: f64,
-    /// Use only this many training images (seeded sample) for the search.
-    pub train_subset: Option<usize>,
-    pub seed: u64,
-}
-
-impl Default for SearchConfig {
-    fn default() -> Self {
-        Self {
-            algo: Algo::Icdarts,
-            relaxation: Relaxation::Darts,
-            zero: ZeroConfig::V1,
-            channels: 8,
-            layers: 5,
-            nodes: 4,
-            eval_channels: 8,
-            eval_layers: 5,
-            batch_size: 32,
-            epochs: 4,
-            pretrain_epochs: 2,
-            warmup_epochs: 1,
-            lr_weights: 0.08,
-            momentum: 0.9,
-            weight_decay: 3e-4,
-            lr_alpha: 3e-4,
-            alpha_beta1: 0.5,
-            alpha_beta2: 0.999,
-            alpha_weight_decay: 0.0,
-            grad_clip: 5.0,
-            kd_lambda: 1.0,
-            kd_temperature: 2.0,
-            train_subset: None,
-            seed: 0,
-        }
-    }
-}
-
-impl SearchConfig {
-    pub fn space(&self) -> OpSpace {
-        OpSpace::darts(self.zero)
-    }
-
-    pub fn search_network(&self, data: &Dataset) -> NetworkConfig {
-        NetworkConfig::new(data.channels, data.height, data.num_classes)
-            .with_channels(self.channels)
-            .with_layers(self.layers)
-            .with_nodes(self.nodes)
-    }
-
-    pub fn eval_network(&self, data: &Dataset) -> NetworkConfig {
-        NetworkConfig::new(data.channels, data.height, data.num_classes)
-            .with_channels(self.eval_channels)
-            .with_layers(self.eval_layers)
-            .with_nodes(self.nodes)
-    }
-
-    /// Rejects configurations that cannot run, before any work starts.
-    pub fn validate(&self) -> Result<(), SearchError> {
-        let bad = |msg: &str| Err(SearchError::Config(msg.to_string()));
-        if self.batch_size == 0 {
-            return bad("batch size must be at least 1");
-        }
-        if self.channels < 2
-            || !self.channels.is_multiple_of(2)
-            || !self.eval_channels.is_multiple_of(2)
-        {
-            return bad(
-                "channel counts must be even and at least 2 (FactorizedReduce halves them)",
-            );
-        }
-        if self.nodes == 0 || self.layers == 0 || self.eval_layers == 0 {
-            return bad("nodes and layers must be at least 1");
-        }
-        if !(self.lr_alpha.is_finite() && self.lr_alpha >= 0.0) {
-            return bad("the α learning rate must be a finite number ≥ 0");
-        }
-        if self.kd_temperature <= 0.0 {
-            return bad("the KD temperature must be positive");
-        }
-        Ok(())
-    }
-}
+pub use artifacts::{Algo, EpochMetrics, PenaltySettings, SearchConfig};
 
 /// An extra term of the α objective, such as the latency penalty δ·P(α)
 /// (SPEC §4.3). It must be differentiable in α.
@@ -175,43 +34,9 @@ pub trait AlphaPenalty {
     fn report(&self, alphas: &Alphas, relaxation: Relaxation, genotype: &Genotype) -> (f64, f64);
 
     /// The term's settings, recorded in `search.json`.
-    fn settings(&self) -> serde_json::Value {
-        serde_json::Value::Null
+    fn settings(&self) -> Option<PenaltySettings> {
+        None
     }
-}
-
-/// Per-epoch record written to `metrics.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    pub epoch: usize,
-    /// `pretrain` or `search`.
-    pub phase: String,
-    pub lr_weights: f64,
-    pub loss_alpha: Option<f64>,
-    pub loss_search_train: f64,
-    pub loss_eval_train: Option<f64>,
-    pub kd_train: Option<f64>,
-    /// Accuracy (%) on `val` of the search network.
-    pub search_val_accuracy: f64,
-    /// Accuracy (%) on `val` of the evaluation network built from the
-    /// discretized α of this epoch (the discretization gap is the difference).
-    pub eval_val_accuracy: Option<f64>,
-    /// Population std of softmax(α) per edge, and overall.
-    pub alpha_std_normal: f64,
-    pub alpha_std_reduce: f64,
-    pub edge_std_normal: Vec<f64>,
-    pub edge_std_reduce: Vec<f64>,
-    /// Entropy (nats) of each edge's softmax(α).
-    pub edge_entropy_normal: Vec<f64>,
-    pub edge_entropy_reduce: Vec<f64>,
-    pub genotype: Genotype,
-    /// P(α) (unscaled) and the predicted latency of `genotype` (ms), when
-    /// the search has a latency penalty.
-    #[serde(default)]
-    pub latency_penalty: Option<f64>,
-    #[serde(default)]
-    pub predicted_latency_ms: Option<f64>,
-    pub seconds: f64,
 }
 
 /// What a search produces.
@@ -225,7 +50,7 @@ pub struct SearchOutcome {
     pub search_network: NetworkConfig,
     pub eval_network: NetworkConfig,
     /// The latency penalty's settings, when there was one.
-    pub latency: Option<serde_json::Value>,
+    pub latency: Option<PenaltySettings>,
 }
 
 /// Runs a search on `data` (its training split, halved into train/val).
@@ -444,7 +269,7 @@ pub fn run_search(
         metrics,
         search_network: config.search_network(data),
         eval_network: eval_net_cfg,
-        latency: penalty.map(|p| p.settings()),
+        latency: penalty.and_then(|p| p.settings()),
     })
 }
 

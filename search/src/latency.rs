@@ -2,10 +2,11 @@
 //! expression over the measured table's per-edge latency vectors of every
 //! cell instance of the deployed network.
 
+use artifacts::{PenaltyKind, PenaltySettings};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use latency_lut::penalty::PenaltyInputs;
-use latency_lut::{Lut, LutError, PenaltyKind, predict};
+use latency_lut::{Lut, LutError, predict};
 use models::genotype::Genotype;
 use models::network::{Alphas, NetworkConfig, mixing_weights};
 use models::space::{Relaxation, node_first_edge};
@@ -13,8 +14,8 @@ use models::space::{Relaxation, node_first_edge};
 /// δ·P(α) built from a latency table.
 pub struct LatencyPenalty {
     pub inputs: PenaltyInputs,
-    pub kind: PenaltyKind,
-    pub coef: f64,
+    /// δ, P, units and the table's identity, as `search.json` records them.
+    pub settings: PenaltySettings,
     /// The table and deployed network `report` predicts the genotype with.
     predictor: Option<(Lut, NetworkConfig)>,
 }
@@ -22,20 +23,23 @@ pub struct LatencyPenalty {
 impl LatencyPenalty {
     /// Checks that `lut` covers `needed` (the search's own template) before
     /// any training, then prepares the per-cell latency vectors.
+    /// `settings` gives δ, P and the units; the table's fingerprint, device
+    /// and deployed network are recorded into the penalty's settings.
     pub fn new(
         lut: Lut,
         needed: &latency_lut::Template,
-        kind: PenaltyKind,
-        coef: f64,
-        normalize: bool,
+        settings: &PenaltySettings,
     ) -> Result<Self, LutError> {
         lut.check_covers(needed)?;
-        let inputs = PenaltyInputs::from_lut(&lut, &needed.ops, normalize)?;
+        let inputs = PenaltyInputs::from_lut(&lut, &needed.ops, settings.normalize)?;
         let deploy = needed.deploy_network();
+        let mut settings = settings.clone();
+        settings.lut_fingerprint = Some(lut.fingerprint.clone());
+        settings.lut_device = Some(lut.device.profile.name.clone());
+        settings.deploy_network = Some((deploy.channels, deploy.layers));
         Ok(Self {
             inputs,
-            kind,
-            coef,
+            settings,
             predictor: Some((lut, deploy)),
         })
     }
@@ -43,10 +47,10 @@ impl LatencyPenalty {
     /// A penalty over explicit latency vectors (no table: `report` then has
     /// no predicted latency).
     pub fn from_inputs(inputs: PenaltyInputs, kind: PenaltyKind, coef: f64) -> Self {
+        let settings = PenaltySettings::new(coef, kind, inputs.normalized);
         Self {
             inputs,
-            kind,
-            coef,
+            settings,
             predictor: None,
         }
     }
@@ -75,7 +79,7 @@ impl LatencyPenalty {
         for cell in &self.inputs.cells {
             let w = if cell.reduction { &w_reduce } else { &w_normal };
             let latency = latency_tensor(&cell.edges, &device);
-            let term = match self.kind {
+            let term = match self.settings.kind {
                 PenaltyKind::ExpectedSum => (w.clone() * latency).sum(),
                 PenaltyKind::Algo3 => algo3(w.clone(), latency, n_nodes),
             };
@@ -117,7 +121,7 @@ fn algo3(w: Tensor<2>, latency: Tensor<2>, n_nodes: usize) -> Tensor<1> {
 impl crate::icdarts::AlphaPenalty for LatencyPenalty {
     fn penalty(&self, alphas: &Alphas, relaxation: Relaxation) -> Tensor<1> {
         self.expected_latency(alphas, relaxation)
-            .mul_scalar(self.coef)
+            .mul_scalar(self.settings.coef)
     }
 
     fn report(&self, alphas: &Alphas, relaxation: Relaxation, genotype: &Genotype) -> (f64, f64) {
@@ -132,14 +136,7 @@ impl crate::icdarts::AlphaPenalty for LatencyPenalty {
         (p, predicted)
     }
 
-    fn settings(&self) -> serde_json::Value {
-        serde_json::json!({
-            "latency_coef": self.coef,
-            "penalty": self.kind.name(),
-            "normalized": self.inputs.normalized,
-            "lut_fingerprint": self.predictor.as_ref().map(|(lut, _)| lut.fingerprint.clone()),
-            "lut_device": self.predictor.as_ref().map(|(lut, _)| lut.device.profile.name.clone()),
-            "deploy_network": self.predictor.as_ref().map(|(_, net)| (net.channels, net.layers)),
-        })
+    fn settings(&self) -> Option<PenaltySettings> {
+        Some(self.settings.clone())
     }
 }

@@ -1,13 +1,13 @@
 //! Architecture search (ICDARTS, first-order DARTS) and retraining of the
 //! discretized evaluation network, on burn.
 
-pub mod artifact;
 pub mod batch;
 pub mod bench;
 pub mod device;
 pub mod icdarts;
 pub mod latency;
-pub mod progress;
+/// The progress hook (defined with the artifacts every stage shares).
+pub use artifacts::progress;
 pub mod report;
 pub mod retrain;
 pub mod stage;
@@ -15,23 +15,31 @@ pub mod train;
 
 use std::path::PathBuf;
 
+use artifacts::{ArtifactError, ConfigError};
+
+pub use artifacts::{
+    Algo, EpochMetrics, PenaltyKind, PenaltySettings, RetrainConfig, SearchConfig,
+};
 pub use device::{Backend, training_device};
-pub use icdarts::{Algo, AlphaPenalty, EpochMetrics, SearchConfig, SearchOutcome, run_search};
-pub use retrain::{RetrainConfig, RetrainOutcome, retrain};
+pub use icdarts::{AlphaPenalty, SearchOutcome, run_search};
+pub use retrain::{RetrainOutcome, retrain};
 
 /// Errors of the search and retraining stages.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("output folder {0} already exists and is not empty (pass --force to replace it)")]
-    OutputExists(PathBuf),
+    /// Reading or writing an artifact (the error names the file).
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A weights file that cannot be read, written or loaded into its
+    /// network.
     #[error("{path}: {message}")]
-    Artifact { path: PathBuf, message: String },
+    Weights { path: PathBuf, message: String },
+}
+
+impl From<ConfigError> for SearchError {
+    fn from(e: ConfigError) -> Self {
+        SearchError::Config(e.0)
+    }
 }

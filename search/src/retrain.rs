@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+pub use artifacts::{RetrainConfig, RetrainEpoch};
 use burn::module::Module;
 use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
@@ -14,73 +15,12 @@ use datasets::{Dataset, Normalization};
 use models::{EvalNetwork, EvalNetworkConfig, Genotype, NetworkConfig};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
 use crate::batch::{Augment, Batch, Batches};
 use crate::icdarts::accuracy;
 use crate::progress::Progress;
 use crate::train::{clip_global_norm, correct, cosine_lr, cross_entropy};
-
-/// Every knob of a retraining run. Optimizer defaults follow SPEC §6; sizes
-/// and epochs are CPU-scale.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RetrainConfig {
-    pub channels: usize,
-    pub layers: usize,
-    pub batch_size: usize,
-    pub epochs: usize,
-    pub lr: f64,
-    pub momentum: f64,
-    pub weight_decay: f64,
-    /// Random translation by up to this many pixels (zero-padded crop; 0 disables it).
-    pub crop_padding: usize,
-    /// Side of the cutout square in pixels (0 disables it).
-    pub cutout: usize,
-    /// Final drop-path probability; it grows linearly from 0 over the epochs
-    /// as in DARTS.
-    pub drop_path: f64,
-    /// Weight of the auxiliary head's loss (0 disables the head).
-    pub aux_weight: f64,
-    pub grad_clip: f64,
-    /// Use only this many training images (seeded sample).
-    pub train_subset: Option<usize>,
-    pub seed: u64,
-}
-
-impl Default for RetrainConfig {
-    fn default() -> Self {
-        Self {
-            channels: 16,
-            layers: 5,
-            batch_size: 64,
-            epochs: 20,
-            lr: 0.025,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            crop_padding: 0,
-            cutout: 0,
-            drop_path: 0.1,
-            aux_weight: 0.4,
-            grad_clip: 5.0,
-            train_subset: None,
-            seed: 0,
-        }
-    }
-}
-
-/// Per-epoch record of retraining.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RetrainEpoch {
-    pub epoch: usize,
-    pub lr: f64,
-    pub drop_path: f64,
-    pub train_loss: f64,
-    /// Accuracy (%) on the training batches as they were seen (with
-    /// augmentation and drop-path).
-    pub train_accuracy: f64,
-    pub seconds: f64,
-}
 
 /// What retraining produces.
 pub struct RetrainOutcome {

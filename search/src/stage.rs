@@ -9,10 +9,12 @@ use datasets::Dataset;
 use models::Genotype;
 
 use crate::SearchError;
-use crate::artifact::StagedDir;
 use crate::icdarts::{AlphaPenalty, SearchConfig, run_search};
 use crate::progress::Progress;
-use crate::report::{self, ModelFile, SearchSummary};
+use artifacts::StagedDir;
+use artifacts::{ModelFile, SearchSummary};
+
+use crate::report;
 use crate::retrain::{RetrainConfig, retrain};
 
 /// Runs a search and commits its artifacts to `out`.

@@ -1,5 +1,8 @@
-//! One module per subcommand.
+//! One module per subcommand: each parses its flags into a typed
+//! configuration, makes one library call and prints the result. Flags that
+//! several commands share are declared once in `args`.
 
+pub mod args;
 pub mod bench;
 pub mod export;
 pub mod lut;

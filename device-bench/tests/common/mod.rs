@@ -73,7 +73,7 @@ pub fn export_model(dir: &Path, name: &str, config: NetworkConfig, seed: u64) ->
         class_names: (0..config.num_classes).map(|c| c.to_string()).collect(),
         mean: normalization.mean.clone(),
         std: normalization.std.clone(),
-        genotype: serde_json::to_value(&genotype).unwrap(),
+        genotype: genotype.clone(),
         dataset: "builtin:digits".into(),
         retrain_test_accuracy: None,
         retrain_test_samples: None,

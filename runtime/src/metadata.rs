@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use arch::Genotype;
 use serde::{Deserialize, Serialize};
 
 /// Version of the metadata layout.
@@ -22,8 +23,8 @@ pub struct ModelMetadata {
     /// (`(pixel − mean) / std`, pixels in [0, 1]).
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
-    /// The genotype JSON the network was built from.
-    pub genotype: serde_json::Value,
+    /// The genotype the network was built from.
+    pub genotype: Genotype,
     /// The dataset the weights were trained on (as given to `--data`).
     pub dataset: String,
     /// Retraining's final-epoch test accuracy (percent) and sample count.
@@ -35,8 +36,17 @@ pub struct ModelMetadata {
 
 const PREFIX: &str = "edgenas.";
 
+/// Missing or malformed edgenas metadata in an ONNX file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MetadataError(pub String);
+
 impl ModelMetadata {
     /// Flattens into `metadata_props` (`edgenas.<field>` → string or JSON).
+    ///
+    /// ONNX metadata is a free-form string map, so the typed struct goes
+    /// through `serde_json::Value` here to become one string per field; no
+    /// `Value` leaves this module.
     pub fn to_props(&self) -> BTreeMap<String, String> {
         let value = serde_json::to_value(self).expect("metadata serializes");
         let object = value.as_object().expect("metadata is a JSON object");
@@ -54,7 +64,7 @@ impl ModelMetadata {
 
     /// Reads the metadata back from `metadata_props`; the error names the
     /// missing or malformed key.
-    pub fn from_props(props: &BTreeMap<String, String>) -> Result<Self, String> {
+    pub fn from_props(props: &BTreeMap<String, String>) -> Result<Self, MetadataError> {
         let mut object = serde_json::Map::new();
         for (key, raw) in props {
             let Some(field) = key.strip_prefix(PREFIX) else {
@@ -63,20 +73,22 @@ impl ModelMetadata {
             let value = match field {
                 "tool_version" | "dataset" => serde_json::Value::String(raw.clone()),
                 _ => serde_json::from_str(raw)
-                    .map_err(|e| format!("metadata {key}: not valid JSON ({e})"))?,
+                    .map_err(|e| MetadataError(format!("metadata {key}: not valid JSON ({e})")))?,
             };
             object.insert(field.to_string(), value);
         }
         if object.is_empty() {
-            return Err("no edgenas metadata (not a model exported by edgenas)".into());
+            return Err(MetadataError(
+                "no edgenas metadata (not a model exported by edgenas)".into(),
+            ));
         }
         let meta: ModelMetadata = serde_json::from_value(serde_json::Value::Object(object))
-            .map_err(|e| format!("edgenas metadata: {e}"))?;
+            .map_err(|e| MetadataError(format!("edgenas metadata: {e}")))?;
         if meta.schema_version != METADATA_SCHEMA_VERSION {
-            return Err(format!(
+            return Err(MetadataError(format!(
                 "edgenas metadata schema_version {} (this tool reads {METADATA_SCHEMA_VERSION})",
                 meta.schema_version
-            ));
+            )));
         }
         Ok(meta)
     }
@@ -85,6 +97,9 @@ impl ModelMetadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The golden model's genotype.
+    const GENOTYPE: &str = r#"{"schema_version": 1, "relaxation": "darts", "n_nodes": 4, "normal": {"edges": [{"node": 0, "predecessor": 0, "op": "dil_conv_5x5"}, {"node": 0, "predecessor": 1, "op": "dil_conv_3x3"}, {"node": 1, "predecessor": 0, "op": "sep_conv_3x3"}, {"node": 1, "predecessor": 1, "op": "dil_conv_5x5"}, {"node": 2, "predecessor": 0, "op": "sep_conv_3x3"}, {"node": 2, "predecessor": 3, "op": "dil_conv_3x3"}, {"node": 3, "predecessor": 3, "op": "sep_conv_3x3"}, {"node": 3, "predecessor": 4, "op": "dil_conv_5x5"}], "concat": [0, 1, 2, 3]}, "reduce": {"edges": [{"node": 0, "predecessor": 0, "op": "avg_pool_3x3"}, {"node": 0, "predecessor": 1, "op": "identity"}, {"node": 1, "predecessor": 1, "op": "sep_conv_5x5"}, {"node": 1, "predecessor": 2, "op": "sep_conv_3x3"}, {"node": 2, "predecessor": 0, "op": "max_pool_3x3"}, {"node": 2, "predecessor": 3, "op": "identity"}, {"node": 3, "predecessor": 2, "op": "dil_conv_5x5"}, {"node": 3, "predecessor": 4, "op": "dil_conv_3x3"}], "concat": [0, 1, 2, 3]}}"#;
 
     #[test]
     fn metadata_round_trips_through_props() {
@@ -95,7 +110,7 @@ mod tests {
             class_names: vec!["a".into(), "b".into()],
             mean: vec![0.25],
             std: vec![0.5],
-            genotype: serde_json::json!({"n_nodes": 4}),
+            genotype: arch::genotype::Genotype::from_json(GENOTYPE).unwrap(),
             dataset: "builtin:digits".into(),
             retrain_test_accuracy: Some(97.5),
             retrain_test_samples: Some(360),
@@ -112,6 +127,7 @@ mod tests {
         assert!(
             ModelMetadata::from_props(&BTreeMap::new())
                 .unwrap_err()
+                .0
                 .contains("no edgenas metadata")
         );
         let mut props = BTreeMap::new();
@@ -119,6 +135,7 @@ mod tests {
         assert!(
             ModelMetadata::from_props(&props)
                 .unwrap_err()
+                .0
                 .contains("edgenas.input_shape")
         );
     }

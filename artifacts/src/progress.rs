@@ -1,8 +1,15 @@
-//! Progress reporting hooks: the library reports, the binary draws bars.
+//! The progress hook every stage reports through: the libraries report,
+//! the binaries draw (one indicatif style in `cli`), tests stay silent.
 
-/// One running loop (an epoch, a warm-up).
+/// One running loop (an epoch, a warm-up, a profile).
 pub trait ProgressBar {
+    /// One more step done.
     fn inc(&self);
+    /// `done` of `total` steps done, working on `item` (for loops whose
+    /// length is known only as they run).
+    fn set(&self, done: usize, total: usize, item: &str) {
+        let _ = (done, total, item);
+    }
     fn finish(&self);
 }
 

@@ -1,0 +1,319 @@
+//! The settings of each stage as they are recorded in the artifacts: the
+//! search, retraining and latency-penalty configurations. The command-line
+//! flags of every command convert into these once.
+
+use std::path::PathBuf;
+
+use arch::{NetworkConfig, OpSpace, Relaxation, ZeroConfig};
+use datasets::Dataset;
+use serde::{Deserialize, Serialize};
+
+/// A configuration that cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Which search algorithm drives α.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Algo {
+    /// ICDARTS (default): search and evaluation networks trained on `train`,
+    /// α on `val` with the KD term towards the evaluation network.
+    #[default]
+    Icdarts,
+    /// First-order DARTS: α on L^S_val, w_S on L^S_train, no evaluation network.
+    Darts,
+}
+
+impl std::str::FromStr for Algo {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "icdarts" => Ok(Algo::Icdarts),
+            "darts" => Ok(Algo::Darts),
+            _ => Err(format!(
+                "unknown algorithm `{s}` (expected icdarts or darts)"
+            )),
+        }
+    }
+}
+
+/// The compute backend for training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// burn-flex on the CPU (default).
+    #[default]
+    Flex,
+    /// burn-cuda on GPU 0 (needs the `cuda` cargo feature).
+    Cuda,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "flex" | "cpu" => Ok(Backend::Flex),
+            "cuda" => Ok(Backend::Cuda),
+            _ => Err(format!("unknown backend `{s}` (expected flex or cuda)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchConfig {
+    pub algo: Algo,
+    pub relaxation: Relaxation,
+    pub zero: ZeroConfig,
+    /// C, L, N of the search network S.
+    pub channels: usize,
+    pub layers: usize,
+    pub nodes: usize,
+    /// C, L of the search-phase evaluation network E.
+    pub eval_channels: usize,
+    pub eval_layers: usize,
+    pub batch_size: usize,
+    /// E: search epochs after pretraining.
+    pub epochs: usize,
+    /// P: epochs of w_S pretraining with α frozen.
+    pub pretrain_epochs: usize,
+    /// W: warm-up epochs of each freshly built evaluation network.
+    pub warmup_epochs: usize,
+    pub lr_weights: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub lr_alpha: f64,
+    pub alpha_beta1: f32,
+    pub alpha_beta2: f32,
+    pub alpha_weight_decay: f64,
+    /// Global-norm clipping of the weight gradients.
+    pub grad_clip: f64,
+    /// λ and T of the KD term.
+    pub kd_lambda: f64,
+    pub kd_temperature: f64,
+    /// Use only this many training images (seeded sample) for the search.
+    pub train_subset: Option<usize>,
+    pub seed: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            algo: Algo::Icdarts,
+            relaxation: Relaxation::Darts,
+            zero: ZeroConfig::V1,
+            channels: 8,
+            layers: 5,
+            nodes: 4,
+            eval_channels: 8,
+            eval_layers: 5,
+            batch_size: 32,
+            epochs: 4,
+            pretrain_epochs: 2,
+            warmup_epochs: 1,
+            lr_weights: 0.08,
+            momentum: 0.9,
+            weight_decay: 3e-4,
+            lr_alpha: 3e-4,
+            alpha_beta1: 0.5,
+            alpha_beta2: 0.999,
+            alpha_weight_decay: 0.0,
+            grad_clip: 5.0,
+            kd_lambda: 1.0,
+            kd_temperature: 2.0,
+            train_subset: None,
+            seed: 0,
+        }
+    }
+}
+
+impl SearchConfig {
+    pub fn space(&self) -> OpSpace {
+        OpSpace::darts(self.zero)
+    }
+
+    pub fn search_network(&self, data: &Dataset) -> NetworkConfig {
+        NetworkConfig::new(data.channels, data.height, data.num_classes)
+            .with_channels(self.channels)
+            .with_layers(self.layers)
+            .with_nodes(self.nodes)
+    }
+
+    pub fn eval_network(&self, data: &Dataset) -> NetworkConfig {
+        NetworkConfig::new(data.channels, data.height, data.num_classes)
+            .with_channels(self.eval_channels)
+            .with_layers(self.eval_layers)
+            .with_nodes(self.nodes)
+    }
+
+    /// Rejects configurations that cannot run, before any work starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |msg: &str| Err(ConfigError(msg.to_string()));
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1");
+        }
+        if self.channels < 2
+            || !self.channels.is_multiple_of(2)
+            || !self.eval_channels.is_multiple_of(2)
+        {
+            return bad(
+                "channel counts must be even and at least 2 (FactorizedReduce halves them)",
+            );
+        }
+        if self.nodes == 0 || self.layers == 0 || self.eval_layers == 0 {
+            return bad("nodes and layers must be at least 1");
+        }
+        if !(self.lr_alpha.is_finite() && self.lr_alpha >= 0.0) {
+            return bad("the α learning rate must be a finite number ≥ 0");
+        }
+        if self.kd_temperature <= 0.0 {
+            return bad("the KD temperature must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// Every knob of a retraining run. Optimizer defaults follow docs/algorithms.md §6; sizes
+/// and epochs are CPU-scale.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RetrainConfig {
+    pub channels: usize,
+    pub layers: usize,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    /// Random translation by up to this many pixels (zero-padded crop; 0 disables it).
+    pub crop_padding: usize,
+    /// Side of the cutout square in pixels (0 disables it).
+    pub cutout: usize,
+    /// Final drop-path probability; it grows linearly from 0 over the epochs
+    /// as in DARTS.
+    pub drop_path: f64,
+    /// Weight of the auxiliary head's loss (0 disables the head).
+    pub aux_weight: f64,
+    pub grad_clip: f64,
+    /// Use only this many training images (seeded sample).
+    pub train_subset: Option<usize>,
+    pub seed: u64,
+}
+
+impl Default for RetrainConfig {
+    fn default() -> Self {
+        Self {
+            channels: 16,
+            layers: 5,
+            batch_size: 64,
+            epochs: 20,
+            lr: 0.025,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            crop_padding: 0,
+            cutout: 0,
+            drop_path: 0.1,
+            aux_weight: 0.4,
+            grad_clip: 5.0,
+            train_subset: None,
+            seed: 0,
+        }
+    }
+}
+
+/// A retraining configuration whose augmentation sizes may still follow
+/// the data: unset, the crop padding is an eighth of the image side
+/// (CIFAR's 4 px at 32×32) and the cutout side a quarter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrainSettings {
+    pub config: RetrainConfig,
+    pub crop_padding: Option<usize>,
+    pub cutout: Option<usize>,
+}
+
+impl RetrainSettings {
+    /// The configuration for images of side `image_size`.
+    pub fn resolve(&self, image_size: usize) -> RetrainConfig {
+        RetrainConfig {
+            crop_padding: self.crop_padding.unwrap_or(image_size / 8),
+            cutout: self.cutout.unwrap_or(image_size / 4),
+            ..self.config.clone()
+        }
+    }
+}
+
+/// Which P(α) to use (docs/algorithms.md §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PenaltyKind {
+    /// Algorithm 3: node latencies accumulate along paths; a softmax over
+    /// nodes gives a smooth maximum per cell.
+    #[default]
+    Algo3,
+    /// FBNet/ProxylessNAS: Σ over all mixed edges of Σ_o w_o · lat_o.
+    ExpectedSum,
+}
+
+impl PenaltyKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PenaltyKind::Algo3 => "algo3",
+            PenaltyKind::ExpectedSum => "expected-sum",
+        }
+    }
+}
+
+impl std::str::FromStr for PenaltyKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "algo3" => Ok(PenaltyKind::Algo3),
+            "expected-sum" => Ok(PenaltyKind::ExpectedSum),
+            other => Err(format!("unknown penalty {other:?} (algo3 or expected-sum)")),
+        }
+    }
+}
+
+/// The latency penalty δ·P(α) of a search as recorded in `search.json` and
+/// `run.json` (the field names are the files' own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PenaltySettings {
+    /// δ; P is in milliseconds unless `normalize` is set.
+    #[serde(rename = "latency_coef")]
+    pub coef: f64,
+    #[serde(rename = "penalty")]
+    pub kind: PenaltyKind,
+    /// P uses the normalized per-op weights (docs/algorithms.md §4.3)
+    /// instead of milliseconds.
+    #[serde(rename = "normalized")]
+    pub normalize: bool,
+    /// The table the penalty was built from, when there was one.
+    #[serde(default)]
+    pub lut_path: Option<PathBuf>,
+    #[serde(default)]
+    pub lut_fingerprint: Option<String>,
+    #[serde(default)]
+    pub lut_device: Option<String>,
+    /// C and L of the deployed network P(α) costs.
+    #[serde(default)]
+    pub deploy_network: Option<(usize, usize)>,
+}
+
+impl PenaltySettings {
+    /// δ = `coef` with P of `kind`, no table recorded yet.
+    pub fn new(coef: f64, kind: PenaltyKind, normalize: bool) -> Self {
+        Self {
+            coef,
+            kind,
+            normalize,
+            lut_path: None,
+            lut_fingerprint: None,
+            lut_device: None,
+            deploy_network: None,
+        }
+    }
+
+    /// Whether the penalty enters the α objective at all.
+    pub fn is_active(&self) -> bool {
+        self.coef != 0.0
+    }
+}

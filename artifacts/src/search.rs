@@ -1,0 +1,137 @@
+//! The search stage's files: `genotype.json`, `alphas.json`,
+//! `metrics.jsonl` (one [`EpochMetrics`] per line) and `search.json`.
+
+use std::path::Path;
+
+use arch::{Genotype, NetworkConfig, OpKind, Relaxation};
+use datasets::{Dataset, Normalization};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{PenaltySettings, SearchConfig};
+use crate::{ArtifactError, read_json};
+
+/// Where the data came from and what it looks like.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DataInfo {
+    pub source: String,
+    pub name: String,
+    pub channels: usize,
+    pub image_size: usize,
+    pub num_classes: usize,
+    pub class_names: Vec<String>,
+    pub train_images: usize,
+    pub test_images: usize,
+}
+
+impl DataInfo {
+    pub fn of(data: &Dataset) -> Self {
+        Self {
+            source: data.source.clone(),
+            name: data.name.clone(),
+            channels: data.channels,
+            image_size: data.height,
+            num_classes: data.num_classes,
+            class_names: data.class_names.clone(),
+            train_images: data.train.len,
+            test_images: data.test.len,
+        }
+    }
+}
+
+/// `genotype.json`: the discretized architecture plus its provenance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenotypeFile {
+    #[serde(flatten)]
+    pub genotype: Genotype,
+    #[serde(default)]
+    pub tool: Option<String>,
+    #[serde(default)]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+impl GenotypeFile {
+    /// Reads and validates a genotype file.
+    pub fn load(path: &Path) -> Result<Genotype, ArtifactError> {
+        let file: GenotypeFile = read_json(path, "a genotype file")?;
+        file.genotype
+            .validate()
+            .map_err(|e| ArtifactError::invalid(path, e.to_string()))?;
+        Ok(file.genotype)
+    }
+}
+
+/// `search.json`: the summary of a search run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchSummary {
+    pub schema_version: u32,
+    pub tool: String,
+    pub data: DataInfo,
+    pub config: SearchConfig,
+    pub normalization: Normalization,
+    pub search_network: NetworkConfig,
+    pub eval_network: NetworkConfig,
+    pub genotype: Genotype,
+    pub final_search_val_accuracy: f64,
+    pub final_eval_val_accuracy: Option<f64>,
+    /// The latency penalty's settings (δ, P, table), when there was one.
+    #[serde(default)]
+    pub latency: Option<PenaltySettings>,
+    /// Predicted latency (ms) of the final genotype's deployed network.
+    #[serde(default)]
+    pub predicted_latency_ms: Option<f64>,
+    pub seconds: f64,
+}
+
+impl SearchSummary {
+    pub fn load(path: &Path) -> Result<Self, ArtifactError> {
+        read_json(path, "a search summary (search.json)")
+    }
+}
+
+/// `alphas.json`: the final architecture parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlphasFile {
+    pub schema_version: u32,
+    pub tool: String,
+    pub relaxation: Relaxation,
+    pub ops: Vec<OpKind>,
+    /// `[node, predecessor]` of each α row.
+    pub edges: Vec<(usize, usize)>,
+    pub normal: Vec<Vec<f32>>,
+    pub reduce: Vec<Vec<f32>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    /// `pretrain` or `search`.
+    pub phase: String,
+    pub lr_weights: f64,
+    pub loss_alpha: Option<f64>,
+    pub loss_search_train: f64,
+    pub loss_eval_train: Option<f64>,
+    pub kd_train: Option<f64>,
+    /// Accuracy (%) on `val` of the search network.
+    pub search_val_accuracy: f64,
+    /// Accuracy (%) on `val` of the evaluation network built from the
+    /// discretized α of this epoch (the discretization gap is the difference).
+    pub eval_val_accuracy: Option<f64>,
+    /// Population std of softmax(α) per edge, and overall.
+    pub alpha_std_normal: f64,
+    pub alpha_std_reduce: f64,
+    pub edge_std_normal: Vec<f64>,
+    pub edge_std_reduce: Vec<f64>,
+    /// Entropy (nats) of each edge's softmax(α).
+    pub edge_entropy_normal: Vec<f64>,
+    pub edge_entropy_reduce: Vec<f64>,
+    pub genotype: Genotype,
+    /// P(α) (unscaled) and the predicted latency of `genotype` (ms), when
+    /// the search has a latency penalty.
+    #[serde(default)]
+    pub latency_penalty: Option<f64>,
+    #[serde(default)]
+    pub predicted_latency_ms: Option<f64>,
+    pub seconds: f64,
+}

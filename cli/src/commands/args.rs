@@ -1,0 +1,291 @@
+//! Flags shared by several commands, declared once and converted once into
+//! the typed configurations of `artifacts` and `pipeline`.
+
+use std::path::PathBuf;
+
+use artifacts::RetrainSettings;
+use clap::Args;
+use models::{Relaxation, ZeroConfig};
+use search::{Algo, Backend, PenaltyKind, PenaltySettings, RetrainConfig, SearchConfig};
+
+/// Where the data comes from.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// A dataset folder (MNIST-style IDX or CIFAR-10 binary files, gzipped or
+    /// not, detected automatically) or `builtin:digits` (the embedded 8×8
+    /// digits set).
+    #[arg(long, default_value = "builtin:digits")]
+    pub data: String,
+}
+
+/// The training backend.
+#[derive(Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// Training backend: flex (CPU) or cuda (needs a build with --features cuda).
+    #[arg(long, default_value = "flex")]
+    pub backend: Backend,
+}
+
+/// Options of the search stage (defaults: the optimizers of
+/// docs/algorithms.md §3 at CPU scale).
+#[derive(Args, Debug, Clone)]
+pub struct SearchOpts {
+    /// Cell relaxation / discretization: darts, idarts or xdarts.
+    #[arg(long, default_value = "darts")]
+    pub cell: Relaxation,
+    /// Search algorithm: icdarts or darts (first-order baseline).
+    #[arg(long, default_value = "icdarts")]
+    pub algo: Algo,
+    /// Zero-op configuration: v1 (no zero op) or v0 (DARTS: zero in the
+    /// search, excluded at discretization).
+    #[arg(long, default_value = "v1")]
+    pub zero: ZeroConfig,
+    /// Search epochs after pretraining.
+    #[arg(long, default_value_t = SearchConfig::default().epochs)]
+    pub epochs: usize,
+    /// Epochs of search-weight pretraining with α frozen.
+    #[arg(long, default_value_t = SearchConfig::default().pretrain_epochs)]
+    pub pretrain_epochs: usize,
+    /// Warm-up epochs of each rebuilt evaluation network.
+    #[arg(long, default_value_t = SearchConfig::default().warmup_epochs)]
+    pub warmup_epochs: usize,
+    /// C: channels of the search network.
+    #[arg(long, default_value_t = SearchConfig::default().channels)]
+    pub channels: usize,
+    /// L: cells of the search network.
+    #[arg(long, default_value_t = SearchConfig::default().layers)]
+    pub layers: usize,
+    /// N: intermediate nodes per cell.
+    #[arg(long, default_value_t = SearchConfig::default().nodes)]
+    pub nodes: usize,
+    /// C of the search-phase evaluation network.
+    #[arg(long, default_value_t = SearchConfig::default().eval_channels)]
+    pub eval_channels: usize,
+    /// L of the search-phase evaluation network.
+    #[arg(long, default_value_t = SearchConfig::default().eval_layers)]
+    pub eval_layers: usize,
+    /// Images per batch (train and val batches alike).
+    #[arg(long, default_value_t = SearchConfig::default().batch_size)]
+    pub batch_size: usize,
+    /// Search on a seeded random sample of this many training images.
+    #[arg(long)]
+    pub train_subset: Option<usize>,
+    /// Adam learning rate of α (the papers: 3e-4). Adam moves each α by about
+    /// this much per step whatever the gradient's size, so a short CPU
+    /// search (a few hundred α steps instead of the paper's ~20,000) leaves
+    /// α, and the latency penalty's effect on it, near where it started;
+    /// raise it for short searches and δ sweeps.
+    #[arg(long, default_value_t = SearchConfig::default().lr_alpha)]
+    pub arch_lr: f64,
+    /// Seed of every random choice (split, init, batches): the same seed on
+    /// the same machine gives the same genotype bit for bit.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl SearchOpts {
+    pub fn config(&self) -> SearchConfig {
+        SearchConfig {
+            algo: self.algo,
+            relaxation: self.cell,
+            zero: self.zero,
+            epochs: self.epochs,
+            pretrain_epochs: self.pretrain_epochs,
+            warmup_epochs: self.warmup_epochs,
+            channels: self.channels,
+            layers: self.layers,
+            nodes: self.nodes,
+            eval_channels: self.eval_channels,
+            eval_layers: self.eval_layers,
+            batch_size: self.batch_size,
+            train_subset: self.train_subset,
+            lr_alpha: self.arch_lr,
+            seed: self.seed,
+            ..SearchConfig::default()
+        }
+    }
+}
+
+/// The latency penalty δ·P(α) of a search.
+#[derive(Args, Debug, Clone)]
+pub struct PenaltyArgs {
+    /// δ: weight of P(α) in the α objective; P is in milliseconds unless
+    /// --normalize. 0 disables the penalty. Default: 0.1 for `run`, 0 for
+    /// `search`.
+    #[arg(long)]
+    pub latency_coef: Option<f64>,
+    /// P(α): algo3 (Algorithm 3, smooth max over node paths) or
+    /// expected-sum (FBNet/ProxylessNAS: Σ over all edges).
+    #[arg(long, default_value = "algo3")]
+    pub penalty: PenaltyKind,
+    /// Use the normalized per-op weights (docs/algorithms.md §4.3, summing
+    /// to 1) computed from the table instead of milliseconds.
+    #[arg(long)]
+    pub normalize: bool,
+}
+
+impl PenaltyArgs {
+    /// The settings, with δ = `default_coef` when --latency-coef is absent.
+    pub fn settings(&self, default_coef: f64) -> PenaltySettings {
+        PenaltySettings::new(
+            self.latency_coef.unwrap_or(default_coef),
+            self.penalty,
+            self.normalize,
+        )
+    }
+}
+
+/// Options of `edgenas retrain` (defaults: docs/algorithms.md §6 at CPU
+/// scale). `edgenas run` takes the same options with a `retrain-` prefix
+/// ([`RunRetrainOpts`]), since its unprefixed `--epochs` and friends are the
+/// search's; both convert into the same `RetrainSettings`.
+#[derive(Args, Debug, Clone)]
+pub struct RetrainOpts {
+    /// Training epochs.
+    #[arg(long = "epochs", default_value_t = RetrainConfig::default().epochs)]
+    pub epochs: usize,
+    /// C of the evaluation network .
+    #[arg(long = "channels", default_value_t = RetrainConfig::default().channels)]
+    pub channels: usize,
+    /// L of the evaluation network.
+    #[arg(long = "layers", default_value_t = RetrainConfig::default().layers)]
+    pub layers: usize,
+    /// Images per batch.
+    #[arg(long = "batch-size", default_value_t = RetrainConfig::default().batch_size)]
+    pub batch_size: usize,
+    /// Initial SGD learning rate (cosine-annealed to 0).
+    #[arg(long = "lr", default_value_t = RetrainConfig::default().lr)]
+    pub lr: f64,
+    /// Random-translation padding in pixels (0 = off; default: an eighth of
+    /// the image side, CIFAR's 4 px at 32×32).
+    #[arg(long = "crop-padding")]
+    pub crop_padding: Option<usize>,
+    /// Cutout square side in pixels (0 = off; default: a quarter of the
+    /// image side).
+    #[arg(long = "cutout")]
+    pub cutout: Option<usize>,
+    /// Final drop-path probability.
+    #[arg(long = "drop-path", default_value_t = RetrainConfig::default().drop_path)]
+    pub drop_path: f64,
+    /// Auxiliary-head loss weight (0 = no head).
+    #[arg(long = "aux-weight", default_value_t = RetrainConfig::default().aux_weight)]
+    pub aux_weight: f64,
+    /// Train on a seeded random sample of this many training images
+    /// (default: all).
+    #[arg(long = "train-subset")]
+    pub train_subset: Option<usize>,
+}
+
+impl RetrainOpts {
+    pub fn settings(&self, seed: u64) -> RetrainSettings {
+        RetrainSettings {
+            config: RetrainConfig {
+                epochs: self.epochs,
+                channels: self.channels,
+                layers: self.layers,
+                batch_size: self.batch_size,
+                lr: self.lr,
+                drop_path: self.drop_path,
+                aux_weight: self.aux_weight,
+                train_subset: self.train_subset,
+                seed,
+                ..RetrainConfig::default()
+            },
+            crop_padding: self.crop_padding,
+            cutout: self.cutout,
+        }
+    }
+}
+
+/// The retraining options of `edgenas run` ([`RetrainOpts`] with a
+/// `retrain-` prefix).
+#[derive(Args, Debug, Clone)]
+pub struct RunRetrainOpts {
+    /// Training epochs.
+    #[arg(long = "retrain-epochs", default_value_t = RetrainConfig::default().epochs)]
+    pub retrain_epochs: usize,
+    /// C of the evaluation network (also the deployed network P(α) costs).
+    #[arg(long = "retrain-channels", default_value_t = RetrainConfig::default().channels)]
+    pub retrain_channels: usize,
+    /// L of the evaluation network.
+    #[arg(long = "retrain-layers", default_value_t = RetrainConfig::default().layers)]
+    pub retrain_layers: usize,
+    /// Images per batch.
+    #[arg(long = "retrain-batch-size", default_value_t = RetrainConfig::default().batch_size)]
+    pub retrain_batch_size: usize,
+    /// Initial SGD learning rate (cosine-annealed to 0).
+    #[arg(long = "retrain-lr", default_value_t = RetrainConfig::default().lr)]
+    pub retrain_lr: f64,
+    /// Random-translation padding in pixels (0 = off; default: an eighth of
+    /// the image side, CIFAR's 4 px at 32×32).
+    #[arg(long = "retrain-crop-padding")]
+    pub retrain_crop_padding: Option<usize>,
+    /// Cutout square side in pixels (0 = off; default: a quarter of the
+    /// image side).
+    #[arg(long = "retrain-cutout")]
+    pub retrain_cutout: Option<usize>,
+    /// Final drop-path probability.
+    #[arg(long = "retrain-drop-path", default_value_t = RetrainConfig::default().drop_path)]
+    pub retrain_drop_path: f64,
+    /// Auxiliary-head loss weight (0 = no head).
+    #[arg(long = "retrain-aux-weight", default_value_t = RetrainConfig::default().aux_weight)]
+    pub retrain_aux_weight: f64,
+    /// Retrain on a seeded random sample of this many training images
+    /// (default: all).
+    #[arg(long = "retrain-subset")]
+    pub retrain_train_subset: Option<usize>,
+}
+
+impl RunRetrainOpts {
+    pub fn settings(&self, seed: u64) -> RetrainSettings {
+        RetrainSettings {
+            config: RetrainConfig {
+                epochs: self.retrain_epochs,
+                channels: self.retrain_channels,
+                layers: self.retrain_layers,
+                batch_size: self.retrain_batch_size,
+                lr: self.retrain_lr,
+                drop_path: self.retrain_drop_path,
+                aux_weight: self.retrain_aux_weight,
+                train_subset: self.retrain_train_subset,
+                seed,
+                ..RetrainConfig::default()
+            },
+            crop_padding: self.retrain_crop_padding,
+            cutout: self.retrain_cutout,
+        }
+    }
+}
+
+/// The deployed (retrained) network's size, for commands that do not
+/// retrain.
+#[derive(Args, Debug, Clone)]
+pub struct DeployArgs {
+    /// C of the retrained, deployed network (P(α) and `predict` use it).
+    #[arg(long, default_value_t = RetrainConfig::default().channels)]
+    pub deploy_channels: usize,
+    /// L of the retrained, deployed network.
+    #[arg(long, default_value_t = RetrainConfig::default().layers)]
+    pub deploy_layers: usize,
+}
+
+impl DeployArgs {
+    pub fn size(&self) -> latency_lut::NetSize {
+        latency_lut::NetSize {
+            channels: self.deploy_channels,
+            layers: self.deploy_layers,
+        }
+    }
+}
+
+/// Where a command writes.
+#[derive(Args, Debug, Clone)]
+pub struct OutArgs {
+    /// Output folder (filled under a temporary name and moved into place
+    /// when everything succeeded; must not exist or be empty unless --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing output folder.
+    #[arg(long)]
+    pub force: bool,
+}

@@ -1,0 +1,163 @@
+//! A search's latency table: the template it needs, and a folder of
+//! measured tables reused across runs (keyed by the device profile and the
+//! template's fingerprint).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use artifacts::SearchConfig;
+use artifacts::progress::Progress;
+use models::network::NetworkConfig;
+
+use crate::device::DeviceProfile;
+use crate::table::{Lut, fingerprint};
+use crate::template::{NetSize, Template};
+use crate::{LutError, profile, validate};
+
+/// Architectures the end-to-end calibration is fitted on by default.
+pub const CALIBRATION_SAMPLES: usize = 30;
+/// Seed of the calibration's architectures (`validate` defaults to 0, so
+/// the two never share samples).
+pub const CALIBRATION_SEED: u64 = 1;
+
+/// The template of a search on images of `in_channels`×`image_size`² in
+/// `num_classes` classes: its search network, its search-phase evaluation
+/// network and the network that will be retrained and deployed. The stem
+/// multiplier is the networks' own (`NetworkConfig`).
+pub fn template_for(
+    config: &SearchConfig,
+    in_channels: usize,
+    image_size: usize,
+    num_classes: usize,
+    deploy: NetSize,
+) -> Template {
+    let network = NetworkConfig::new(in_channels, image_size, num_classes);
+    Template {
+        in_channels,
+        image_size,
+        num_classes,
+        nodes: config.nodes,
+        stem_multiplier: network.stem_multiplier,
+        ops: config.space().ops().to_vec(),
+        search: NetSize {
+            channels: config.channels,
+            layers: config.layers,
+        },
+        search_eval: NetSize {
+            channels: config.eval_channels,
+            layers: config.eval_layers,
+        },
+        deploy,
+    }
+}
+
+/// Measures `template` on `profile` into `out` (resuming from
+/// `out.partial`), then fits the end-to-end calibration on `calibrate`
+/// architectures (0 leaves the table uncalibrated) and rewrites `out`.
+pub fn profile_and_calibrate(
+    template: &Template,
+    device: &DeviceProfile,
+    out: &Path,
+    calibrate: usize,
+    progress: &dyn Progress,
+) -> Result<Lut, LutError> {
+    let started = Instant::now();
+    let bar = progress.start("profile", 0);
+    let mut lut = profile::profile(template, device, out, &mut |done, total, key| {
+        bar.set(done, total, &key.to_string())
+    })?;
+    bar.finish();
+    log::info!(
+        "profiled {} keys on {} ({}) in {:.1} s → {}",
+        lut.entries.len(),
+        device.name,
+        lut.device.runtime,
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    if calibrate > 0 {
+        calibrate_table(&mut lut, out, calibrate, CALIBRATION_SEED, progress)?;
+    }
+    Ok(lut)
+}
+
+/// Fits the end-to-end calibration of `lut` on `samples` architectures
+/// drawn with `seed`, stores it in the table and rewrites `path`.
+pub fn calibrate_table(
+    lut: &mut Lut,
+    path: &Path,
+    samples: usize,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<(), LutError> {
+    let started = Instant::now();
+    let bar = progress.start("calibrate", samples);
+    let calibration = validate::calibrate(lut, samples, seed, &mut |i, n| bar.set(i, n, ""))?;
+    bar.finish();
+    log::info!(
+        "calibrated on {samples} architectures in {:.1} s: predicted = {:.4} · sum {:+.4} ms (fit RMSE {:.1} %)",
+        started.elapsed().as_secs_f64(),
+        calibration.scale,
+        calibration.offset_ms,
+        calibration.fit_rmse_pct
+    );
+    lut.calibration = Some(calibration);
+    lut.save(path)
+}
+
+/// A folder of measured tables, one per (device profile, template).
+pub struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// Where the table of `device` and `template` lives in the cache.
+    pub fn path(&self, device: &DeviceProfile, template: &Template) -> PathBuf {
+        self.dir.join(format!(
+            "lut-{}-{}.json",
+            device.name,
+            fingerprint(device, template)
+        ))
+    }
+
+    /// The cached, calibrated table of `device` and `template`, profiled
+    /// and calibrated now when the cache has none (or one that was cut off
+    /// before its calibration). Returns the table and its path.
+    pub fn get_or_profile(
+        &self,
+        device: &DeviceProfile,
+        template: &Template,
+        progress: &dyn Progress,
+    ) -> Result<(Lut, PathBuf), LutError> {
+        let path = self.path(device, template);
+        let mut lut = match Lut::load(&path) {
+            Ok(lut) => {
+                log::info!("reusing latency table {}", path.display());
+                lut
+            }
+            Err(_) => {
+                std::fs::create_dir_all(&self.dir).map_err(|e| LutError::Table {
+                    path: self.dir.display().to_string(),
+                    message: format!("cannot create the latency cache: {e}"),
+                })?;
+                profile_and_calibrate(template, device, &path, 0, progress)?
+            }
+        };
+        // A table cut off between profiling and calibration is complete but
+        // uncalibrated: finish it now.
+        if lut.calibration.is_none() {
+            calibrate_table(
+                &mut lut,
+                &path,
+                CALIBRATION_SAMPLES,
+                CALIBRATION_SEED,
+                progress,
+            )?;
+        }
+        Ok((lut, path))
+    }
+}

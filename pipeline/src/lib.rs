@@ -1,0 +1,16 @@
+//! The edgenas main job and the δ sweep as library calls, each from a typed
+//! configuration to a typed summary: the latency table (cached per device
+//! and template), the search, retraining, export with its parity check,
+//! and the measurement of the exported model on the device.
+//!
+//! The `edgenas` binary only parses flags into these configurations, calls
+//! one function and prints its summary.
+
+pub mod error;
+pub mod plot;
+pub mod run;
+pub mod sweep;
+
+pub use error::PipelineError;
+pub use run::{RunConfig, run};
+pub use sweep::{SweepConfig, SweepRow, SweepSummary, sweep};

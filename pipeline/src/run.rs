@@ -1,0 +1,332 @@
+//! The stages as the commands run them — `search`, `retrain` and the main
+//! job `run` — each from a typed configuration to a typed summary.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use artifacts::progress::Progress;
+use artifacts::{
+    ALPHAS_FILE, ARTIFACT_SCHEMA_VERSION, Backend, GENOTYPE_FILE, GenotypeFile, METRICS_FILE,
+    MODEL_FILE, ONNX_FILE, PenaltySettings, REPORT_FILE, RUN_FILE, RetrainSettings, RunSummary,
+    SearchConfig, SearchSummary, StagedDir, WEIGHTS_FILE, tool_version, write_json,
+};
+use datasets::Dataset;
+use latency_lut::{Cache, DeviceProfile, Lut, NetSize, predict, template_for};
+use search::AlphaPenalty;
+use search::latency::LatencyPenalty;
+use search::stage::{retrain_into, search_into};
+use serde::Serialize;
+
+use crate::PipelineError;
+
+fn load_data(spec: &str) -> Result<Dataset, PipelineError> {
+    let data = datasets::load(spec).map_err(|source| PipelineError::Data {
+        spec: spec.to_string(),
+        source,
+    })?;
+    log::info!("{}", data.describe());
+    Ok(data)
+}
+
+/// The latency penalty of `edgenas search`: a table given by path.
+#[derive(Debug, Clone)]
+pub struct SearchLatency {
+    /// The table (from `latency-lut profile`); None: no penalty.
+    pub lut: Option<PathBuf>,
+    pub penalty: PenaltySettings,
+    /// The deployed network P(α) costs.
+    pub deploy: NetSize,
+}
+
+/// `edgenas search`.
+#[derive(Debug, Clone)]
+pub struct SearchJob {
+    pub data: String,
+    pub config: SearchConfig,
+    pub latency: SearchLatency,
+    pub backend: Backend,
+    pub out: PathBuf,
+    pub force: bool,
+}
+
+/// What `edgenas search --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    pub genotype_path: PathBuf,
+    pub alphas_path: PathBuf,
+    pub metrics_path: PathBuf,
+    pub search_val_accuracy: f64,
+    pub predicted_latency_ms: Option<f64>,
+    pub eval_val_accuracy: Option<f64>,
+    pub seconds: f64,
+    pub genotype: models::Genotype,
+}
+
+/// Runs a search into `job.out`.
+pub fn search(job: &SearchJob, progress: &dyn Progress) -> Result<SearchResult, PipelineError> {
+    job.config.validate()?;
+    let data = load_data(&job.data)?;
+    let penalty = search_penalty(&job.latency, &job.config, &data)?;
+    let device = search::training_device(job.backend)?;
+    let summary: SearchSummary = search_into(
+        &job.config,
+        &data,
+        &device,
+        penalty.as_ref().map(|p| p as &dyn AlphaPenalty),
+        progress,
+        &job.out,
+        job.force,
+    )?;
+    let out = &job.out;
+    Ok(SearchResult {
+        genotype_path: out.join(GENOTYPE_FILE),
+        alphas_path: out.join(ALPHAS_FILE),
+        metrics_path: out.join(METRICS_FILE),
+        search_val_accuracy: summary.final_search_val_accuracy,
+        predicted_latency_ms: summary.predicted_latency_ms,
+        eval_val_accuracy: summary.final_eval_val_accuracy,
+        seconds: summary.seconds,
+        genotype: summary.genotype,
+    })
+}
+
+/// The penalty of a search with `config` on data of this shape, checked
+/// against the table before any training; `None` without a table.
+fn search_penalty(
+    latency: &SearchLatency,
+    config: &SearchConfig,
+    data: &Dataset,
+) -> Result<Option<LatencyPenalty>, PipelineError> {
+    let Some(path) = &latency.lut else {
+        if latency.penalty.is_active() {
+            return Err(PipelineError::Usage(
+                "--latency-coef needs --lut (a table from `latency-lut profile`)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let lut_error = |source| PipelineError::Lut {
+        path: path.clone(),
+        source,
+    };
+    let lut = Lut::load(path).map_err(lut_error)?;
+    let template = template_for(
+        config,
+        data.channels,
+        data.height,
+        data.num_classes,
+        latency.deploy,
+    );
+    let mut settings = latency.penalty.clone();
+    settings.lut_path = Some(path.clone());
+    let penalty = LatencyPenalty::new(lut, &template, &settings).map_err(lut_error)?;
+    log::info!(
+        "latency penalty: δ = {}, P = {}{}, table {}",
+        settings.coef,
+        settings.kind.name(),
+        if settings.normalize {
+            " (normalized weights)"
+        } else {
+            ""
+        },
+        path.display()
+    );
+    Ok(Some(penalty))
+}
+
+/// `edgenas retrain`.
+#[derive(Debug, Clone)]
+pub struct RetrainJob {
+    /// `genotype.json` written by a search.
+    pub genotype: PathBuf,
+    pub data: String,
+    pub settings: RetrainSettings,
+    pub backend: Backend,
+    pub out: PathBuf,
+    pub force: bool,
+}
+
+/// What `edgenas retrain --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetrainResult {
+    pub test_accuracy: f64,
+    pub test_samples: usize,
+    pub weights_path: PathBuf,
+    pub model_path: PathBuf,
+    pub metrics_path: PathBuf,
+    pub seconds: f64,
+}
+
+/// Retrains the evaluation network of a genotype file into `job.out`.
+pub fn retrain(job: &RetrainJob, progress: &dyn Progress) -> Result<RetrainResult, PipelineError> {
+    let genotype = GenotypeFile::load(&job.genotype)?;
+    let data = load_data(&job.data)?;
+    let config = job.settings.resolve(data.height);
+    let device = search::training_device(job.backend)?;
+    let model = retrain_into(
+        &config, &genotype, &data, &device, progress, &job.out, job.force,
+    )?;
+    Ok(retrain_result(&model, &job.out))
+}
+
+fn retrain_result(model: &artifacts::ModelFile, out: &Path) -> RetrainResult {
+    RetrainResult {
+        test_accuracy: model.test_accuracy,
+        test_samples: model.test_samples,
+        weights_path: out.join(WEIGHTS_FILE),
+        model_path: out.join(MODEL_FILE),
+        metrics_path: out.join(METRICS_FILE),
+        seconds: model.seconds,
+    }
+}
+
+/// The main job, `edgenas run`.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub data: String,
+    pub search: SearchConfig,
+    /// The retrained, deployed network (its C and L are also the network
+    /// P(α) costs).
+    pub retrain: RetrainSettings,
+    pub backend: Backend,
+    /// Device profile: `cpu`, `jetson` or a TOML file.
+    pub device: String,
+    /// δ and P; the table is the cached one of `device`.
+    pub penalty: PenaltySettings,
+    /// Folder of measured latency tables.
+    pub lut_cache: PathBuf,
+    /// OUT/search, OUT/retrain, OUT/model.onnx, OUT/report.json,
+    /// OUT/run.json.
+    pub out: PathBuf,
+    pub force: bool,
+}
+
+impl RunConfig {
+    /// The deployed network's size.
+    pub fn deploy(&self) -> NetSize {
+        NetSize {
+            channels: self.retrain.config.channels,
+            layers: self.retrain.config.layers,
+        }
+    }
+}
+
+/// Runs the main job: the device's latency table (cached), search, retrain,
+/// export (checked against burn), and the exported model measured with
+/// tract on the test split. Everything lands in `config.out` at once when
+/// every stage succeeded.
+pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, PipelineError> {
+    let started = Instant::now();
+    let search_config = &config.search;
+    search_config.validate()?;
+    let data = load_data(&config.data)?;
+    let retrain_config = config.retrain.resolve(data.height);
+
+    // The device's latency table: reused from the cache when one was
+    // measured for the same profile and template, else profiled now.
+    let profile =
+        DeviceProfile::resolve(&config.device).map_err(|source| PipelineError::Device {
+            spec: config.device.clone(),
+            source,
+        })?;
+    let template = template_for(
+        search_config,
+        data.channels,
+        data.height,
+        data.num_classes,
+        config.deploy(),
+    );
+    let cache = Cache::new(&config.lut_cache);
+    let (lut, lut_path) = cache
+        .get_or_profile(&profile, &template, progress)
+        .map_err(|source| PipelineError::Lut {
+            path: cache.path(&profile, &template),
+            source,
+        })?;
+    let mut settings = config.penalty.clone();
+    settings.lut_path = Some(lut_path.clone());
+    let penalty = LatencyPenalty::new(lut.clone(), &template, &settings).map_err(|source| {
+        PipelineError::Lut {
+            path: lut_path.clone(),
+            source,
+        }
+    })?;
+
+    let staged = StagedDir::create(&config.out, config.force)?;
+    let search_dir = staged.path().join("search");
+    let retrain_dir = staged.path().join("retrain");
+    let device = search::training_device(config.backend)?;
+    let searched = search_into(
+        search_config,
+        &data,
+        &device,
+        settings
+            .is_active()
+            .then_some(&penalty as &dyn AlphaPenalty),
+        progress,
+        &search_dir,
+        false,
+    )?;
+    let model = retrain_into(
+        &retrain_config,
+        &searched.genotype,
+        &data,
+        &device,
+        progress,
+        &retrain_dir,
+        false,
+    )?;
+    let predicted =
+        predict(&lut, &searched.genotype, &template.deploy_network()).map_err(|source| {
+            PipelineError::Lut {
+                path: lut_path.clone(),
+                source,
+            }
+        })?;
+
+    // Deployment: export to ONNX (verified against burn) and measure the
+    // model with tract on the test split.
+    let onnx_path = staged.path().join(ONNX_FILE);
+    let exported = export::export_run(&retrain_dir, &onnx_path, &export::ExportOptions::default())?;
+    let bench = device_bench::run(&onnx_path, &data, &device_bench::RunOptions::default())?;
+    bench.save(&staged.path().join(REPORT_FILE))?;
+    let batch1 = bench
+        .latency
+        .iter()
+        .find(|l| l.batch == 1)
+        .expect("device-bench measures batch 1");
+    let out = &config.out;
+    let summary = RunSummary {
+        schema_version: ARTIFACT_SCHEMA_VERSION,
+        tool: tool_version(),
+        data: data.source.clone(),
+        cell: search_config.relaxation,
+        algo: search_config.algo,
+        seed: search_config.seed,
+        genotype: searched.genotype.clone(),
+        search_val_accuracy: searched.final_search_val_accuracy,
+        eval_val_accuracy: searched.final_eval_val_accuracy,
+        test_accuracy: model.test_accuracy,
+        test_samples: model.test_samples,
+        device: profile.name.clone(),
+        penalty: penalty.settings.clone(),
+        predicted_latency_ms: predicted.total_ms,
+        onnx_path: out.join(ONNX_FILE),
+        onnx_parity_rel_error: exported.max_rel_error,
+        report_path: out.join(REPORT_FILE),
+        tract_accuracy: bench.accuracy.percent,
+        tract_latency_ms_p50: batch1.stats.p50_ms,
+        tract_latency_ms_p90: batch1.stats.p90_ms,
+        search_seconds: searched.seconds,
+        retrain_seconds: model.seconds,
+        seconds: started.elapsed().as_secs_f64(),
+        genotype_path: out.join("search").join(GENOTYPE_FILE),
+        search_metrics_path: out.join("search").join(METRICS_FILE),
+        weights_path: out.join("retrain").join(WEIGHTS_FILE),
+        model_path: out.join("retrain").join(MODEL_FILE),
+        run_path: out.join(RUN_FILE),
+    };
+    write_json(&staged.path().join(RUN_FILE), &summary)?;
+    staged.commit()?;
+    Ok(summary)
+}
