@@ -241,6 +241,13 @@ impl RetrainSettings {
     }
 }
 
+/// Width (C) and depth (L) of one network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetSize {
+    pub channels: usize,
+    pub layers: usize,
+}
+
 /// Which P(α) to use (docs/algorithms.md §4.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]

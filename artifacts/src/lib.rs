@@ -18,7 +18,8 @@ pub mod search;
 
 pub use config::ConfigError;
 pub use config::{
-    Algo, Backend, PenaltyKind, PenaltySettings, RetrainConfig, RetrainSettings, SearchConfig,
+    Algo, Backend, NetSize, PenaltyKind, PenaltySettings, RetrainConfig, RetrainSettings,
+    SearchConfig,
 };
 pub use error::ArtifactError;
 pub use io::{FileHeader, StagedDir, read_json, tool_version, write_atomic, write_json};

@@ -277,8 +277,16 @@ fn sweep_runs_each_delta_and_writes_table_and_plot() {
     assert!(out.join("delta-1").join("run.json").is_file());
 }
 
+/// The `latency-lut` binary (package latency-lut), built next to `edgenas`
+/// by `cargo test --workspace`.
 fn latency_lut(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_latency-lut"))
+    let exe = Path::new(env!("CARGO_BIN_EXE_edgenas")).with_file_name("latency-lut");
+    assert!(
+        exe.is_file(),
+        "{} is missing: build it with `cargo build --release -p latency-lut` (or run the tests with --workspace)",
+        exe.display()
+    );
+    Command::new(exe)
         .args(args)
         .env("RUST_LOG", "warn")
         .output()

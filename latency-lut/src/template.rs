@@ -8,12 +8,7 @@ use models::network::{CellShape, NetworkConfig};
 use models::space::{OpKind, edge_count};
 use serde::{Deserialize, Serialize};
 
-/// Width and depth of one network of the template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetSize {
-    pub channels: usize,
-    pub layers: usize,
-}
+pub use artifacts::NetSize;
 
 /// The networks a search and its deployment contain: the search network S,
 /// the search-phase evaluation network E, and the deployed (retrained)

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::RetrainConfig;
 use crate::batch::Batch;
-use crate::icdarts::{SearchConfig, alpha_optimizer, build_eval, init_alphas, search_step, sgd};
+use crate::icdarts::{SearchConfig, SearchState, StepGradients, build_eval, init_alphas};
 
 /// The weights' learning rate of the search-step workload (a fixed value in
 /// the range the cosine schedule sweeps; the PyTorch mirror uses the same).
@@ -276,29 +276,23 @@ pub fn search_step_times(
     let mut rng = StdRng::seed_from_u64(0);
     let net = search_cfg.init(device);
     let alphas = init_alphas(edges, ops, &mut rng, device);
-    let mut opt_w = sgd(&config);
-    let mut opt_alpha = alpha_optimizer(&config);
     let eval = Some(build_eval(&config, &network, &alphas, device));
     let bt = random_batch(bench, device, 1);
     let bv = random_batch(bench, device, 2);
-    // The step consumes and returns the networks; `Option` lets the closure
-    // move them out and back.
-    let mut state = Some((net, alphas, eval));
+    // The step consumes and returns the state; `Option` lets the closure
+    // move it out and back.
+    let mut state = Some(SearchState::new(&config, net, alphas, eval));
     time_steps(warmup, steps, || {
-        let (net, alphas, eval) = state.take().expect("state is put back after each step");
-        let (net, alphas, result) = search_step(
+        let current = state.take().expect("state is put back after each step");
+        let (next, _) = current.step(
             &config,
             None,
             SEARCH_STEP_LR,
             &bt,
             &bv,
-            net,
-            alphas,
-            &mut opt_w,
-            &mut opt_alpha,
-            eval,
+            StepGradients::Needed,
         );
-        state = Some((net, alphas, result.state));
+        state = Some(next);
     })
 }
 

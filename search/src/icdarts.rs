@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use crate::SearchError;
 use crate::batch::{Batch, Batches};
 use crate::progress::Progress;
-use crate::train::{clip_global_norm, correct, cosine_lr, cross_entropy, distillation};
+use crate::train::{clipped_step, correct, cosine_lr, cross_entropy, distillation};
 pub use artifacts::{Algo, EpochMetrics, PenaltySettings, SearchConfig};
 
 /// An extra term of the α objective, such as the latency penalty δ·P(α)
@@ -99,11 +99,9 @@ pub fn run_search(
     let search_cfg = SearchNetworkConfig::new(config.search_network(data), space.clone())
         .with_relaxation(config.relaxation);
     let [edges, n_ops] = search_cfg.alpha_shape();
-    let mut net: SearchNetwork = search_cfg.init(device);
-    let mut alphas = init_alphas(edges, n_ops, &mut rng, device);
-
-    let mut opt_w = sgd(config);
-    let mut opt_alpha = alpha_optimizer(config);
+    let net: SearchNetwork = search_cfg.init(device);
+    let alphas = init_alphas(edges, n_ops, &mut rng, device);
+    let mut state = SearchState::new(config, net, alphas, None);
 
     let steps_per_epoch = train
         .len()
@@ -126,12 +124,16 @@ pub fn run_search(
         for chunk in order.chunks(config.batch_size).take(steps_per_epoch) {
             let lr = cosine_lr(config.lr_weights, step, total_steps);
             let b = train.batch(chunk, device);
-            let loss = cross_entropy(net.forward(b.images, &alphas), b.labels);
+            let loss = cross_entropy(state.net.forward(b.images, &state.alphas), b.labels);
             loss_sum += loss.clone().into_scalar::<f32>() as f64;
             let mut grads = loss.backward();
-            let mut g = GradientsParams::from_module(&mut grads, &net);
-            clip_global_norm(&mut g, &net, config.grad_clip);
-            net = opt_w.step(lr, net, g);
+            state.net = clipped_step(
+                &mut state.opt_w,
+                lr,
+                state.net,
+                &mut grads,
+                config.grad_clip,
+            );
             step += 1;
             bar.inc();
         }
@@ -149,9 +151,9 @@ pub fn run_search(
             },
             config,
             &space,
-            &net,
+            &state.net,
             None,
-            &alphas,
+            &state.alphas,
             &val,
             device,
             penalty,
@@ -163,8 +165,8 @@ pub fn run_search(
     for epoch in 0..config.epochs {
         let started = Instant::now();
         // ᾱ = discretize(α); E is rebuilt from it with fresh weights and warmed up.
-        let mut eval_state = if config.algo == Algo::Icdarts {
-            let (mut e, mut opt_e) = build_eval(config, &eval_net_cfg, &alphas, device);
+        state.eval = if config.algo == Algo::Icdarts {
+            let (mut e, mut opt_e) = build_eval(config, &eval_net_cfg, &state.alphas, device);
             // Decision (SPEC §3, warm-up data): Algorithm 1 writes the warm-up
             // with L^E_val, but ICDARTS' stated change is that both networks'
             // weights train on `train` only, so E warms up on `train`.
@@ -185,9 +187,7 @@ pub fn run_search(
                     let b = train.batch(chunk, device);
                     let loss = cross_entropy(e.logits(b.images), b.labels);
                     let mut grads = loss.backward();
-                    let mut g = GradientsParams::from_module(&mut grads, &e);
-                    clip_global_norm(&mut g, &e, config.grad_clip);
-                    e = opt_e.step(lr, e, g);
+                    e = clipped_step(&mut opt_e, lr, e, &mut grads, config.grad_clip);
                     bar.inc();
                 }
                 bar.finish();
@@ -212,19 +212,8 @@ pub fn run_search(
             let lr = cosine_lr(config.lr_weights, step, total_steps);
             let bt = train.batch(tchunk, device);
             let bv = val.batch(vchunk, device);
-            let (n, a, e) = search_step(
-                config,
-                penalty,
-                lr,
-                &bt,
-                &bv,
-                net,
-                alphas,
-                &mut opt_w,
-                &mut opt_alpha,
-                eval_state,
-            );
-            (net, alphas, eval_state) = (n, a, e.state);
+            let e;
+            (state, e) = state.step(config, penalty, lr, &bt, &bv, StepGradients::Needed);
             sum_a += e.loss_alpha;
             sum_s += e.loss_search;
             sum_e += e.loss_eval.unwrap_or(0.0);
@@ -248,9 +237,9 @@ pub fn run_search(
             },
             config,
             &space,
-            &net,
-            eval_state.as_ref().map(|(e, _)| e),
-            &alphas,
+            &state.net,
+            state.eval.as_ref().map(|(e, _)| e),
+            &state.alphas,
             &val,
             device,
             penalty,
@@ -259,9 +248,9 @@ pub fn run_search(
         metrics.push(m);
     }
 
-    let (alpha_normal, alpha_reduce) = alphas.to_values();
+    let (alpha_normal, alpha_reduce) = state.alphas.to_values();
     Ok(SearchOutcome {
-        genotype: current_genotype(&alphas, &space, config),
+        genotype: current_genotype(&state.alphas, &space, config),
         alpha_normal,
         alpha_reduce,
         alpha_shape: [edges, n_ops],
@@ -276,13 +265,23 @@ pub fn run_search(
 /// The evaluation network E with its optimizer, while ICDARTS runs.
 pub type EvalState = Option<(EvalNetwork, ModuleOptimizer)>;
 
-/// Losses of one search step, and E handed back.
-pub struct StepResult {
+/// Everything a search step updates: S's weights and α with their
+/// optimizers, and (ICDARTS) the evaluation network E with its optimizer.
+pub struct SearchState {
+    pub net: SearchNetwork,
+    pub alphas: Alphas,
+    pub opt_w: ModuleOptimizer,
+    pub opt_alpha: ModuleOptimizer,
+    pub eval: EvalState,
+}
+
+/// Losses of one search step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepLosses {
     pub loss_alpha: f64,
     pub loss_search: f64,
     pub loss_eval: Option<f64>,
     pub kd: Option<f64>,
-    pub state: EvalState,
 }
 
 /// Which gradients each half of a search step computes.
@@ -299,128 +298,117 @@ pub enum StepGradients {
     All,
 }
 
-/// One search step: the α update on a val batch, then the w_S (and, for
-/// ICDARTS, w_E) update on a train batch.
-#[allow(clippy::too_many_arguments)]
-pub fn search_step(
-    config: &SearchConfig,
-    penalty: Option<&dyn AlphaPenalty>,
-    lr: f64,
-    bt: &Batch,
-    bv: &Batch,
-    net: SearchNetwork,
-    alphas: Alphas,
-    opt_w: &mut ModuleOptimizer,
-    opt_alpha: &mut ModuleOptimizer,
-    eval_state: EvalState,
-) -> (SearchNetwork, Alphas, StepResult) {
-    search_step_with(
-        StepGradients::Needed,
-        config,
-        penalty,
-        lr,
-        bt,
-        bv,
-        net,
-        alphas,
-        opt_w,
-        opt_alpha,
-        eval_state,
-    )
-}
-
-/// [`search_step`] with a choice of [`StepGradients`].
-#[allow(clippy::too_many_arguments)]
-pub fn search_step_with(
-    gradients: StepGradients,
-    config: &SearchConfig,
-    penalty: Option<&dyn AlphaPenalty>,
-    lr: f64,
-    bt: &Batch,
-    bv: &Batch,
-    net: SearchNetwork,
-    alphas: Alphas,
-    opt_w: &mut ModuleOptimizer,
-    opt_alpha: &mut ModuleOptimizer,
-    eval_state: EvalState,
-) -> (SearchNetwork, Alphas, StepResult) {
-    let needed = gradients == StepGradients::Needed;
-    // (3.9) α ← Adam on L^S_val(w_S, α) + λ·KD_val(S‖E) + δ·P(α).
-    // Decision (SPEC §3, penalty placement): the dissertation's Eq. 4.1 adds
-    // δ·P(α) to the w_S loss, where its gradient is zero; the penalty acts on
-    // α, so it is part of this objective.
-    // A clone shares the parameters' tensors and the BN running statistics
-    // (updated by this forward pass exactly as without `no_grad`).
-    let net_for_alpha = if needed {
-        materialize(&net);
-        net.clone().no_grad()
-    } else {
-        net.clone()
-    };
-    let logits_s = net_for_alpha.forward(bv.images.clone(), &alphas);
-    let mut loss_a = cross_entropy(logits_s.clone(), bv.labels.clone());
-    if let Some((e, _)) = &eval_state {
-        // The teacher runs in inference mode: no graph, and E's running
-        // statistics are not touched by validation batches.
-        let teacher = Tensor::from_inner(e.valid().logits(bv.images.clone().inner()));
-        loss_a = loss_a
-            + distillation(logits_s, teacher, config.kd_temperature).mul_scalar(config.kd_lambda);
-    }
-    if let Some(p) = penalty {
-        loss_a = loss_a + p.penalty(&alphas, config.relaxation);
-    }
-    let loss_alpha = loss_a.clone().into_scalar::<f32>() as f64;
-    let mut grads = loss_a.backward();
-    let g = GradientsParams::from_module(&mut grads, &alphas);
-    let alphas = opt_alpha.step(config.lr_alpha, alphas, g);
-
-    // (3.10) w_S ← SGD on L^S_train + λ·KD_train(S‖E), and (3.11) w_E ← SGD
-    // on L^E_train. E's logits on the batch serve both: detached as the
-    // teacher for S, and as E's own training loss. The parameter sets are
-    // disjoint and the teacher is detached, so one backward of the sum gives
-    // exactly the two separate gradients.
-    let alphas_for_weights = if needed {
-        alphas.clone().no_grad()
-    } else {
-        alphas.clone()
-    };
-    let logits_s = net.forward(bt.images.clone(), &alphas_for_weights);
-    let mut loss_s = cross_entropy(logits_s.clone(), bt.labels.clone());
-    let (mut loss_eval, mut kd_value) = (None, None);
-    let total = match &eval_state {
-        Some((e, _)) => {
-            let logits_e = e.logits(bt.images.clone());
-            let kd = distillation(logits_s, logits_e.clone(), config.kd_temperature);
-            kd_value = Some(kd.clone().into_scalar::<f32>() as f64);
-            loss_s = loss_s + kd.mul_scalar(config.kd_lambda);
-            let loss_e = cross_entropy(logits_e, bt.labels.clone());
-            loss_eval = Some(loss_e.clone().into_scalar::<f32>() as f64);
-            loss_s.clone() + loss_e
+impl SearchState {
+    /// A fresh state: new SGD (w_S) and Adam (α) optimizers of `config`.
+    pub fn new(config: &SearchConfig, net: SearchNetwork, alphas: Alphas, eval: EvalState) -> Self {
+        Self {
+            net,
+            alphas,
+            opt_w: sgd(config),
+            opt_alpha: alpha_optimizer(config),
+            eval,
         }
-        None => loss_s.clone(),
-    };
-    let loss_search = loss_s.into_scalar::<f32>() as f64;
-    let mut grads = total.backward();
-    let mut g_s = GradientsParams::from_module(&mut grads, &net);
-    clip_global_norm(&mut g_s, &net, config.grad_clip);
-    let net = opt_w.step(lr, net, g_s);
-    let state = eval_state.map(|(e, mut opt_e)| {
-        let mut g_e = GradientsParams::from_module(&mut grads, &e);
-        clip_global_norm(&mut g_e, &e, config.grad_clip);
-        let e = opt_e.step(lr, e, g_e);
-        (e, opt_e)
-    });
-    (
-        net,
-        alphas,
-        StepResult {
-            loss_alpha,
-            loss_search,
-            loss_eval,
-            kd: kd_value,
-            state,
-        },
-    )
+    }
+
+    /// One search step at weight learning rate `lr`: the α update on the
+    /// val batch `bv`, then the w_S (and, for ICDARTS, w_E) update on the
+    /// train batch `bt`.
+    pub fn step(
+        self,
+        config: &SearchConfig,
+        penalty: Option<&dyn AlphaPenalty>,
+        lr: f64,
+        bt: &Batch,
+        bv: &Batch,
+        gradients: StepGradients,
+    ) -> (Self, StepLosses) {
+        let Self {
+            net,
+            alphas,
+            mut opt_w,
+            mut opt_alpha,
+            eval,
+        } = self;
+        let needed = gradients == StepGradients::Needed;
+        // (3.9) α ← Adam on L^S_val(w_S, α) + λ·KD_val(S‖E) + δ·P(α).
+        // Decision (docs/algorithms.md §3, penalty placement): the
+        // dissertation's Eq. 4.1 adds δ·P(α) to the w_S loss, where its
+        // gradient is zero; the penalty acts on α, so it is part of this
+        // objective. A clone shares the parameters' tensors and the BN
+        // running statistics (updated by this forward pass exactly as
+        // without `no_grad`).
+        let net_for_alpha = if needed {
+            materialize(&net);
+            net.clone().no_grad()
+        } else {
+            net.clone()
+        };
+        let logits_s = net_for_alpha.forward(bv.images.clone(), &alphas);
+        let mut loss_a = cross_entropy(logits_s.clone(), bv.labels.clone());
+        if let Some((e, _)) = &eval {
+            // The teacher runs in inference mode: no graph, and E's running
+            // statistics are not touched by validation batches.
+            let teacher = Tensor::from_inner(e.valid().logits(bv.images.clone().inner()));
+            loss_a = loss_a
+                + distillation(logits_s, teacher, config.kd_temperature)
+                    .mul_scalar(config.kd_lambda);
+        }
+        if let Some(p) = penalty {
+            loss_a = loss_a + p.penalty(&alphas, config.relaxation);
+        }
+        let loss_alpha = loss_a.clone().into_scalar::<f32>() as f64;
+        let mut grads = loss_a.backward();
+        let g = GradientsParams::from_module(&mut grads, &alphas);
+        let alphas = opt_alpha.step(config.lr_alpha, alphas, g);
+
+        // (3.10) w_S ← SGD on L^S_train + λ·KD_train(S‖E), and (3.11) w_E ←
+        // SGD on L^E_train. E's logits on the batch serve both: detached as
+        // the teacher for S, and as E's own training loss. The parameter
+        // sets are disjoint and the teacher is detached, so one backward of
+        // the sum gives exactly the two separate gradients.
+        let alphas_for_weights = if needed {
+            alphas.clone().no_grad()
+        } else {
+            alphas.clone()
+        };
+        let logits_s = net.forward(bt.images.clone(), &alphas_for_weights);
+        let mut loss_s = cross_entropy(logits_s.clone(), bt.labels.clone());
+        let (mut loss_eval, mut kd) = (None, None);
+        let total = match &eval {
+            Some((e, _)) => {
+                let logits_e = e.logits(bt.images.clone());
+                let kd_term = distillation(logits_s, logits_e.clone(), config.kd_temperature);
+                kd = Some(kd_term.clone().into_scalar::<f32>() as f64);
+                loss_s = loss_s + kd_term.mul_scalar(config.kd_lambda);
+                let loss_e = cross_entropy(logits_e, bt.labels.clone());
+                loss_eval = Some(loss_e.clone().into_scalar::<f32>() as f64);
+                loss_s.clone() + loss_e
+            }
+            None => loss_s.clone(),
+        };
+        let loss_search = loss_s.into_scalar::<f32>() as f64;
+        let mut grads = total.backward();
+        let net = clipped_step(&mut opt_w, lr, net, &mut grads, config.grad_clip);
+        let eval = eval.map(|(e, mut opt_e)| {
+            let e = clipped_step(&mut opt_e, lr, e, &mut grads, config.grad_clip);
+            (e, opt_e)
+        });
+        (
+            Self {
+                net,
+                alphas,
+                opt_w,
+                opt_alpha,
+                eval,
+            },
+            StepLosses {
+                loss_alpha,
+                loss_search,
+                loss_eval,
+                kd,
+            },
+        )
+    }
 }
 
 /// Initializes every still-lazy float parameter of `module`. Clones of a

@@ -6,10 +6,10 @@ use std::time::Instant;
 
 pub use artifacts::{RetrainConfig, RetrainEpoch};
 use burn::module::Module;
+use burn::optim::ModuleOptimizer;
 use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use datasets::{Dataset, Normalization};
 use models::{EvalNetwork, EvalNetworkConfig, Genotype, NetworkConfig};
@@ -20,7 +20,7 @@ use crate::SearchError;
 use crate::batch::{Augment, Batch, Batches};
 use crate::icdarts::accuracy;
 use crate::progress::Progress;
-use crate::train::{clip_global_norm, correct, cosine_lr, cross_entropy};
+use crate::train::{clipped_step, correct, cosine_lr, cross_entropy};
 
 /// What retraining produces.
 pub struct RetrainOutcome {
@@ -177,7 +177,6 @@ pub fn train_step(
     }
     let loss_value = loss.clone().into_scalar::<f32>() as f64;
     let mut grads = loss.backward();
-    let mut g = GradientsParams::from_module(&mut grads, &model);
-    clip_global_norm(&mut g, &model, config.grad_clip);
-    (optim.step(lr, model, g), loss_value, right)
+    let model = clipped_step(optim, lr, model, &mut grads, config.grad_clip);
+    (model, loss_value, right)
 }

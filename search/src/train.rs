@@ -2,7 +2,8 @@
 //! schedule and accuracy evaluation.
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Gradients;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor};
 
@@ -34,6 +35,21 @@ pub fn cosine_lr(base: f64, step: usize, total: usize) -> f64 {
     }
     let t = (step.min(total)) as f64 / total as f64;
     0.5 * base * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+/// One SGD step of `module` on its share of `grads` (the gradients of a
+/// backward pass), after global-norm clipping at `max_norm`: the update
+/// every weight training loop of the search and retraining makes.
+pub fn clipped_step<M: Module>(
+    optimizer: &mut ModuleOptimizer,
+    lr: f64,
+    module: M,
+    grads: &mut Gradients,
+    max_norm: f64,
+) -> M {
+    let mut g = GradientsParams::from_module(grads, &module);
+    clip_global_norm(&mut g, &module, max_norm);
+    optimizer.step(lr, module, g)
 }
 
 /// Scales all gradients of `module` so that their global L2 norm is at most

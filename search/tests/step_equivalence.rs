@@ -11,9 +11,7 @@ use models::{NetworkConfig, SearchNetworkConfig};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use search::batch::Batch;
-use search::icdarts::{
-    StepGradients, alpha_optimizer, build_eval, init_alphas, search_step_with, sgd,
-};
+use search::icdarts::{SearchState, StepGradients, build_eval, init_alphas};
 use search::{AlphaPenalty, SearchConfig};
 
 fn batch(device: &Device, seed: u64) -> Batch {
@@ -102,32 +100,20 @@ fn optimized_step_gives_the_same_updates_as_the_reference_step() {
 
     let run = |mode: StepGradients, reference_kernels: bool| {
         models::kernels::use_reference_kernels(reference_kernels);
-        let (mut net, mut alphas, eval, bt, bv) = start();
-        let mut eval = Some(eval);
-        let (mut opt_w, mut opt_a) = (sgd(&config), alpha_optimizer(&config));
+        let (net, alphas, eval, bt, bv) = start();
+        let mut state = SearchState::new(&config, net, alphas, Some(eval));
         let mut losses = Vec::new();
         for _ in 0..3 {
-            let (n, a, r) = search_step_with(
-                mode,
-                &config,
-                Some(&Term),
-                0.05,
-                &bt,
-                &bv,
-                net,
-                alphas,
-                &mut opt_w,
-                &mut opt_a,
-                eval,
-            );
+            let r;
+            (state, r) = state.step(&config, Some(&Term), 0.05, &bt, &bv, mode);
             losses.extend([r.loss_alpha, r.loss_search, r.loss_eval.unwrap()]);
             // Both updates happened: the weights still take gradients.
-            let loss = n.forward(bt.images.clone(), &a).sum();
-            let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &n);
+            let loss = state.net.forward(bt.images.clone(), &state.alphas).sum();
+            let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &state.net);
             assert!(!grads.is_empty(), "{mode:?}: S lost its gradients");
-            (net, alphas, eval) = (n, a, r.state);
         }
-        let (e, _) = eval.unwrap();
+        let (e, _) = state.eval.unwrap();
+        let (net, alphas) = (state.net, state.alphas);
         let logits_s = values(net.forward(bt.images.clone(), &alphas));
         let logits_e = values(e.logits(bt.images.clone()));
         let alpha = [values(alphas.normal.val()), values(alphas.reduce.val())].concat();

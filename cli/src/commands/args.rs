@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use artifacts::RetrainSettings;
+use arch::{Relaxation, ZeroConfig};
+use artifacts::{
+    Algo, Backend, PenaltyKind, PenaltySettings, RetrainConfig, RetrainSettings, SearchConfig,
+};
 use clap::Args;
-use models::{Relaxation, ZeroConfig};
-use search::{Algo, Backend, PenaltyKind, PenaltySettings, RetrainConfig, SearchConfig};
 
 /// Where the data comes from.
 #[derive(Args, Debug, Clone)]
@@ -253,27 +254,6 @@ impl RunRetrainOpts {
             },
             crop_padding: self.retrain_crop_padding,
             cutout: self.retrain_cutout,
-        }
-    }
-}
-
-/// The deployed (retrained) network's size, for commands that do not
-/// retrain.
-#[derive(Args, Debug, Clone)]
-pub struct DeployArgs {
-    /// C of the retrained, deployed network (P(α) and `predict` use it).
-    #[arg(long, default_value_t = RetrainConfig::default().channels)]
-    pub deploy_channels: usize,
-    /// L of the retrained, deployed network.
-    #[arg(long, default_value_t = RetrainConfig::default().layers)]
-    pub deploy_layers: usize,
-}
-
-impl DeployArgs {
-    pub fn size(&self) -> latency_lut::NetSize {
-        latency_lut::NetSize {
-            channels: self.deploy_channels,
-            layers: self.deploy_layers,
         }
     }
 }

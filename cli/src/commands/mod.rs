@@ -5,7 +5,6 @@
 pub mod args;
 pub mod bench;
 pub mod export;
-pub mod lut;
 pub mod retrain;
 pub mod run;
 pub mod search;

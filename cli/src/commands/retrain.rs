@@ -7,7 +7,7 @@ use clap::Args;
 use pipeline::run::RetrainJob;
 
 use super::args::{BackendArgs, DataArgs, OutArgs, RetrainOpts};
-use crate::progress::Bars;
+use ui::Bars;
 
 #[derive(Args, Debug)]
 pub struct RetrainArgs {

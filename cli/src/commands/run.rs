@@ -8,7 +8,7 @@ use clap::Args;
 use pipeline::RunConfig;
 
 use super::args::{BackendArgs, DataArgs, PenaltyArgs, RunRetrainOpts, SearchOpts};
-use crate::progress::Bars;
+use ui::Bars;
 
 /// The main job's default δ (P(α) in milliseconds).
 pub const RUN_LATENCY_COEF: f64 = 0.1;

@@ -6,8 +6,9 @@ use anyhow::Result;
 use clap::Args;
 use pipeline::run::{SearchJob, SearchLatency};
 
-use super::args::{BackendArgs, DataArgs, DeployArgs, OutArgs, PenaltyArgs, SearchOpts};
-use crate::progress::Bars;
+use super::args::{BackendArgs, DataArgs, OutArgs, PenaltyArgs, SearchOpts};
+use ui::Bars;
+use ui::DeployArgs;
 
 #[derive(Args, Debug)]
 pub struct SearchArgs {

@@ -5,17 +5,15 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use artifacts::SearchConfig;
 use clap::{Args, Subcommand};
 use latency_lut::stage::{
     TemplateSource, calibrate_file, predict_file, resolve_template, validate_file,
 };
 use latency_lut::{DeviceProfile, Lut};
 use models::ZeroConfig;
-use search::SearchConfig;
 use serde::Serialize;
-
-use super::args::DeployArgs;
-use crate::progress::Bars;
+use ui::{Bars, DeployArgs};
 
 /// Which networks a table covers (default: those of `edgenas run`).
 #[derive(Args, Debug, Clone)]

@@ -1,0 +1,86 @@
+//! What the edgenas binaries (`edgenas`, `latency-lut`, `device-bench`)
+//! share on the terminal: logs on stderr, errors as one line, one
+//! progress-bar style for the libraries' progress hooks, and the flags more
+//! than one binary takes. No burn and no tract, so the device-side binaries
+//! can use it.
+
+use artifacts::progress::{Progress, ProgressBar as Bar};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Logs to stderr at `info` unless RUST_LOG says otherwise.
+pub fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_secs()
+        .init();
+}
+
+/// An error as one line: the chain of causes, outermost first.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+    format!("error: {}", chain.join(": "))
+}
+
+/// Prints an error as one line on stderr and exits with `code`.
+pub fn exit_with(err: anyhow::Error, code: i32) -> ! {
+    eprintln!("{}", one_line(&err));
+    std::process::exit(code);
+}
+
+/// The progress bars of every binary: indicatif on stderr (hidden when
+/// stderr is not a terminal).
+pub struct Bars;
+
+struct IndicatifBar(ProgressBar);
+
+impl Bar for IndicatifBar {
+    fn inc(&self) {
+        self.0.inc(1);
+    }
+    fn set(&self, done: usize, total: usize, item: &str) {
+        self.0.set_length(total as u64);
+        self.0.set_position(done as u64);
+        if !item.is_empty() {
+            self.0.set_message(item.to_string());
+        }
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, label: &str, total: usize) -> Box<dyn Bar> {
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>28} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        Box::new(IndicatifBar(bar))
+    }
+}
+
+/// The deployed (retrained) network's size, for commands that do not
+/// retrain (`edgenas search`, `latency-lut profile`).
+#[derive(Args, Debug, Clone)]
+pub struct DeployArgs {
+    /// C of the retrained, deployed network (P(α) and `predict` use it).
+    #[arg(long, default_value_t = artifacts::RetrainConfig::default().channels)]
+    pub deploy_channels: usize,
+    /// L of the retrained, deployed network.
+    #[arg(long, default_value_t = artifacts::RetrainConfig::default().layers)]
+    pub deploy_layers: usize,
+}
+
+impl DeployArgs {
+    pub fn size(&self) -> artifacts::NetSize {
+        artifacts::NetSize {
+            channels: self.deploy_channels,
+            layers: self.deploy_layers,
+        }
+    }
+}
