@@ -9,10 +9,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 use models::{EvalNetwork, EvalNetworkConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::layers::EmitOptions;
 use crate::metadata::{METADATA_SCHEMA_VERSION, ModelMetadata};
 use crate::network::{INPUT_NAME, eval_network_to_onnx};
 use crate::onnx;
+use runtime::layers::EmitOptions;
 use runtime::{TractError, TractModel};
 
 /// Largest relative error allowed between tract and burn.

@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use arch::shape::NetworkConfig;
 use artifacts::SearchConfig;
 use artifacts::progress::Progress;
-use models::network::NetworkConfig;
 
 use crate::device::DeviceProfile;
+use crate::measure::Backends;
 use crate::table::{Lut, fingerprint};
 use crate::template::{NetSize, Template};
 use crate::{LutError, profile, validate};
@@ -57,13 +58,14 @@ pub fn template_for(
 pub fn profile_and_calibrate(
     template: &Template,
     device: &DeviceProfile,
+    backends: &Backends,
     out: &Path,
     calibrate: usize,
     progress: &dyn Progress,
 ) -> Result<Lut, LutError> {
     let started = Instant::now();
     let bar = progress.start("profile", 0);
-    let mut lut = profile::profile(template, device, out, &mut |done, total, key| {
+    let mut lut = profile::profile(template, device, backends, out, &mut |done, total, key| {
         bar.set(done, total, &key.to_string())
     })?;
     bar.finish();
@@ -76,7 +78,14 @@ pub fn profile_and_calibrate(
         out.display()
     );
     if calibrate > 0 {
-        calibrate_table(&mut lut, out, calibrate, CALIBRATION_SEED, progress)?;
+        calibrate_table(
+            &mut lut,
+            backends,
+            out,
+            calibrate,
+            CALIBRATION_SEED,
+            progress,
+        )?;
     }
     Ok(lut)
 }
@@ -85,6 +94,7 @@ pub fn profile_and_calibrate(
 /// drawn with `seed`, stores it in the table and rewrites `path`.
 pub fn calibrate_table(
     lut: &mut Lut,
+    backends: &Backends,
     path: &Path,
     samples: usize,
     seed: u64,
@@ -92,7 +102,8 @@ pub fn calibrate_table(
 ) -> Result<(), LutError> {
     let started = Instant::now();
     let bar = progress.start("calibrate", samples);
-    let calibration = validate::calibrate(lut, samples, seed, &mut |i, n| bar.set(i, n, ""))?;
+    let calibration =
+        validate::calibrate(lut, backends, samples, seed, &mut |i, n| bar.set(i, n, ""))?;
     bar.finish();
     log::info!(
         "calibrated on {samples} architectures in {:.1} s: predicted = {:.4} · sum {:+.4} ms (fit RMSE {:.1} %)",
@@ -131,6 +142,7 @@ impl Cache {
         &self,
         device: &DeviceProfile,
         template: &Template,
+        backends: &Backends,
         progress: &dyn Progress,
     ) -> Result<(Lut, PathBuf), LutError> {
         let path = self.path(device, template);
@@ -144,7 +156,7 @@ impl Cache {
                     path: self.dir.display().to_string(),
                     message: format!("cannot create the latency cache: {e}"),
                 })?;
-                profile_and_calibrate(template, device, &path, 0, progress)?
+                profile_and_calibrate(template, device, backends, &path, 0, progress)?
             }
         };
         // A table cut off between profiling and calibration is complete but
@@ -152,6 +164,7 @@ impl Cache {
         if lut.calibration.is_none() {
             calibrate_table(
                 &mut lut,
+                backends,
                 &path,
                 CALIBRATION_SAMPLES,
                 CALIBRATION_SEED,

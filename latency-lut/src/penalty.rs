@@ -3,7 +3,7 @@
 //! per-edge, per-op latency vectors at its own shapes; search turns them
 //! into a differentiable burn expression.
 
-use models::space::{OpKind, node_first_edge};
+use arch::space::{OpKind, node_first_edge};
 use serde::{Deserialize, Serialize};
 
 use crate::LutError;
@@ -127,7 +127,7 @@ pub fn algo3_cell(weights: &[Vec<f64>], latency: &[Vec<f64>], n_nodes: usize) ->
         }
         l[j] = sum;
     }
-    let soft = models::diagnostics::softmax(&l);
+    let soft = arch::diagnostics::softmax(&l);
     let cell = soft.iter().zip(&l).map(|(s, v)| s * v).sum();
     (cell, l)
 }
@@ -149,9 +149,9 @@ pub fn algo3_weights(
     alpha: &[f64],
     n_ops: usize,
     n_nodes: usize,
-    relaxation: models::space::Relaxation,
+    relaxation: arch::space::Relaxation,
 ) -> Vec<Vec<f64>> {
-    let flat = models::diagnostics::relaxation_weights(alpha, n_ops, n_nodes, relaxation);
+    let flat = arch::diagnostics::relaxation_weights(alpha, n_ops, n_nodes, relaxation);
     let mut rows: Vec<Vec<f64>> = flat.chunks(n_ops).map(<[f64]>::to_vec).collect();
     if !relaxation.is_joint() {
         for j in 0..n_nodes {
@@ -169,7 +169,7 @@ pub fn algo3_weights(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use models::space::Relaxation;
+    use arch::space::Relaxation;
 
     /// SPEC golden vectors: `expected_latency` of one cell for every
     /// relaxation, to 1e-9 relative.

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use models::genotype::Genotype;
-use models::network::{CellShape, NetworkConfig};
-use models::space::OpKind;
+use arch::genotype::Genotype;
+use arch::shape::{CellShape, NetworkConfig};
+use arch::space::OpKind;
 use serde::{Deserialize, Serialize};
 
 use crate::LutError;
@@ -166,7 +166,7 @@ pub fn predict(
         }
         let out = cell_output_size(shape);
         // The export emits each distinct computation once
-        // (`export::onnx::GraphBuilder::node`): a weight-free op of a state
+        // (`runtime::onnx::GraphBuilder::node`): a weight-free op of a state
         // that an earlier node already applied, and an `Add` chain whose
         // terms so far repeat an earlier node's, cost nothing the second time.
         let mut shared: BTreeSet<Term> = BTreeSet::new();

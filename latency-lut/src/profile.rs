@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::LutError;
 use crate::device::{DeviceDescription, DeviceProfile, HostInfo, LutBackend};
-use crate::measure::{burn_device, measure_key};
+use crate::measure::Backends;
 use crate::stats::Stats;
 use crate::table::{Entry, Lut};
 use crate::template::{LutKey, Template};
@@ -23,7 +23,7 @@ pub fn partial_path(out: &Path) -> PathBuf {
 /// The device description of a measurement made now.
 pub fn describe(profile: &DeviceProfile) -> DeviceDescription {
     let (runtime, version) = match profile.backend {
-        LutBackend::Tract => ("tract-onnx", export::TRACT_VERSION),
+        LutBackend::Tract => ("tract-onnx", runtime::TRACT_VERSION),
         LutBackend::Flex => ("burn-flex", "0.22.1"),
         LutBackend::Cuda => ("burn-cuda", "0.22.1"),
     };
@@ -47,13 +47,12 @@ pub fn describe(profile: &DeviceProfile) -> DeviceDescription {
 pub fn profile(
     template: &Template,
     profile: &DeviceProfile,
+    backends: &Backends,
     out: &Path,
     on_key: &mut dyn FnMut(usize, usize, &LutKey),
 ) -> Result<Lut, LutError> {
     // Fail at once, before any work, when the backend is not available.
-    if profile.backend != LutBackend::Tract {
-        burn_device(profile)?;
-    }
+    let backend = backends.for_profile(profile)?;
     let keys = template.keys();
     let partial = partial_path(out);
     let mut entries: Vec<Entry> = Vec::new();
@@ -82,7 +81,7 @@ pub fn profile(
         if entries.iter().any(|e| &e.key == key) {
             continue;
         }
-        let times = measure_key(key, profile)?;
+        let times = backend.measure_key(key, profile)?;
         entries.push(Entry {
             key: key.clone(),
             stats: Stats::from_samples(&times),

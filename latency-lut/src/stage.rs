@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::LutError;
 use crate::cache::{calibrate_table, template_for};
+use crate::measure::Backends;
 use crate::predict::{Prediction, predict};
 use crate::table::{Calibration, Lut};
 use crate::template::{NetSize, Template};
@@ -104,6 +105,7 @@ pub fn predict_file(lut: &Path, genotype: &Path) -> Result<PredictionReport, Lut
 /// with `seed`; with `out`, every sample is written there.
 pub fn validate_file(
     lut: &Path,
+    backends: &Backends,
     samples: usize,
     seed: u64,
     out: Option<&Path>,
@@ -111,7 +113,9 @@ pub fn validate_file(
 ) -> Result<ValidationReport, LutError> {
     let table = Lut::load(lut)?;
     let bar = progress.start("validate", samples);
-    let report = validate(&table, samples, seed, &mut |i, n| bar.set(i, n, ""))?;
+    let report = validate(&table, backends, samples, seed, &mut |i, n| {
+        bar.set(i, n, "")
+    })?;
     bar.finish();
     if let Some(out) = out {
         write_json(out, &report).map_err(|e| table_error(out, e.into_io()))?;
@@ -122,11 +126,12 @@ pub fn validate_file(
 /// Fits the calibration of the table at `lut` and rewrites it.
 pub fn calibrate_file(
     lut: &Path,
+    backends: &Backends,
     samples: usize,
     seed: u64,
     progress: &dyn Progress,
 ) -> Result<Calibration, LutError> {
     let mut table = Lut::load(lut)?;
-    calibrate_table(&mut table, lut, samples, seed, progress)?;
+    calibrate_table(&mut table, backends, lut, samples, seed, progress)?;
     Ok(table.calibration.expect("calibrated above"))
 }

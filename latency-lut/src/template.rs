@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use models::network::{CellShape, NetworkConfig};
-use models::space::{OpKind, edge_count};
+use arch::shape::{CellShape, NetworkConfig};
+use arch::space::{OpKind, edge_count};
 use serde::{Deserialize, Serialize};
 
 pub use artifacts::NetSize;
@@ -314,7 +314,7 @@ impl fmt::Display for LutKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use models::space::{OpSpace, ZeroConfig};
+    use arch::space::{OpSpace, ZeroConfig};
 
     fn template() -> Template {
         Template {

@@ -2,14 +2,14 @@
 //! genotypes of the space are built as the deployed evaluation network,
 //! measured whole on the table's own backend, and compared with `predict`.
 
-use models::genotype::{Genotype, random_genotype};
-use models::space::{OpSpace, Relaxation};
+use arch::genotype::{Genotype, random_genotype};
+use arch::space::{OpSpace, Relaxation};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::LutError;
-use crate::measure::measure_network;
+use crate::measure::Backends;
 use crate::predict::predict;
 use crate::stats::{Stats, kendall, rmse_pct, spearman, within_pct};
 use crate::table::{Calibration, Lut};
@@ -46,6 +46,7 @@ pub struct ValidationReport {
 /// that the sizes spread), measures each and compares.
 pub fn validate(
     lut: &Lut,
+    backends: &Backends,
     n: usize,
     seed: u64,
     on_sample: &mut dyn FnMut(usize, usize),
@@ -62,7 +63,7 @@ pub fn validate(
             "seed {seed} sampled the calibration set; validate on other architectures (--seed)"
         )));
     }
-    let rows = sample_and_measure(lut, n, seed, on_sample)?;
+    let rows = sample_and_measure(lut, backends, n, seed, on_sample)?;
     let p: Vec<f64> = rows.iter().map(|r| r.predicted_ms).collect();
     let m: Vec<f64> = rows.iter().map(|r| r.measured.median).collect();
     Ok(ValidationReport {
@@ -84,6 +85,7 @@ pub fn validate(
 /// sampled with `seed`, and returns the calibration.
 pub fn calibrate(
     lut: &Lut,
+    backends: &Backends,
     n: usize,
     seed: u64,
     on_sample: &mut dyn FnMut(usize, usize),
@@ -95,7 +97,7 @@ pub fn calibrate(
     }
     let mut raw = lut.clone();
     raw.calibration = None;
-    let rows = sample_and_measure(&raw, n, seed, on_sample)?;
+    let rows = sample_and_measure(&raw, backends, n, seed, on_sample)?;
     // Weighted least squares with weights 1/m²: minimize Σ ((a·x + b − m)/m)².
     let (mut sxx, mut sx, mut s1, mut sxm, mut sm) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for r in &rows {
@@ -129,10 +131,12 @@ pub fn calibrate(
 
 fn sample_and_measure(
     lut: &Lut,
+    backends: &Backends,
     n: usize,
     seed: u64,
     on_sample: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Sample>, LutError> {
+    let backend = backends.for_profile(&lut.device.profile)?;
     let template = &lut.template;
     let space = OpSpace::from_ops(template.ops.clone());
     let config = template.deploy_network();
@@ -146,8 +150,11 @@ fn sample_and_measure(
             rng.random_range(0..k)
         });
         let predicted = predict(lut, &genotype, &config)?.total_ms;
-        let measured =
-            Stats::from_samples(&measure_network(&genotype, &config, &lut.device.profile)?);
+        let measured = Stats::from_samples(&backend.measure_network(
+            &genotype,
+            &config,
+            &lut.device.profile,
+        )?);
         rows.push(Sample {
             error_pct: (predicted - measured.median) / measured.median * 100.0,
             genotype,

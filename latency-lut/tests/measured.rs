@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use latency_lut::measure::measure_key;
+use arch::genotype::random_genotype;
+use arch::space::{OpSpace, Relaxation, ZeroConfig};
+use latency_lut::measure::{Backend, Backends, Tract};
 use latency_lut::profile::{partial_path, profile};
 use latency_lut::{DeviceProfile, Lut, LutKey, NetSize, Stats, Template, predict};
-use models::genotype::random_genotype;
-use models::space::{OpSpace, Relaxation, ZeroConfig};
 
 fn quick_cpu() -> DeviceProfile {
     DeviceProfile {
@@ -20,7 +20,7 @@ fn quick_cpu() -> DeviceProfile {
 }
 
 fn median(key: &LutKey, profile: &DeviceProfile) -> f64 {
-    Stats::from_samples(&measure_key(key, profile).unwrap()).median
+    Stats::from_samples(&Tract.measure_key(key, profile).unwrap()).median
 }
 
 #[test]
@@ -78,6 +78,7 @@ fn profiled(template: &Template) -> (tempfile::TempDir, Lut) {
     let lut = profile(
         template,
         &quick_cpu(),
+        &Backends::tract_only(),
         &dir.path().join("lut.json"),
         &mut |_, _, _| {},
     )
@@ -85,12 +86,8 @@ fn profiled(template: &Template) -> (tempfile::TempDir, Lut) {
     (dir, lut)
 }
 
-fn edge(
-    node: usize,
-    predecessor: usize,
-    op: models::space::OpKind,
-) -> models::genotype::GenotypeEdge {
-    models::genotype::GenotypeEdge {
+fn edge(node: usize, predecessor: usize, op: arch::space::OpKind) -> arch::genotype::GenotypeEdge {
+    arch::genotype::GenotypeEdge {
         node,
         predecessor,
         op,
@@ -103,7 +100,14 @@ fn profile_covers_the_template_and_predicts_any_genotype() {
     let out = dir.path().join("lut.json");
     let template = small_template();
     let mut calls = 0;
-    let lut = profile(&template, &quick_cpu(), &out, &mut |_, _, _| calls += 1).unwrap();
+    let lut = profile(
+        &template,
+        &quick_cpu(),
+        &Backends::tract_only(),
+        &out,
+        &mut |_, _, _| calls += 1,
+    )
+    .unwrap();
     assert!(calls > template.keys().len());
     assert!(!partial_path(&out).exists(), "partial file left behind");
     let loaded = Lut::load(&out).unwrap();
@@ -130,8 +134,8 @@ fn profile_covers_the_template_and_predicts_any_genotype() {
 
 #[test]
 fn cells_the_output_does_not_read_cost_nothing() {
-    use models::genotype::{CellGenotype, Genotype};
-    use models::space::OpKind;
+    use arch::genotype::{CellGenotype, Genotype};
+    use arch::space::OpKind;
     let template = small_template();
     let (_dir, lut) = profiled(&template);
     // XDARTS cells that never read c_{k-1}: each cell reads only cell i − 2.
@@ -146,7 +150,7 @@ fn cells_the_output_does_not_read_cost_nothing() {
         concat: vec![0, 1],
     };
     let g = Genotype {
-        schema_version: models::genotype::GENOTYPE_SCHEMA_VERSION,
+        schema_version: arch::genotype::GENOTYPE_SCHEMA_VERSION,
         relaxation: Relaxation::XDarts,
         n_nodes: 2,
         normal: only_prev_prev.clone(),
@@ -193,6 +197,7 @@ fn an_interrupted_profile_resumes_from_its_partial_file() {
     let full = profile(
         &template,
         &profile_cfg,
+        &Backends::tract_only(),
         &dir.path().join("full.json"),
         &mut |_, _, _| {},
     )
@@ -200,7 +205,14 @@ fn an_interrupted_profile_resumes_from_its_partial_file() {
     let first: Vec<_> = full.entries[..5].to_vec();
     let partial = Lut::new(full.device.clone(), template.clone(), first.clone());
     partial.save(&partial_path(&out)).unwrap();
-    let resumed = profile(&template, &profile_cfg, &out, &mut |_, _, _| {}).unwrap();
+    let resumed = profile(
+        &template,
+        &profile_cfg,
+        &Backends::tract_only(),
+        &out,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
     for e in &first {
         assert_eq!(
             resumed.get(&e.key),
@@ -223,7 +235,14 @@ fn bad_tables_are_rejected_with_the_file_and_problem() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lut.json");
     let template = small_template();
-    profile(&template, &quick_cpu(), &out, &mut |_, _, _| {}).unwrap();
+    profile(
+        &template,
+        &quick_cpu(),
+        &Backends::tract_only(),
+        &out,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
     let good = std::fs::read_to_string(&out).unwrap();
 
     let cases = [
@@ -264,17 +283,16 @@ fn bad_tables_are_rejected_with_the_file_and_problem() {
     assert!(err.contains("lut.json") && err.contains("\"cpu\""), "{err}");
 }
 
+/// latency-lut measures tract only; a burn-cuda (jetson) profile fails
+/// before any measurement and says where such a table is measured.
 #[test]
-fn jetson_without_cuda_fails_at_once_with_instructions() {
-    if cfg!(feature = "cuda") {
-        eprintln!("SKIPPED: this build has CUDA; the no-CUDA message is not reachable");
-        return;
-    }
+fn jetson_without_a_burn_backend_fails_at_once_with_instructions() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("jetson.json");
     let err = profile(
         &small_template(),
         &DeviceProfile::jetson(),
+        &Backends::tract_only(),
         &out,
         &mut |_, _, _| panic!("measured something on a jetson profile without CUDA"),
     )
@@ -292,8 +310,16 @@ fn calibration_is_stored_applied_and_kept_apart_from_validation() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lut.json");
     let template = small_template();
-    let mut lut = profile(&template, &quick_cpu(), &out, &mut |_, _, _| {}).unwrap();
-    let c = latency_lut::validate::calibrate(&lut, 6, 5, &mut |_, _| {}).unwrap();
+    let mut lut = profile(
+        &template,
+        &quick_cpu(),
+        &Backends::tract_only(),
+        &out,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    let c = latency_lut::validate::calibrate(&lut, &Backends::tract_only(), 6, 5, &mut |_, _| {})
+        .unwrap();
     assert!(c.scale.is_finite() && c.offset_ms.is_finite() && c.fit_rmse_pct.is_finite());
     assert_eq!((c.samples, c.seed), (6, 5));
     lut.calibration = Some(c.clone());
@@ -311,11 +337,13 @@ fn calibration_is_stored_applied_and_kept_apart_from_validation() {
     assert!(p.calibrated);
     assert!((p.total_ms - (c.scale * p.sum_ms + c.offset_ms)).abs() < 1e-12);
     // Validating on the calibration's own architectures is refused.
-    let err = latency_lut::validate::validate(&lut, 3, 5, &mut |_, _| {})
+    let err = latency_lut::validate::validate(&lut, &Backends::tract_only(), 3, 5, &mut |_, _| {})
         .unwrap_err()
         .to_string();
     assert!(err.contains("calibration"), "{err}");
-    let report = latency_lut::validate::validate(&lut, 3, 6, &mut |_, _| {}).unwrap();
+    let report =
+        latency_lut::validate::validate(&lut, &Backends::tract_only(), 3, 6, &mut |_, _| {})
+            .unwrap();
     assert!(report.calibrated && report.samples == 3);
 }
 
@@ -325,10 +353,8 @@ fn calibration_is_stored_applied_and_kept_apart_from_validation() {
 /// graph's node for node.
 #[test]
 fn repeated_pools_cost_what_the_exported_graph_contains() {
-    use burn::tensor::Device;
-    use models::genotype::{CellGenotype, Genotype};
-    use models::network::EvalNetworkConfig;
-    use models::space::OpKind;
+    use arch::genotype::{CellGenotype, Genotype};
+    use arch::space::OpKind;
     let mut template = small_template();
     template.nodes = 3;
     let (_dir, lut) = profiled(&template);
@@ -347,7 +373,7 @@ fn repeated_pools_cost_what_the_exported_graph_contains() {
         concat: vec![0, 1, 2],
     };
     let g = Genotype {
-        schema_version: models::genotype::GENOTYPE_SCHEMA_VERSION,
+        schema_version: arch::genotype::GENOTYPE_SCHEMA_VERSION,
         relaxation: Relaxation::XDarts,
         n_nodes: 3,
         normal: repeating.clone(),
@@ -363,12 +389,16 @@ fn repeated_pools_cost_what_the_exported_graph_contains() {
             .filter(|(k, _)| k.op == op)
             .count()
     };
-    let net = EvalNetworkConfig::new(config.clone(), g.clone()).init(&Device::flex());
-    let model = export::eval_network_to_onnx(
+    // The graph export writes (export/tests/synthetic.rs checks that the
+    // synthetic network's graph is node for node the exported one).
+    let net = runtime::layers::Synthetic::new(0)
+        .network(&g, &config)
+        .unwrap();
+    let model = runtime::layers::network_to_onnx(
         &net,
         &g,
         &config,
-        export::EmitOptions { fold_bn: true },
+        runtime::layers::EmitOptions { fold_bn: true },
         &Default::default(),
     );
     let exported = |op: &str| {

@@ -6,6 +6,7 @@
 //! The `edgenas` binary only parses flags into these configurations, calls
 //! one function and prints its summary.
 
+pub mod burn_backend;
 pub mod error;
 pub mod plot;
 pub mod run;

@@ -238,7 +238,12 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
     );
     let cache = Cache::new(&config.lut_cache);
     let (lut, lut_path) = cache
-        .get_or_profile(&profile, &template, progress)
+        .get_or_profile(
+            &profile,
+            &template,
+            &crate::burn_backend::all_backends(),
+            progress,
+        )
         .map_err(|source| PipelineError::Lut {
             path: cache.path(&profile, &template),
             source,

@@ -8,6 +8,7 @@
 //! models through this crate; the device-side binaries link it and not
 //! burn.
 
+pub mod layers;
 pub mod metadata;
 pub mod onnx;
 pub mod tract;

@@ -5,13 +5,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use arch::ZeroConfig;
 use artifacts::SearchConfig;
 use clap::{Args, Subcommand};
+use latency_lut::measure::Backends;
 use latency_lut::stage::{
     TemplateSource, calibrate_file, predict_file, resolve_template, validate_file,
 };
 use latency_lut::{DeviceProfile, Lut};
-use models::ZeroConfig;
 use serde::Serialize;
 use ui::{Bars, DeployArgs};
 
@@ -136,6 +137,7 @@ pub fn profile(args: ProfileArgs) -> Result<()> {
     let lut = latency_lut::cache::profile_and_calibrate(
         &template,
         &device,
+        &Backends::tract_only(),
         &args.out,
         args.calibrate,
         &Bars,
@@ -277,6 +279,7 @@ struct ValidateSummary {
 pub fn validate_cmd(args: ValidateArgs) -> Result<()> {
     let r = validate_file(
         &args.lut,
+        &Backends::tract_only(),
         args.samples,
         args.seed,
         args.out.as_deref(),
@@ -329,8 +332,14 @@ pub struct CalibrateArgs {
 }
 
 pub fn calibrate_cmd(args: CalibrateArgs) -> Result<()> {
-    let calibration = calibrate_file(&args.lut, args.samples, args.seed, &Bars)
-        .with_context(|| format!("calibrating {}", args.lut.display()))?;
+    let calibration = calibrate_file(
+        &args.lut,
+        &Backends::tract_only(),
+        args.samples,
+        args.seed,
+        &Bars,
+    )
+    .with_context(|| format!("calibrating {}", args.lut.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&calibration)?);
     } else {

@@ -1,0 +1,93 @@
+//! The latency table times single-op graphs and whole networks built by
+//! `runtime::layers::Synthetic` from shapes alone (so the device-side
+//! `latency-lut` needs no burn). They must be exactly the graphs export
+//! writes from trained burn modules: same nodes, names, inputs, attributes
+//! and weight shapes — only the weight values differ.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::Device;
+use export::{EmitOptions, eval_network_to_onnx};
+use models::genotype::{Genotype, random_genotype};
+use models::network::{EvalNetworkConfig, NetworkConfig};
+use models::space::{OpSpace, Relaxation, ZeroConfig};
+use onnx_protobuf::ModelProto;
+use runtime::layers::{Synthetic, network_to_onnx};
+
+fn picker(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut state = seed;
+    move |n| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % n
+    }
+}
+
+/// Everything of a graph but the weight values: each node's op, name,
+/// inputs, outputs and attributes, and each initializer's name and shape.
+fn structure(model: &ModelProto) -> (Vec<String>, Vec<(String, Vec<i64>)>) {
+    let nodes = model
+        .graph
+        .node
+        .iter()
+        .map(|n| {
+            let attrs: Vec<String> = n
+                .attribute
+                .iter()
+                .map(|a| format!("{}={:?}/{:?}/{}", a.name, a.ints, a.i, a.f))
+                .collect();
+            format!(
+                "{} {} {:?} -> {:?} [{}]",
+                n.op_type,
+                n.name,
+                n.input,
+                n.output,
+                attrs.join(", ")
+            )
+        })
+        .collect();
+    let weights = model
+        .graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.clone(), t.dims.clone()))
+        .collect();
+    (nodes, weights)
+}
+
+fn compare(genotype: &Genotype, config: &NetworkConfig, fold_bn: bool) {
+    let options = EmitOptions { fold_bn };
+    let net = EvalNetworkConfig::new(config.clone(), genotype.clone()).init(&Device::flex());
+    let from_burn = eval_network_to_onnx(&net, genotype, config, options, &BTreeMap::new());
+    let synthetic = Synthetic::new(3)
+        .network(genotype, config)
+        .expect("no zero op in an evaluation genotype");
+    let from_shapes = network_to_onnx(&synthetic, genotype, config, options, &BTreeMap::new());
+    let (a, b) = (structure(&from_burn), structure(&from_shapes));
+    assert_eq!(a.0.len(), b.0.len(), "node count for {genotype}");
+    for (x, y) in a.0.iter().zip(&b.0) {
+        assert_eq!(x, y, "{genotype}");
+    }
+    assert_eq!(a.1, b.1, "initializers of {genotype}");
+}
+
+#[test]
+fn synthetic_networks_are_the_exported_graphs() {
+    let space = OpSpace::darts(ZeroConfig::V1);
+    let mut pick = picker(11);
+    let mut checked = 0;
+    for (in_channels, size, channels, layers) in [(1, 8, 8, 5), (3, 9, 6, 4), (1, 7, 4, 3)] {
+        let config = NetworkConfig::new(in_channels, size, 10)
+            .with_channels(channels)
+            .with_layers(layers);
+        for relaxation in [Relaxation::Darts, Relaxation::IDarts, Relaxation::XDarts] {
+            let genotype = random_genotype(relaxation, config.nodes, &space, &mut pick);
+            for fold_bn in [true, false] {
+                compare(&genotype, &config, fold_bn);
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 18);
+}
