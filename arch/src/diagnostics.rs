@@ -1,4 +1,4 @@
-//! Relaxation weights of α and the architecture diagnostics of SPEC §7:
+//! Relaxation weights of α and the architecture diagnostics of docs/algorithms.md §7:
 //! per-edge softmax spread (σ_α) and entropy.
 
 use crate::space::{Relaxation, node_first_edge};

@@ -1,5 +1,5 @@
 //! Discretization: from α to a genotype, for the DARTS, I-DARTS and XDARTS
-//! relaxations (SPEC §2.2).
+//! relaxations (docs/algorithms.md §2.2).
 
 use std::cmp::Ordering;
 
@@ -16,7 +16,7 @@ struct Candidate {
 }
 
 /// Strongest first; ties break by lower predecessor index, then by op order
-/// (the α column order is the space's op order). SPEC §2.2 fixes this rule
+/// (the α column order is the space's op order). docs/algorithms.md §2.2 fixes this rule
 /// for all three relaxations so that exact ties (e.g. a uniform α at
 /// initialization) give one deterministic genotype.
 fn rank(a: &Candidate, b: &Candidate) -> Ordering {
@@ -87,7 +87,7 @@ pub fn discretize_cell_f64(
         candidates.sort_by(rank);
         let keep = match relaxation {
             Relaxation::Darts | Relaxation::IDarts => 2,
-            // Decision (SPEC §2.2): node j keeps as many pairs as it has
+            // Decision (docs/algorithms.md §2.2): node j keeps as many pairs as it has
             // predecessors, j + 2, possibly one predecessor with two ops.
             Relaxation::XDarts => node + 2,
         };

@@ -1,6 +1,6 @@
 //! The genotype: a discretized architecture, per cell type a list of
 //! (node, predecessor, op) triples and the nodes concatenated into the cell
-//! output (SPEC §2.2). Serialized as schema-versioned JSON.
+//! output (docs/algorithms.md §2.2). Serialized as schema-versioned JSON.
 
 use std::fmt;
 
@@ -102,7 +102,7 @@ pub enum GenotypeError {
     },
 }
 
-/// How many inputs node `node` keeps under `relaxation` (SPEC §2.2).
+/// How many inputs node `node` keeps under `relaxation` (docs/algorithms.md §2.2).
 pub fn inputs_per_node(relaxation: Relaxation, node: usize) -> usize {
     match relaxation {
         Relaxation::Darts | Relaxation::IDarts => 2,
@@ -111,7 +111,7 @@ pub fn inputs_per_node(relaxation: Relaxation, node: usize) -> usize {
 }
 
 impl Genotype {
-    /// Checks the structure SPEC §2.2 requires of each relaxation.
+    /// Checks the structure docs/algorithms.md §2.2 requires of each relaxation.
     pub fn validate(&self) -> Result<(), GenotypeError> {
         if self.schema_version != GENOTYPE_SCHEMA_VERSION {
             return Err(GenotypeError::Schema(self.schema_version));

@@ -76,7 +76,7 @@ impl NetworkConfig {
         self.stem_multiplier = stem_multiplier;
         self
     }
-    /// True when cell `index` is a reduction cell (SPEC §2.3).
+    /// True when cell `index` is a reduction cell (docs/algorithms.md §2.3).
     pub fn is_reduction(&self, index: usize) -> bool {
         self.layers >= 3 && (index == self.layers / 3 || index == 2 * self.layers / 3)
     }

@@ -1,14 +1,14 @@
 //! The search space's vocabulary: candidate operations, zero-op configurations,
-//! relaxations, and the edge layout of a cell (SPEC §2.1–2.2).
+//! relaxations, and the edge layout of a cell (docs/algorithms.md §2.1–2.2).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// One candidate operation of the DARTS space (SPEC §2.1, space 3), plus `zero`.
+/// One candidate operation of the DARTS space (docs/algorithms.md §2.1, space 3), plus `zero`.
 ///
 /// The declaration order is the canonical op order used for tie-breaking
-/// (SPEC §2.2) and for the columns of α.
+/// (docs/algorithms.md §2.2) and for the columns of α.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpKind {
@@ -80,7 +80,7 @@ impl FromStr for OpKind {
     }
 }
 
-/// How the `zero` operation takes part in the search (SPEC §2.1, Table 3.1).
+/// How the `zero` operation takes part in the search (docs/algorithms.md §2.1, Table 3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ZeroConfig {
@@ -112,7 +112,7 @@ pub struct OpSpace {
 }
 
 impl OpSpace {
-    /// The DARTS space (SPEC §2.1 space 3) under a zero-op configuration.
+    /// The DARTS space (docs/algorithms.md §2.1 space 3) under a zero-op configuration.
     pub fn darts(zero: ZeroConfig) -> Self {
         let ops = OpKind::ALL
             .into_iter()
@@ -144,7 +144,7 @@ impl OpSpace {
     }
 }
 
-/// How a cell's α is relaxed in the search network and discretized (SPEC §2.2).
+/// How a cell's α is relaxed in the search network and discretized (docs/algorithms.md §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Relaxation {

@@ -1,4 +1,4 @@
-//! The inputs of the expected-latency penalty P(α) (SPEC §4.3) and its f64
+//! The inputs of the expected-latency penalty P(α) (docs/algorithms.md §4.3) and its f64
 //! reference form. Every cell instance of the deployed network gets its own
 //! per-edge, per-op latency vectors at its own shapes; search turns them
 //! into a differentiable burn expression.
@@ -171,7 +171,7 @@ mod tests {
     use super::*;
     use arch::space::Relaxation;
 
-    /// SPEC golden vectors: `expected_latency` of one cell for every
+    /// Golden vectors (test data outside the repository): `expected_latency` of one cell for every
     /// relaxation, to 1e-9 relative.
     #[test]
     fn algo3_reproduces_the_golden_vectors() {

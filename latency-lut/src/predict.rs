@@ -1,4 +1,4 @@
-//! Predicted latency of a discretized network (SPEC §4.2): the per-run
+//! Predicted latency of a discretized network (docs/algorithms.md §4.2): the per-run
 //! overhead plus the cost of every part the exported graph contains, each
 //! looked up at its own shape. The walk mirrors `export::network` exactly:
 //! one ReLU per rectified value, one `Add` per extra node input, one concat
@@ -30,7 +30,7 @@ pub struct PartLatency {
 pub struct Prediction {
     /// The prediction: `sum_ms`, calibrated when the table has a calibration.
     pub total_ms: f64,
-    /// Sum of the parts' table costs (SPEC §4.2's sum of medians).
+    /// Sum of the parts' table costs (docs/algorithms.md §4.2's sum of medians).
     pub sum_ms: f64,
     pub calibrated: bool,
     pub parts: Vec<PartLatency>,

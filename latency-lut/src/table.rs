@@ -26,7 +26,7 @@ pub struct Entry {
     pub stats: Stats,
 }
 
-/// A latency lookup table (SPEC §4.1).
+/// A latency lookup table (docs/algorithms.md §4.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lut {
     pub schema_version: u32,

@@ -1,5 +1,5 @@
 //! The network template a table is measured for, and the enumeration of
-//! every distinct (op, shape) its networks contain (SPEC §4.1).
+//! every distinct (op, shape) its networks contain (docs/algorithms.md §4.1).
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -1,4 +1,4 @@
-//! The two network templates of SPEC §2.3: the search network S (every edge a
+//! The two network templates of docs/algorithms.md §2.3: the search network S (every edge a
 //! mixed operation weighted by α) and the evaluation network E (built from a
 //! genotype, with an auxiliary head and drop-path).
 
@@ -106,7 +106,7 @@ impl Alphas {
 }
 
 /// Turns α `[edges, ops]` into the mixing weights of the relaxation
-/// (SPEC §2.2): a softmax per edge (DARTS) or one softmax over all (edge, op)
+/// (docs/algorithms.md §2.2): a softmax per edge (DARTS) or one softmax over all (edge, op)
 /// pairs entering a node (I-DARTS, XDARTS). Differentiable in α.
 pub fn mixing_weights(alpha: Tensor<2>, relaxation: Relaxation, n_nodes: usize) -> Tensor<2> {
     if !relaxation.is_joint() {
@@ -396,7 +396,7 @@ fn drop_path(x: Tensor<4>, p: f64) -> Tensor<4> {
     x * mask.div_scalar(keep)
 }
 
-/// The auxiliary classifier after cell 2L/3 (SPEC §2.3): ReLU, 5×5 avg-pool
+/// The auxiliary classifier after cell 2L/3 (docs/algorithms.md §2.3): ReLU, 5×5 avg-pool
 /// stride 3, 1×1 conv 128, BN, ReLU, 2×2 conv 768, BN, ReLU, linear.
 ///
 /// The DARTS head assumes an 8×8 input; to keep every input size valid the

@@ -1,5 +1,5 @@
 //! The candidate operations of the DARTS space and the cell glue that feeds
-//! them (SPEC §2.1): convolutions, pools, FactorizedReduce, ReLU–Conv–BN.
+//! them (docs/algorithms.md §2.1): convolutions, pools, FactorizedReduce, ReLU–Conv–BN.
 //!
 //! Every op keeps the spatial size at stride 1 and produces `ceil(H / 2)` at
 //! stride 2, for odd sizes too (28×28 inputs reach 7×7 after two reductions).

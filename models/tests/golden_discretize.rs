@@ -1,5 +1,5 @@
 //! The discretization golden vectors of `shared/spec-vectors/cells.json`
-//! (SPEC §2.2): every case, every relaxation, exact match.
+//! (docs/algorithms.md §2.2): every case, every relaxation, exact match.
 
 use std::path::PathBuf;
 

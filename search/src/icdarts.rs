@@ -1,4 +1,4 @@
-//! The ICDARTS search phase (SPEC §3, Algorithm 1, Eq. 3.9–3.11) and the
+//! The ICDARTS search phase (docs/algorithms.md §3, Algorithm 1, Eq. 3.9–3.11) and the
 //! first-order DARTS baseline.
 
 use std::time::Instant;
@@ -24,7 +24,7 @@ use crate::train::{clipped_step, correct, cosine_lr, cross_entropy, distillation
 pub use artifacts::{Algo, EpochMetrics, PenaltySettings, SearchConfig};
 
 /// An extra term of the α objective, such as the latency penalty δ·P(α)
-/// (SPEC §4.3). It must be differentiable in α.
+/// (docs/algorithms.md §4.3). It must be differentiable in α.
 pub trait AlphaPenalty {
     /// The term's value, already scaled by its coefficient.
     fn penalty(&self, alphas: &Alphas, relaxation: Relaxation) -> Tensor<1>;
@@ -167,7 +167,7 @@ pub fn run_search(
         // ᾱ = discretize(α); E is rebuilt from it with fresh weights and warmed up.
         state.eval = if config.algo == Algo::Icdarts {
             let (mut e, mut opt_e) = build_eval(config, &eval_net_cfg, &state.alphas, device);
-            // Decision (SPEC §3, warm-up data): Algorithm 1 writes the warm-up
+            // Decision (docs/algorithms.md §3, warm-up data): Algorithm 1 writes the warm-up
             // with L^E_val, but ICDARTS' stated change is that both networks'
             // weights train on `train` only, so E warms up on `train`.
             for w in 0..config.warmup_epochs {
@@ -441,7 +441,7 @@ pub fn build_eval(
     )
 }
 
-/// The α optimizer of SPEC §3: Adam, lr 3e-4, β = (0.5, 0.999).
+/// The α optimizer of docs/algorithms.md §3: Adam, lr 3e-4, β = (0.5, 0.999).
 pub fn alpha_optimizer(config: &SearchConfig) -> ModuleOptimizer {
     AdamConfig::new()
         .with_beta_1(config.alpha_beta1)
@@ -453,7 +453,7 @@ pub fn alpha_optimizer(config: &SearchConfig) -> ModuleOptimizer {
         .init()
 }
 
-/// α ~ 1e-3·N(0, 1) (SPEC §3), from the search's own seeded generator so the
+/// α ~ 1e-3·N(0, 1) (docs/algorithms.md §3), from the search's own seeded generator so the
 /// initial architecture does not depend on the backend's RNG.
 pub fn init_alphas(edges: usize, ops: usize, rng: &mut StdRng, device: &Device) -> Alphas {
     let mut normal_sample = || {

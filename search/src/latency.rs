@@ -1,4 +1,4 @@
-//! The expected-latency penalty δ·P(α) (SPEC §4.3) as a differentiable burn
+//! The expected-latency penalty δ·P(α) (docs/algorithms.md §4.3) as a differentiable burn
 //! expression over the measured table's per-edge latency vectors of every
 //! cell instance of the deployed network.
 
@@ -98,7 +98,7 @@ fn latency_tensor(rows: &[Vec<f64>], device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(flat, [rows.len(), ops]), device)
 }
 
-/// Algorithm 3 of SPEC §4.3 on one cell: `w` and `latency` are `[edges, ops]`.
+/// Algorithm 3 of docs/algorithms.md §4.3 on one cell: `w` and `latency` are `[edges, ops]`.
 fn algo3(w: Tensor<2>, latency: Tensor<2>, n_nodes: usize) -> Tensor<1> {
     let [edges, _] = w.dims();
     // Σ_o w·lat per edge, and Σ_o w (the weight of the path term) per edge.

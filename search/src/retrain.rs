@@ -1,4 +1,4 @@
-//! Retraining (SPEC §6): the evaluation network built from a genotype is
+//! Retraining (docs/algorithms.md §6): the evaluation network built from a genotype is
 //! trained from scratch on the full training split and tested on the test
 //! split; the reported metric is the final epoch's, not the best epoch's.
 

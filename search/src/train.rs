@@ -15,7 +15,7 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 }
 
 /// Knowledge distillation KD(S‖E) = T²/N · Σ_i KL(p_E,i ‖ q_S,i) with
-/// p = softmax(f_E/T), q = softmax(f_S/T) (SPEC §3). The teacher's logits are
+/// p = softmax(f_E/T), q = softmax(f_S/T) (docs/algorithms.md §3). The teacher's logits are
 /// detached here, so no gradient can reach the evaluation network through KD.
 pub fn distillation(student: Tensor<2>, teacher: Tensor<2>, temperature: f64) -> Tensor<1> {
     let [n, _] = student.dims();

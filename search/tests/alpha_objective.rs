@@ -1,5 +1,5 @@
 //! The α objective is open for an extra differentiable term (the latency
-//! penalty δ·P(α) of SPEC §4.3): a term passed to `run_search` must move α,
+//! penalty δ·P(α) of docs/algorithms.md §4.3): a term passed to `run_search` must move α,
 //! and only α's optimizer sees it.
 
 use burn::tensor::activation::softmax;

@@ -1,5 +1,5 @@
 //! The burn P(α) against the f64 reference of Algorithm 3 (itself checked
-//! against SPEC's golden vectors in latency-lut), a finite-difference
+//! against the golden vectors of the spec (test data outside the repository) in latency-lut), a finite-difference
 //! gradient check, and the direction of its gradient.
 
 use burn::tensor::Device;

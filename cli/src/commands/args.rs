@@ -73,9 +73,10 @@ pub struct SearchOpts {
     pub train_subset: Option<usize>,
     /// Adam learning rate of α (the papers: 3e-4). Adam moves each α by about
     /// this much per step whatever the gradient's size, so a short CPU
-    /// search (a few hundred α steps instead of the paper's ~20,000) leaves
-    /// α, and the latency penalty's effect on it, near where it started;
-    /// raise it for short searches and δ sweeps.
+    /// search (about a hundred α steps at the defaults, against the
+    /// dissertation's thousands on a GPU) leaves α, and the latency
+    /// penalty's effect on it, near where it started; raise it for short
+    /// searches and δ sweeps.
     #[arg(long, default_value_t = SearchConfig::default().lr_alpha)]
     pub arch_lr: f64,
     /// Seed of every random choice (split, init, batches): the same seed on
