@@ -13,7 +13,8 @@ It mirrors, op for op and shape for shape:
 * models/src/genotype.rs  genotype.json (schema_version 1) and its validation
 * search/src/icdarts.rs   search_step: the alpha step then the w_S + w_E step
 * search/src/retrain.rs   one retraining step
-* search/src/bench.rs     the search-step bench: fixed random batches, lr 0.05,
+* bench/harness/src/fixtures.rs
+                          the search-step bench: fixed random batches, lr 0.05,
                           warm-up then timed steps
 
 Usage (see README.md):
@@ -634,7 +635,7 @@ def search_step(cfg: SearchConfig, lr, bt, bv, net, alphas, opt_w, opt_alpha, ev
 
 
 def random_batch(batch, in_channels, size, classes, seed, gen):
-    """bench.rs random_batch: N(0,1) images, labels (i·7 + seed) mod classes."""
+    """fixtures.rs random_batch: N(0,1) images, labels (i·7 + seed) mod classes."""
     images = torch.randn(batch, in_channels, size, size, generator=gen)
     labels = torch.tensor([(i * 7 + seed) % classes for i in range(batch)], dtype=torch.long)
     return images, labels
@@ -709,7 +710,7 @@ def main(argv=None):
                     "w.r.t. α only, the weight step treats α as a constant) or all (full backward passes, "
                     "unused gradients dropped)")
     ap.add_argument("--lr", type=float, default=None,
-                    help="weights' learning rate (default: 0.05 search-step as bench.rs, 0.025 retrain-step)")
+                    help="weights' learning rate (default: 0.05 search-step as fixtures.rs, 0.025 retrain-step)")
     ap.add_argument("--drop-path", type=float, default=0.1, help="retrain-step drop-path probability")
     ap.add_argument("--aux-weight", type=float, default=0.4, help="retrain-step auxiliary loss weight (0: no head)")
     ap.add_argument("--seed", type=int, default=0)
@@ -760,7 +761,7 @@ def main(argv=None):
         )
         eval_state = None
         if args.algo == "icdarts":
-            e = EvalNetwork(net_cfg, genotype, auxiliary=False)  # eval C, L = search C, L in bench.rs
+            e = EvalNetwork(net_cfg, genotype, auxiliary=False)  # eval C, L = search C, L in fixtures.rs
             eval_state = (e, sgd(e.parameters(), lr, cfg.momentum, cfg.weight_decay))
             params["eval_net"] = count_params(e)
         bt = random_batch(args.batch, args.in_channels, args.image_size, args.classes, 1, gen)
@@ -833,7 +834,7 @@ def main(argv=None):
         d_total = ticks["after"][1] - ticks["before"][1]
         steal_pct = round(100.0 * d_steal / d_total, 2) if d_total > 0 else None
     srt = sorted(times)
-    median = srt[len(srt) // 2]  # as cli/src/commands/bench.rs (upper median)
+    median = srt[len(srt) // 2]  # as bench/harness/src/fixtures.rs (upper median)
     mean = sum(times) / len(times)
     log(f"last step: {losses}")
     out = {

@@ -2,7 +2,8 @@
 //! parses its flags into a typed configuration, makes one library call
 //! (mostly into `pipeline`) and prints the result. Logging, errors and
 //! progress bars come from the `ui` crate, shared with the device-side
-//! binaries.
+//! binaries. The PyTorch race is a separate developer tool,
+//! `bench/harness` (`cargo run --release -p edgenas-bench`).
 
 pub mod commands;
 

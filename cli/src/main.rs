@@ -37,10 +37,6 @@ enum Command {
     /// and tract latency of each network side by side; writes a table and an
     /// SVG of test accuracy vs measured latency (the Pareto front).
     Sweep(commands::sweep::SweepArgs),
-    /// Race edgenas against the PyTorch reference (bench/reference/): search
-    /// step, retraining step and inference per configuration and thread
-    /// count. `edgenas bench search` times only our search step.
-    Bench(commands::bench::BenchArgs),
 }
 
 fn main() {
@@ -52,7 +48,6 @@ fn main() {
         Command::Retrain(args) => commands::retrain::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
-        Command::Bench(args) => commands::bench::run(args),
     });
     if let Err(err) = result {
         edgenas::exit_with(err, 1);

@@ -2,7 +2,6 @@
 //! discretized evaluation network, on burn.
 
 pub mod batch;
-pub mod bench;
 pub mod device;
 pub mod icdarts;
 pub mod latency;

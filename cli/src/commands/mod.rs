@@ -3,7 +3,6 @@
 //! several commands share are declared once in `args`.
 
 pub mod args;
-pub mod bench;
 pub mod export;
 pub mod retrain;
 pub mod run;

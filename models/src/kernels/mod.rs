@@ -9,7 +9,7 @@
 //! backend (CUDA) the trait's default bodies, which call burn's own
 //! differentiable `conv2d` and pools. [`use_reference_kernels`] switches the
 //! whole process back to burn's ops, which the equivalence tests and
-//! `edgenas bench --reference-kernels` compare against.
+//! `edgenas-bench --reference-kernels` compare against.
 
 mod autodiff;
 pub mod batch_norm;

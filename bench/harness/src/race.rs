@@ -1,419 +1,18 @@
-//! `edgenas bench`: our search step, retraining step and inference raced
-//! against the PyTorch mirror in `bench/reference/edgenas_ref.py`, on the
-//! same networks, shapes and optimizers. `edgenas bench search` times only
-//! our search step, in process.
+//! The race (`edgenas-bench` without a subcommand): every configuration ×
+//! workload × thread count, edgenas and PyTorch measured alternately, each
+//! measurement in its own process, then a table or one JSON object.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use search::bench::{self, BenchConfig, StepSummary, Workload};
-use search::{Backend, training_device};
 use serde_json::{Value, json};
 
-#[derive(Args, Debug)]
-#[command(
-    args_conflicts_with_subcommands = true,
-    after_help = "Without a subcommand: races edgenas (burn-flex, CPU) against the PyTorch \
-mirror bench/reference/edgenas_ref.py on the same networks, shapes and optimizers. For \
-each configuration × workload × thread count, edgenas and PyTorch are measured \
-alternately for --rounds rounds, each measurement in its own process (so peak RSS is \
-per workload). Prints a table (ratio = edgenas images/s ÷ PyTorch images/s), or JSON \
-with --json. Needs bench/reference/setup.sh run once, unless --ours-only."
-)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    pub target: Option<BenchTarget>,
-    #[command(flatten)]
-    pub race: RaceArgs,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum BenchTarget {
-    /// Time only our ICDARTS search step (α, w_S and w_E updates) at C=8,
-    /// L=5, N=4, batch 32, 28×28×1 on random data, in this process; no
-    /// PyTorch needed.
-    Search(SearchArgs),
-    /// One measurement of edgenas in this process, printed as one JSON line
-    /// on stdout (`edgenas bench` runs one per child process; the thread
-    /// count comes from RAYON_NUM_THREADS).
-    #[command(hide = true)]
-    Worker(WorkerArgs),
-}
-
-/// The sizes of a workload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ConfigName {
-    /// C=8, L=5, N=4, batch 32, 28×28×1, 10 classes.
-    Default,
-    /// C=16, L=5, N=4, batch 32, 32×32×3, 10 classes.
-    Large,
-    /// C=4, L=3, N=4, batch 4, 8×8×1 (for tests).
-    #[value(hide = true)]
-    Tiny,
-}
-
-impl ConfigName {
-    fn config(self) -> BenchConfig {
-        match self {
-            ConfigName::Default => BenchConfig::small(),
-            ConfigName::Large => BenchConfig::large(),
-            ConfigName::Tiny => BenchConfig::tiny(),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            ConfigName::Default => "default",
-            ConfigName::Large => "large",
-            ConfigName::Tiny => "tiny",
-        }
-    }
-}
-
-/// Which configurations `edgenas bench` measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ConfigSelection {
-    /// C=8, L=5, N=4, batch 32, 28×28×1, 10 classes.
-    Default,
-    /// C=16, L=5, N=4, batch 32, 32×32×3, 10 classes.
-    Large,
-    /// default, then large.
-    All,
-    /// C=4, L=3, N=4, batch 4, 8×8×1 (for tests).
-    #[value(hide = true)]
-    Tiny,
-}
-
-impl ConfigSelection {
-    fn configs(self) -> Vec<ConfigName> {
-        match self {
-            ConfigSelection::Default => vec![ConfigName::Default],
-            ConfigSelection::Large => vec![ConfigName::Large],
-            ConfigSelection::All => vec![ConfigName::Default, ConfigName::Large],
-            ConfigSelection::Tiny => vec![ConfigName::Tiny],
-        }
-    }
-}
-
-/// A workload, as named on the command line and by `edgenas_ref.py --what`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum What {
-    /// One ICDARTS search step: α update (Adam) on a val batch, then w_S and
-    /// w_E updates (SGD lr 0.05) on a train batch; E built from the
-    /// discretized initial α.
-    SearchStep,
-    /// One retraining step of the evaluation network of
-    /// bench/reference/default_genotype.json: auxiliary head (weight 0.4),
-    /// drop-path 0.1, backward, clipping at 5, SGD lr 0.025.
-    RetrainStep,
-    /// Logits of the same evaluation network in inference mode (no
-    /// auxiliary head, no drop-path).
-    Infer,
-}
-
-impl What {
-    fn workload(self) -> Workload {
-        match self {
-            What::SearchStep => Workload::SearchStep,
-            What::RetrainStep => Workload::RetrainStep,
-            What::Infer => Workload::Infer,
-        }
-    }
-}
-
-/// Warm-up and timed steps when none are given: about half a minute of
-/// timed work per measurement at the default configuration on two cores,
-/// more steps where a step is short and the median needs them.
-fn default_steps(workload: Workload) -> (usize, usize) {
-    match workload {
-        Workload::SearchStep => (1, 3),
-        Workload::RetrainStep => (1, 5),
-        Workload::Infer => (2, 20),
-    }
-}
-
-/// A thread count: a number, or `all` for every core.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ThreadCount {
-    All,
-    Exactly(usize),
-}
-
-impl ThreadCount {
-    fn resolve(self) -> usize {
-        match self {
-            ThreadCount::All => cores(),
-            ThreadCount::Exactly(n) => n,
-        }
-    }
-}
-
-fn parse_threads(s: &str) -> Result<ThreadCount, String> {
-    match s {
-        "all" => Ok(ThreadCount::All),
-        _ => match s.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(ThreadCount::Exactly(n)),
-            _ => Err(format!("`{s}` is neither a positive number nor `all`")),
-        },
-    }
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// The race: every configuration × workload × thread count, edgenas and
-/// PyTorch measured alternately, each measurement in its own process.
-#[derive(Args, Debug)]
-pub struct RaceArgs {
-    /// Which sizes to measure.
-    #[arg(long, value_enum, default_value = "all")]
-    pub config: ConfigSelection,
-    /// Workloads to measure (comma-separated).
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_values_t = [What::SearchStep, What::RetrainStep, What::Infer]
-    )]
-    pub what: Vec<What>,
-    /// Thread counts to measure (comma-separated numbers, `all` = every
-    /// core). edgenas gets them as RAYON_NUM_THREADS (burn-flex runs all its
-    /// parallel kernels, matmul and convolution included, on rayon's global
-    /// pool), PyTorch as torch.set_num_threads (its OpenMP and MKL pools).
-    #[arg(long, value_delimiter = ',', value_parser = parse_threads, default_value = "1,all")]
-    pub threads: Vec<ThreadCount>,
-    /// Rounds: each round measures every cell once per implementation,
-    /// edgenas then PyTorch, so drift of the machine's speed hits both
-    /// alike. The figures pool the timed steps of all rounds.
-    #[arg(long, default_value_t = 2)]
-    pub rounds: usize,
-    /// Untimed warm-up steps per measurement [default: 1 for search-step
-    /// and retrain-step, 2 for infer].
-    #[arg(long)]
-    pub warmup: Option<usize>,
-    /// Timed steps per measurement [default: 3 search-step, 5 retrain-step,
-    /// 20 infer].
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// Measure only edgenas (no PyTorch environment needed).
-    #[arg(long)]
-    pub ours_only: bool,
-    /// Python of the PyTorch environment that bench/reference/setup.sh
-    /// creates [default: bench/reference/.venv/bin/python under the current
-    /// folder, else in the source tree edgenas was built from].
-    #[arg(long)]
-    pub python: Option<PathBuf>,
-    /// The PyTorch mirror [default: bench/reference/edgenas_ref.py, found
-    /// as --python is].
-    #[arg(long)]
-    pub reference: Option<PathBuf>,
-    /// Run edgenas on burn's own convolution and pooling ops instead of the
-    /// custom kernels of models::kernels (to measure what they gain; the
-    /// same as EDGENAS_REFERENCE_KERNELS=1).
-    #[arg(long)]
-    pub reference_kernels: bool,
-    /// Print every figure as one JSON object on stdout instead of the table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct SearchArgs {
-    /// Timed steps (after warm-up).
-    #[arg(long, default_value_t = 5)]
-    pub steps: usize,
-    /// Untimed warm-up steps.
-    #[arg(long, default_value_t = 1)]
-    pub warmup: usize,
-    /// Training backend: flex (burn-flex on the CPU) or cuda (needs a build
-    /// with `--features cuda`).
-    #[arg(long, default_value = "flex")]
-    pub backend: Backend,
-    /// Run edgenas on burn's own convolution and pooling ops instead of the
-    /// custom kernels of models::kernels (to measure what they gain; the
-    /// same as EDGENAS_REFERENCE_KERNELS=1).
-    #[arg(long)]
-    pub reference_kernels: bool,
-    /// Print the figures as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct WorkerArgs {
-    #[arg(long, value_enum)]
-    pub what: What,
-    #[arg(long, value_enum, default_value = "default")]
-    pub config: ConfigName,
-    /// Untimed warm-up steps [default: as `edgenas bench`].
-    #[arg(long)]
-    pub warmup: Option<usize>,
-    /// Timed steps [default: as `edgenas bench`].
-    #[arg(long)]
-    pub steps: Option<usize>,
-    #[arg(long)]
-    pub reference_kernels: bool,
-}
-
-pub fn run(args: BenchArgs) -> Result<()> {
-    match args.target {
-        Some(BenchTarget::Search(search)) => run_search(search),
-        Some(BenchTarget::Worker(worker)) => run_worker(worker),
-        None => run_race(args.race),
-    }
-}
-
-/// `edgenas bench search`.
-fn run_search(args: SearchArgs) -> Result<()> {
-    if args.steps == 0 {
-        bail!("--steps must be at least 1");
-    }
-    if args.reference_kernels {
-        models::kernels::use_reference_kernels(true);
-    }
-    let device = training_device(args.backend)?;
-    let config = BenchConfig::small();
-    let started = Instant::now();
-    let times = bench::search_step_times(&config, args.warmup, args.steps, &device);
-    let summary = StepSummary::of(&times, config.batch_size).context("no timed steps")?;
-    let threads = rayon_threads();
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "benchmark": "icdarts_search_step",
-                "config": config,
-                "backend": args.backend,
-                "kernels": kernels_name(),
-                "threads": threads,
-                "steps": args.steps,
-                "step_seconds": times,
-                "median_step_ms": summary.median_s * 1e3,
-                "mean_step_ms": summary.mean_s * 1e3,
-                "images_per_s": summary.images_per_s,
-            }))?
-        );
-    } else {
-        println!(
-            "benchmark                 config                          median ms/step   images/s"
-        );
-        println!(
-            "icdarts search step       C={} L={} N={} b={} {}x{}x{}      {:>10.1}   {:>8.1}",
-            config.channels,
-            config.layers,
-            config.nodes,
-            config.batch_size,
-            config.size,
-            config.size,
-            config.in_channels,
-            summary.median_s * 1e3,
-            summary.images_per_s
-        );
-        eprintln!(
-            "({} timed steps after {} warm-up, {} threads, {:.1} s total)",
-            args.steps,
-            args.warmup,
-            threads,
-            started.elapsed().as_secs_f64()
-        );
-    }
-    Ok(())
-}
-
-/// Which convolution kernels this process runs: `custom` (models::kernels)
-/// or `burn` (`--reference-kernels`).
-fn kernels_name() -> &'static str {
-    if models::kernels::reference_kernels() {
-        "burn"
-    } else {
-        "custom"
-    }
-}
-
-/// The threads burn-flex runs on: rayon's global pool, sized by
-/// RAYON_NUM_THREADS (0 or unset: every core).
-fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(cores)
-}
-
-/// The first number of `field` in /proc/self/status, if /proc has it.
-fn proc_status(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Peak resident set size of this process in MiB (VmHWM).
-fn peak_rss_mb() -> Option<f64> {
-    proc_status("VmHWM:").map(|kib| kib / 1024.0)
-}
-
-/// The 1-minute load average, if /proc has it.
-fn loadavg_1m() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// `edgenas bench worker`: one measurement, one JSON line, the field names
-/// of `edgenas_ref.py`'s output.
-fn run_worker(args: WorkerArgs) -> Result<()> {
-    let workload = args.what.workload();
-    let (default_warmup, default_steps) = default_steps(workload);
-    let (warmup, steps) = (
-        args.warmup.unwrap_or(default_warmup),
-        args.steps.unwrap_or(default_steps),
-    );
-    if steps == 0 {
-        bail!("--steps must be at least 1");
-    }
-    if args.reference_kernels {
-        models::kernels::use_reference_kernels(true);
-    }
-    let config = args.config.config();
-    let device = training_device(Backend::Flex)?;
-    let load_before = loadavg_1m();
-    let times = bench::step_times(workload, &config, warmup, steps, &device);
-    let load_after = loadavg_1m();
-    let summary = StepSummary::of(&times, config.batch_size).context("no timed steps")?;
-    let out = json!({
-        "impl": "edgenas",
-        "tool_version": env!("CARGO_PKG_VERSION"),
-        "backend": Backend::Flex,
-        "kernels": kernels_name(),
-        "what": workload.name(),
-        "config_name": args.config.name(),
-        "config": config,
-        "threads": rayon_threads(),
-        "warmup": warmup,
-        "steps": steps,
-        "step_seconds": times,
-        "ms_per_step_median": summary.median_s * 1e3,
-        "ms_per_step_mean": summary.mean_s * 1e3,
-        "images_per_s": summary.images_per_s,
-        "params": bench::param_counts(workload, &config),
-        "peak_rss_mb": peak_rss_mb(),
-        // OS threads of this process at the end: the main thread plus
-        // rayon's pool, a check that RAYON_NUM_THREADS took effect.
-        "process_threads": proc_status("Threads:").map(|n| n as u64),
-        "loadavg_1m": [load_before, load_after],
-        "cpus": cores(),
-    });
-    println!("{out}");
-    Ok(())
-}
+use crate::fixtures::{self, StepSummary, Workload};
+use crate::worker::WorkerReport;
+use crate::{ConfigName, RaceArgs, cores, kernels_name, loadavg_1m};
 
 /// Which implementation a measurement ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -454,11 +53,15 @@ impl Cell {
     }
 }
 
-/// What one child process reported.
+/// What one child process reported: the figures the race uses, and the
+/// whole line as printed (the `runs` of the JSON).
 struct Measurement {
     step_seconds: Vec<f64>,
     images_per_s: f64,
+    ms_per_step_median: Option<f64>,
     peak_rss_mb: Option<f64>,
+    /// Trainable parameters per network, when the line has them.
+    params: Option<serde_json::Map<String, Value>>,
     raw: Value,
 }
 
@@ -475,7 +78,11 @@ fn find_in_tree(rel: &str) -> PathBuf {
     if here.exists() {
         return here;
     }
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
+    // This crate lives in bench/harness/ of the source tree.
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("..")
+        .join(rel);
     if source.exists() { source } else { here }
 }
 
@@ -523,13 +130,13 @@ impl Reference {
         // The step settings are passed from our own code, so a change on
         // this side cannot leave the mirror silently different. Genotypes:
         // the script's defaults are the files our workloads are built from
-        // (checked by search::bench's tests).
+        // (checked by the tests of crate::fixtures).
         match cell.workload {
             Workload::SearchStep => {
-                cmd.args(["--lr", &bench::SEARCH_STEP_LR.to_string()]);
+                cmd.args(["--lr", &fixtures::SEARCH_STEP_LR.to_string()]);
             }
             Workload::RetrainStep => {
-                let s = bench::retrain_step_settings();
+                let s = fixtures::retrain_step_settings();
                 cmd.args(["--lr", &s.lr.to_string()])
                     .args(["--drop-path", &s.drop_path.to_string()])
                     .args(["--aux-weight", &s.aux_weight.to_string()]);
@@ -541,9 +148,9 @@ impl Reference {
 }
 
 fn ours_command(cell: &Cell) -> Result<Command> {
-    let exe = std::env::current_exe().context("cannot find the edgenas executable")?;
+    let exe = std::env::current_exe().context("cannot find the edgenas-bench executable")?;
     let mut cmd = Command::new(exe);
-    cmd.args(["bench", "worker", "--what", cell.workload.name()])
+    cmd.args(["worker", "--what", cell.workload.name()])
         .args(["--config", cell.config.name()])
         .args(["--warmup", &cell.warmup.to_string()])
         .args(["--steps", &cell.steps.to_string()])
@@ -576,19 +183,45 @@ fn measure(mut cmd: Command, who: Impl, cell: &Cell) -> Result<Measurement> {
         .with_context(|| format!("{what}: printed nothing on stdout"))?;
     let raw: Value = serde_json::from_str(line)
         .with_context(|| format!("{what}: stdout is not a JSON line: {line}"))?;
-    let step_seconds: Vec<f64> = raw["step_seconds"]
-        .as_array()
-        .and_then(|a| a.iter().map(Value::as_f64).collect())
-        .with_context(|| format!("{what}: no step_seconds in its output"))?;
-    let images_per_s = raw["images_per_s"]
-        .as_f64()
-        .with_context(|| format!("{what}: no images_per_s in its output"))?;
-    Ok(Measurement {
-        step_seconds,
-        images_per_s,
-        peak_rss_mb: raw["peak_rss_mb"].as_f64(),
-        raw,
-    })
+    match who {
+        // Our own worker's line: its type says what it holds.
+        Impl::Edgenas => {
+            let report: WorkerReport = serde_json::from_value(raw.clone())
+                .with_context(|| format!("{what}: stdout is not a worker report: {line}"))?;
+            Ok(Measurement {
+                step_seconds: report.step_seconds,
+                images_per_s: report.images_per_s,
+                ms_per_step_median: Some(report.ms_per_step_median),
+                peak_rss_mb: report.peak_rss_mb,
+                params: Some(
+                    report
+                        .params
+                        .into_iter()
+                        .map(|(name, count)| (name, Value::from(count)))
+                        .collect(),
+                ),
+                raw,
+            })
+        }
+        // The Python mirror's line: only the fields the race needs.
+        Impl::Pytorch => {
+            let step_seconds: Vec<f64> = raw["step_seconds"]
+                .as_array()
+                .and_then(|a| a.iter().map(Value::as_f64).collect())
+                .with_context(|| format!("{what}: no step_seconds in its output"))?;
+            let images_per_s = raw["images_per_s"]
+                .as_f64()
+                .with_context(|| format!("{what}: no images_per_s in its output"))?;
+            Ok(Measurement {
+                step_seconds,
+                images_per_s,
+                ms_per_step_median: raw["ms_per_step_median"].as_f64(),
+                peak_rss_mb: raw["peak_rss_mb"].as_f64(),
+                params: raw["params"].as_object().cloned(),
+                raw,
+            })
+        }
+    }
 }
 
 /// Every round's measurements of one implementation in one cell, pooled.
@@ -673,10 +306,7 @@ impl CellResult {
 /// Warns when the two sides report different parameter counts for a
 /// network both should have built identically.
 fn check_params(cell: &Cell, ours: &Measurement, torch: &Measurement) {
-    let (Some(o), Some(t)) = (
-        ours.raw["params"].as_object(),
-        torch.raw["params"].as_object(),
-    ) else {
+    let (Some(o), Some(t)) = (&ours.params, &torch.params) else {
         return;
     };
     for (name, count) in o {
@@ -691,8 +321,8 @@ fn check_params(cell: &Cell, ours: &Measurement, torch: &Measurement) {
     }
 }
 
-/// `edgenas bench`.
-fn run_race(args: RaceArgs) -> Result<()> {
+/// `edgenas-bench`.
+pub fn run(args: RaceArgs) -> Result<()> {
     if args.rounds == 0 {
         bail!("--rounds must be at least 1");
     }
@@ -717,7 +347,7 @@ fn run_race(args: RaceArgs) -> Result<()> {
             threads.push(n);
         }
     }
-    let mut whats: Vec<What> = Vec::new();
+    let mut whats: Vec<Workload> = Vec::new();
     for w in &args.what {
         if !whats.contains(w) {
             whats.push(*w);
@@ -726,8 +356,8 @@ fn run_race(args: RaceArgs) -> Result<()> {
     let mut cells = Vec::new();
     for config in args.config.configs() {
         for what in &whats {
-            let workload = what.workload();
-            let (warmup, steps) = default_steps(workload);
+            let workload = *what;
+            let (warmup, steps) = workload.default_steps();
             for &t in &threads {
                 cells.push(Cell {
                     reference_kernels: models::kernels::reference_kernels(),
@@ -775,7 +405,7 @@ fn run_race(args: RaceArgs) -> Result<()> {
                         args.rounds,
                         who.name(),
                         cell.label(),
-                        m.raw["ms_per_step_median"].as_f64().unwrap_or(f64::NAN),
+                        m.ms_per_step_median.unwrap_or(f64::NAN),
                         m.images_per_s,
                         m.peak_rss_mb
                             .map_or("unknown".into(), |mb| format!("{mb:.0} MB")),
@@ -933,18 +563,5 @@ fn print_table(results: &[CellResult]) {
     println!("| {} |", rule.join(" | "));
     for r in &rows {
         line(r.iter().map(String::as_str).collect());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thread_counts_parse() {
-        assert_eq!(parse_threads("all"), Ok(ThreadCount::All));
-        assert_eq!(parse_threads("3"), Ok(ThreadCount::Exactly(3)));
-        assert!(parse_threads("0").is_err());
-        assert!(parse_threads("two").is_err());
     }
 }

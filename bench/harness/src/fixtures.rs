@@ -1,21 +1,22 @@
 //! Fixed step workloads on random data for throughput tracking: one ICDARTS
 //! search step, one retraining step and one inference batch of the
-//! evaluation network. `edgenas bench` times them against the PyTorch mirror
-//! in `bench/reference/`, which rebuilds exactly these workloads.
+//! evaluation network. `edgenas-bench` times them against the PyTorch mirror
+//! in `bench/reference/`, which rebuilds exactly these workloads. Built on
+//! the public API of `search` (the steps `search` and `retrain` run).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use clap::ValueEnum;
 use models::{EvalNetworkConfig, Genotype, NetworkConfig, SearchNetworkConfig, discretize};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use search::RetrainConfig;
+use search::batch::Batch;
+use search::icdarts::{SearchConfig, SearchState, StepGradients, build_eval, init_alphas};
 use serde::{Deserialize, Serialize};
-
-use crate::RetrainConfig;
-use crate::batch::Batch;
-use crate::icdarts::{SearchConfig, SearchState, StepGradients, build_eval, init_alphas};
 
 /// The weights' learning rate of the search-step workload (a fixed value in
 /// the range the cosine schedule sweeps; the PyTorch mirror uses the same).
@@ -103,17 +104,22 @@ impl Default for BenchConfig {
     }
 }
 
-/// What one timed step does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What one timed step does; named on the command line (`--what`) and in
+/// the JSON as `edgenas_ref.py --what` names it. The variants' documentation
+/// is the command line's help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
-    /// One full ICDARTS step: the α update on the val batch, then the w_S
-    /// and w_E updates on the train batch.
+    /// One ICDARTS search step: α update (Adam) on a val batch, then w_S and
+    /// w_E updates (SGD lr 0.05) on a train batch; E built from the
+    /// discretized initial α.
     SearchStep,
-    /// One retraining step of the evaluation network: forward with the
-    /// auxiliary head and drop-path, backward, global-norm clipping, SGD.
+    /// One retraining step of the evaluation network of
+    /// bench/reference/default_genotype.json: auxiliary head (weight 0.4),
+    /// drop-path 0.1, backward, clipping at 5, SGD lr 0.025.
     RetrainStep,
-    /// Logits of the evaluation network in inference mode for one batch.
+    /// Logits of the same evaluation network in inference mode (no
+    /// auxiliary head, no drop-path).
     Infer,
 }
 
@@ -128,6 +134,17 @@ impl Workload {
             Workload::Infer => "infer",
         }
     }
+
+    /// Warm-up and timed steps when none are given: about half a minute of
+    /// timed work per measurement at the default configuration on two
+    /// cores, more steps where a step is short and the median needs them.
+    pub fn default_steps(self) -> (usize, usize) {
+        match self {
+            Workload::SearchStep => (1, 3),
+            Workload::RetrainStep => (1, 5),
+            Workload::Infer => (2, 20),
+        }
+    }
 }
 
 /// The genotype of the retrain-step and infer workloads: a fixed darts cell
@@ -135,7 +152,7 @@ impl Workload {
 /// stride 2, i.e. FactorizedReduce, included). The PyTorch mirror reads the
 /// same file.
 pub fn bench_genotype() -> Genotype {
-    const JSON: &str = include_str!("../../bench/reference/default_genotype.json");
+    const JSON: &str = include_str!("../../reference/default_genotype.json");
     Genotype::from_json(JSON).expect("bench/reference/default_genotype.json is a valid genotype")
 }
 
@@ -307,7 +324,7 @@ pub fn retrain_step_settings() -> RetrainConfig {
 /// Seconds per retraining step of the evaluation network of
 /// [`bench_genotype`] with its auxiliary head, at a constant learning rate.
 ///
-/// Each step is `retrain::train_step`, the step `retrain::retrain` runs,
+/// Each step is `search::retrain::train_step`, the step `retrain` runs,
 /// bookkeeping included (the correct-prediction count and the loss read
 /// back to the host).
 pub fn retrain_step_times(
@@ -322,12 +339,12 @@ pub fn retrain_step_times(
     let model = EvalNetworkConfig::new(bench.network(), bench_genotype())
         .with_auxiliary(with_aux)
         .init(device);
-    let mut optim = crate::retrain::optimizer(&settings);
+    let mut optim = search::retrain::optimizer(&settings);
     let b = random_batch(bench, device, 1);
     let mut model = Some(model);
     time_steps(warmup, steps, || {
         let m = model.take().expect("model is put back after each step");
-        let (m, _loss, _right) = crate::retrain::train_step(
+        let (m, _loss, _right) = search::retrain::train_step(
             &settings,
             m,
             &mut optim,
@@ -390,7 +407,7 @@ mod tests {
     /// of this genotype; a change to α's initialization must update it.
     #[test]
     fn search_eval_genotype_matches_the_reference_copy() {
-        const JSON: &str = include_str!("../../bench/reference/search_eval_genotype.json");
+        const JSON: &str = include_str!("../../reference/search_eval_genotype.json");
         let reference = Genotype::from_json(JSON).unwrap();
         assert_eq!(search_eval_genotype(&BenchConfig::small()), reference);
         // The genotype depends on N only, not on the sizes.

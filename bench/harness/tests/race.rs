@@ -1,4 +1,4 @@
-//! `edgenas bench` at tiny scale: the hidden worker that each measurement
+//! `edgenas-bench` at tiny scale: the hidden worker that each measurement
 //! runs in a child process, and the race with `--ours-only` (no PyTorch
 //! needed).
 
@@ -6,19 +6,19 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn edgenas(args: &[&str], threads: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgenas"))
+fn edgenas_bench(args: &[&str], threads: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgenas-bench"))
         .args(args)
         .env("RUST_LOG", "warn")
         .env("RAYON_NUM_THREADS", threads)
         .output()
-        .expect("edgenas runs")
+        .expect("edgenas-bench runs")
 }
 
 fn json_stdout(out: &Output) -> Value {
     assert!(
         out.status.success(),
-        "edgenas failed: {}",
+        "edgenas-bench failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
@@ -35,10 +35,9 @@ fn positive(v: &Value, field: &str) -> f64 {
 #[test]
 fn worker_prints_one_json_line_per_workload() {
     for what in ["search-step", "retrain-step", "infer"] {
-        let out = edgenas(
+        let out = edgenas_bench(
             &[
-                "bench", "worker", "--what", what, "--config", "tiny", "--warmup", "0", "--steps",
-                "2",
+                "worker", "--what", what, "--config", "tiny", "--warmup", "0", "--steps", "2",
             ],
             "1",
         );
@@ -61,9 +60,8 @@ fn worker_prints_one_json_line_per_workload() {
 
 #[test]
 fn race_without_pytorch_reports_our_figures_and_null_ratios() {
-    let out = edgenas(
+    let out = edgenas_bench(
         &[
-            "bench",
             "--ours-only",
             "--config",
             "tiny",
@@ -101,16 +99,7 @@ fn race_without_pytorch_reports_our_figures_and_null_ratios() {
 
 #[test]
 fn race_names_the_setup_script_when_python_is_missing() {
-    let out = edgenas(
-        &[
-            "bench",
-            "--config",
-            "tiny",
-            "--python",
-            "/nonexistent/python",
-        ],
-        "",
-    );
+    let out = edgenas_bench(&["--config", "tiny", "--python", "/nonexistent/python"], "");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bench/reference/setup.sh"), "{err}");
@@ -119,11 +108,11 @@ fn race_names_the_setup_script_when_python_is_missing() {
 
 #[test]
 fn search_alias_still_times_the_search_step() {
-    let out = edgenas(&["bench", "search", "--help"], "");
+    let out = edgenas_bench(&["search", "--help"], "");
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--steps"), "{help}");
     // The worker is an implementation detail.
-    let out = edgenas(&["bench", "--help"], "");
+    let out = edgenas_bench(&["--help"], "");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("worker"));
 }
