@@ -8,7 +8,6 @@
 //! the ReLU has its own key, because a network computes it once per value.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::LinearConfig;
@@ -16,10 +15,12 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Tensor};
 use export::layers::{EmitOptions, Emitter};
 use export::onnx::{GraphBuilder, Port};
-use export::{TractModel, eval_network_to_onnx, onnx};
+use export::{eval_network_to_onnx, onnx};
 use models::genotype::Genotype;
 use models::network::{EvalNetwork, EvalNetworkConfig, NetworkConfig, Stem, global_avg_pool};
 use models::ops::{FactorizedReduce, Op, ReluConvBn};
+use runtime::TractModel;
+use runtime::timing::{self, stopwatch};
 
 use crate::LutError;
 use crate::device::{DeviceProfile, LutBackend};
@@ -208,17 +209,10 @@ fn cuda_device() -> Result<Device, LutError> {
 }
 
 /// Times `f` `warmup + repeats` times; returns the last `repeats` in ms.
-fn time_closure(warmup: usize, repeats: usize, mut f: impl FnMut()) -> Vec<f64> {
-    let mut out = Vec::with_capacity(repeats);
-    for i in 0..warmup + repeats {
-        let start = Instant::now();
-        f();
-        let ms = start.elapsed().as_secs_f64() * 1e3;
-        if i >= warmup {
-            out.push(ms);
-        }
+fn time_closure(warmup: usize, repeats: usize, f: impl FnMut()) -> Vec<f64> {
+    match timing::repeat(warmup, repeats, &mut stopwatch(f)) {
+        Ok(times) => times,
     }
-    out
 }
 
 /// Measures one key: `repeats` timings in milliseconds.
@@ -227,17 +221,14 @@ pub fn measure_key(key: &LutKey, profile: &DeviceProfile) -> Result<Vec<f64>, Lu
     match profile.backend {
         LutBackend::Tract => {
             let (bytes, shapes) = key_onnx(key, batch)?;
-            let model = TractModel::from_bytes(&bytes, &shapes)
-                .map_err(|e| LutError::Runtime(format!("{key}: {e}")))?;
+            let plan = TractModel::from_bytes(key.to_string(), &bytes)?.plan(&shapes)?;
             let data: Vec<Vec<f32>> = shapes
                 .iter()
                 .enumerate()
                 .map(|(i, s)| input_values(s.iter().product(), i as u64))
                 .collect();
             let refs: Vec<&[f32]> = data.iter().map(Vec::as_slice).collect();
-            model
-                .time_runs(&refs, profile.warmup, profile.repeats)
-                .map_err(|e| LutError::Runtime(format!("{key}: {e}")))
+            Ok(plan.time_runs(&refs, profile.warmup, profile.repeats)?)
         }
         LutBackend::Flex | LutBackend::Cuda => {
             let device = burn_device(profile)?;
@@ -310,12 +301,10 @@ pub fn measure_network(
                 &BTreeMap::new(),
             );
             let bytes = onnx::to_bytes(&model);
-            let tract = TractModel::from_bytes(&bytes, &[shape.to_vec()])
-                .map_err(|e| LutError::Runtime(format!("network {genotype}: {e}")))?;
+            let tract = TractModel::from_bytes(format!("network {genotype}"), &bytes)?
+                .plan(&[shape.to_vec()])?;
             let input = input_values(shape.iter().product(), 7);
-            tract
-                .time_runs(&[&input], profile.warmup, profile.repeats)
-                .map_err(|e| LutError::Runtime(format!("network {genotype}: {e}")))
+            Ok(tract.time_runs(&[&input], profile.warmup, profile.repeats)?)
         }
         LutBackend::Flex | LutBackend::Cuda => {
             let device = burn_device(profile)?;

@@ -23,7 +23,7 @@ pub fn partial_path(out: &Path) -> PathBuf {
 /// The device description of a measurement made now.
 pub fn describe(profile: &DeviceProfile) -> DeviceDescription {
     let (runtime, version) = match profile.backend {
-        LutBackend::Tract => ("tract-onnx", export::TRACT_VERSION),
+        LutBackend::Tract => ("tract-onnx", runtime::TRACT_VERSION),
         LutBackend::Flex => ("burn-flex", "0.22.1"),
         LutBackend::Cuda => ("burn-cuda", "0.22.1"),
     };
