@@ -10,14 +10,14 @@ use sha2::{Digest, Sha256};
 
 use crate::calibration::{CALIBRATION_DESCRIPTION, CALIBRATION_WORKLOAD, Calibration};
 use crate::error::BenchError;
-use crate::host::{BenchDevice, HostInfo};
+use crate::host::BenchDevice;
 use crate::model::{ModelFile, hex, shape_text};
 use crate::report::{
     Accuracy, BatchLatency, BenchReport, CalibrationInfo, DataInfo, DeviceInfo, ModelInfo,
     REPORT_KIND, REPORT_SCHEMA_VERSION, RunSettings,
 };
-use crate::runtime::{BatchPlan, LoadedModel};
-use crate::stats::LatencyStats;
+use ::runtime::timing::{self, Schedule};
+use ::runtime::{HostInfo, LatencyStats, TractModel, TractPlan};
 
 /// Environment variable with the test-only slowdown in milliseconds (the
 /// binary's hidden `--inject-slowdown-ms` sets the same option).
@@ -133,13 +133,15 @@ pub fn run_with_progress(
     let [c, h, w] = data_shape;
     let images = normalization.apply(&test.images, c, h, w);
 
-    let loaded = LoadedModel::parse(
-        model_path,
-        &model.bytes,
-        model.input_shape,
-        options.inject_slowdown,
-    )?;
-    let plans = Plans::new(&loaded, options.batch, test.len)?;
+    let loaded =
+        TractModel::from_bytes(model_path, &model.bytes)?.with_slowdown(options.inject_slowdown);
+    if loaded.input_count() != 1 {
+        return Err(BenchError::Model {
+            path: model_path.to_path_buf(),
+            message: format!("tract sees {} inputs, expected 1", loaded.input_count()),
+        });
+    }
+    let plans = Plans::new(&loaded, model.input_shape, options.batch, test.len)?;
     log::info!(
         "{}: {} ONNX nodes, {} after tract's optimization; {} test images of {}",
         model_path.display(),
@@ -157,7 +159,7 @@ pub fn run_with_progress(
         accuracy.samples
     );
 
-    let latency_plans: Vec<&BatchPlan> = if options.batch == 1 {
+    let latency_plans: Vec<&TractPlan> = if options.batch == 1 {
         vec![plans.one()]
     } else {
         vec![plans.one(), plans.full()]
@@ -177,7 +179,7 @@ pub fn run_with_progress(
         let calibration =
             LatencyStats::from_samples(&timings.calibration, plan.batch(), options.warmup);
         let profile = if options.profile {
-            Some(plan.profile(input, options.repeats)?)
+            Some(plan.profile(&[input], options.repeats)?)
         } else {
             None
         };
@@ -268,12 +270,17 @@ pub fn run_with_progress(
 /// work and need care to drop the padded rows, and the plan is cheap.
 struct Plans {
     /// Plans by batch size (at most three, no duplicates).
-    plans: Vec<BatchPlan>,
+    plans: Vec<TractPlan>,
     batch: usize,
 }
 
 impl Plans {
-    fn new(model: &LoadedModel, batch: usize, samples: usize) -> Result<Self, BenchError> {
+    fn new(
+        model: &TractModel,
+        [c, h, w]: [usize; 3],
+        batch: usize,
+        samples: usize,
+    ) -> Result<Self, BenchError> {
         let mut sizes = vec![1, batch];
         if !samples.is_multiple_of(batch) {
             sizes.push(samples % batch);
@@ -282,23 +289,23 @@ impl Plans {
         sizes.dedup();
         let plans = sizes
             .into_iter()
-            .map(|b| model.plan(b))
+            .map(|b| model.plan(&[vec![b, c, h, w]]))
             .collect::<Result<_, _>>()?;
         Ok(Self { plans, batch })
     }
 
-    fn get(&self, batch: usize) -> &BatchPlan {
+    fn get(&self, batch: usize) -> &TractPlan {
         self.plans
             .iter()
             .find(|p| p.batch() == batch)
             .expect("a plan for every batch size the run uses")
     }
 
-    fn one(&self) -> &BatchPlan {
+    fn one(&self) -> &TractPlan {
         self.get(1)
     }
 
-    fn full(&self) -> &BatchPlan {
+    fn full(&self) -> &TractPlan {
         self.get(self.batch)
     }
 }
@@ -316,9 +323,9 @@ fn accuracy_pass(
     let (mut correct, mut inferences, mut start) = (0, 0, 0);
     while start < samples {
         let size = plans.batch.min(samples - start);
-        let logits = plans
+        let (_, logits) = plans
             .get(size)
-            .run(&images[start * image_len..(start + size) * image_len])?;
+            .run(&[&images[start * image_len..(start + size) * image_len]])?;
         let classes = logits.len() / size;
         correct += logits
             .chunks_exact(classes)
@@ -377,27 +384,21 @@ struct Timings {
 /// which made the batch-1 times depend on the order of the round rather
 /// than on the model.
 fn time_interleaved(
-    plans: &[&BatchPlan],
+    plans: &[&TractPlan],
     inputs: &[Vec<f32>],
     calibrations: &[Calibration],
     options: &RunOptions,
 ) -> Result<Vec<Timings>, BenchError> {
+    let schedule = Schedule::alternating(options.warmup, options.repeats);
     let mut out = Vec::new();
     for ((plan, input), calibration) in plans.iter().zip(inputs).zip(calibrations) {
-        let mut model_timer = plan.timer(input)?;
+        let mut model_timer = plan.timer(&[input])?;
         let mut calibration_timer = calibration.timer()?;
-        let (mut model, mut cal) = (Vec::new(), Vec::new());
-        for round in 0..options.warmup + options.repeats {
-            let (m, c) = (model_timer()?, calibration_timer()?);
-            if round >= options.warmup {
-                model.push(m);
-                cal.push(c);
-            }
-        }
-        out.push(Timings {
-            model,
-            calibration: cal,
-        });
+        let mut times =
+            timing::interleaved(&mut [&mut model_timer, &mut calibration_timer], schedule)?;
+        let calibration = times.pop().expect("two workloads");
+        let model = times.pop().expect("two workloads");
+        out.push(Timings { model, calibration });
     }
     Ok(out)
 }

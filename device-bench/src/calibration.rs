@@ -10,13 +10,11 @@
 //! pool, gemm) at a comparable size, so both react alike to the machine.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
 
 use ::runtime::onnx::{self, Attr, GraphBuilder, Port};
+use ::runtime::{RuntimeError, TractModel, TractPlan};
 
 use crate::error::BenchError;
-use crate::runtime::{BatchPlan, LoadedModel};
 
 /// Name of the workload recorded in reports. Change it whenever the net or
 /// its input changes: ratios to different workloads are not comparable, and
@@ -143,34 +141,29 @@ pub fn calibration_onnx() -> Vec<u8> {
 /// preempted, a 20 ms one often), and a similar working-set growth with the
 /// batch.
 pub struct Calibration {
-    plan: BatchPlan,
+    plan: TractPlan,
     input: Vec<f32>,
 }
 
 impl Calibration {
     pub fn load(batch: usize) -> Result<Self, BenchError> {
         let bytes = calibration_onnx();
-        let model = LoadedModel::parse(
-            Path::new("<calibration workload>"),
-            &bytes,
-            [IN_CHANNELS, SIZE, SIZE],
-            Duration::ZERO,
-        )?;
+        let model = TractModel::from_bytes("<calibration workload>", &bytes)?;
         let image = values(IN_CHANNELS * SIZE * SIZE, 7, 1.0);
         Ok(Self {
-            plan: model.plan(batch)?,
+            plan: model.plan(&[vec![batch, IN_CHANNELS, SIZE, SIZE]])?,
             input: image.repeat(batch),
         })
     }
 
     /// Times one run in milliseconds.
-    pub fn timer(&self) -> Result<impl FnMut() -> Result<f64, BenchError> + '_, BenchError> {
-        self.plan.timer(&self.input)
+    pub fn timer(&self) -> Result<impl FnMut() -> Result<f64, RuntimeError> + '_, BenchError> {
+        Ok(self.plan.timer(&[&self.input])?)
     }
 
     /// The logits of the fixed input, `[batch, 10]`.
     pub fn logits(&self) -> Result<Vec<f32>, BenchError> {
-        self.plan.run(&self.input)
+        Ok(self.plan.run(&[&self.input])?.1)
     }
 }
 

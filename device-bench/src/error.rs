@@ -59,13 +59,10 @@ pub enum BenchError {
         data: usize,
     },
 
-    /// tract could not load, optimize or run the model.
-    #[error("{}: tract cannot {action} the model: {message}", path.display())]
-    Tract {
-        path: PathBuf,
-        action: &'static str,
-        message: String,
-    },
+    /// tract could not load, optimize or run the model (the message names
+    /// the file and the action).
+    #[error(transparent)]
+    Runtime(#[from] ::runtime::RuntimeError),
 
     /// A report or baseline file that is not JSON, not ours, or of another
     /// schema version.
@@ -93,13 +90,4 @@ pub enum BenchError {
     /// The dataset could not be loaded (the message names the folder/file).
     #[error(transparent)]
     Data(#[from] datasets::DataError),
-}
-
-/// One line of a tract error chain (`{:#}` joins causes with ": "; a cause
-/// may still hold line breaks).
-pub(crate) fn one_line(message: impl std::fmt::Display) -> String {
-    format!("{message:#}")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }

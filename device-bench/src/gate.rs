@@ -31,7 +31,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::BenchError;
-use crate::report::{BatchLatency, BenchReport};
+use crate::noise;
+use crate::report::{BatchLatency, BenchReport, short_hash};
 
 /// How strict the gate is.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -109,7 +110,9 @@ pub struct GateOutcome {
     pub settings: GateSettings,
 }
 
-/// Compares `report` with `baseline`.
+/// Compares `report` with `baseline`: first whether they measure the same
+/// thing at all, then one row per batch size on the latency ratio, one on
+/// accuracy, and the absolute medians for information.
 ///
 /// # Errors
 /// [`BenchError::Incomparable`] when they do not measure the same thing:
@@ -122,76 +125,31 @@ pub fn compare(
     baseline_path: &Path,
     settings: &GateSettings,
 ) -> Result<GateOutcome, BenchError> {
-    let incomparable = |message: String| BenchError::Incomparable {
-        report: report_path.to_path_buf(),
-        baseline: baseline_path.to_path_buf(),
-        message,
-    };
-    let mut checks: Vec<(&str, String, String)> = vec![
-        (
-            "device",
-            baseline.device.device.name().into(),
-            report.device.device.name().into(),
-        ),
-        (
-            "runtime",
-            baseline.device.runtime.clone(),
-            report.device.runtime.clone(),
-        ),
-        (
-            "runtime threads",
-            baseline.device.threads.to_string(),
-            report.device.threads.to_string(),
-        ),
-        (
-            "model input shape",
-            format!("{:?}", baseline.model.input_shape),
-            format!("{:?}", report.model.input_shape),
-        ),
-        (
-            "model classes",
-            baseline.model.num_classes.to_string(),
-            report.model.num_classes.to_string(),
-        ),
-        (
-            "batch sizes",
-            format!("{:?}", batches(baseline)),
-            format!("{:?}", batches(report)),
-        ),
-        (
-            "test data",
-            format!(
-                "{} ({} images, {})",
-                baseline.data.source,
-                baseline.data.test_samples,
-                short(&baseline.data.test_fingerprint)
-            ),
-            format!(
-                "{} ({} images, {})",
-                report.data.source,
-                report.data.test_samples,
-                short(&report.data.test_fingerprint)
-            ),
-        ),
-        (
-            "calibration workload",
-            baseline.calibration.workload.clone(),
-            report.calibration.workload.clone(),
-        ),
-    ];
-    checks.retain(|(_, b, r)| b != r);
-    if let Some((what, b, r)) = checks.first() {
-        return Err(incomparable(format!(
-            "{what} differs (baseline {b}, report {r})"
-        )));
-    }
+    report.check_comparable(baseline, report_path, baseline_path)?;
+    let pairs = batch_pairs(report, baseline);
+    let mut rows: Vec<GateRow> = pairs
+        .iter()
+        .map(|(now, base)| latency_row(now, base, settings))
+        .collect();
+    rows.push(accuracy_row(report, baseline, settings));
+    rows.extend(pairs.iter().flat_map(|(now, base)| info_rows(now, base)));
+    Ok(GateOutcome {
+        passed: rows.iter().all(|r| r.verdict != Verdict::Regression),
+        rows,
+        warnings: warnings(report, baseline),
+        settings: *settings,
+    })
+}
 
+/// Differences that do not prevent the comparison but may explain its
+/// result: another model file, tract version or CPU, an injected slowdown.
+fn warnings(report: &BenchReport, baseline: &BenchReport) -> Vec<String> {
     let mut warnings = Vec::new();
     if report.model.sha256 != baseline.model.sha256 {
         warnings.push(format!(
             "another model file than the baseline's (sha256 {} vs {})",
-            short(&report.model.sha256),
-            short(&baseline.model.sha256)
+            short_hash(&report.model.sha256),
+            short_hash(&baseline.model.sha256)
         ));
     }
     if report.device.runtime_version != baseline.device.runtime_version {
@@ -214,9 +172,16 @@ pub fn compare(
             ));
         }
     }
+    warnings
+}
 
-    let mut rows = Vec::new();
-    let pairs: Vec<(&BatchLatency, &BatchLatency)> = baseline
+/// `(now, baseline)` latencies per batch size, in the baseline's order.
+/// The batch sizes must have been checked equal.
+fn batch_pairs<'a>(
+    report: &'a BenchReport,
+    baseline: &'a BenchReport,
+) -> Vec<(&'a BatchLatency, &'a BatchLatency)> {
+    baseline
         .latency
         .iter()
         .map(|base| {
@@ -227,62 +192,54 @@ pub fn compare(
                 .expect("batch sizes were checked equal");
             (now, base)
         })
-        .collect();
-    for (now, base) in &pairs {
-        let (ratio_base, ratio_now) = (base.calibration_ratio, now.calibration_ratio);
-        let timings_noise = [&now.stats, &now.calibration, &base.stats, &base.calibration]
-            .iter()
-            .map(|s| s.spread * s.spread / s.count.max(1) as f64)
-            .sum::<f64>()
-            .sqrt()
-            * 100.0;
-        let paired_noise = match (now.ratio_spread, base.ratio_spread) {
-            (Some(s_now), Some(s_base)) => Some(
-                (s_now * s_now / now.stats.count.max(1) as f64
-                    + s_base * s_base / base.stats.count.max(1) as f64)
-                    .sqrt()
-                    * 100.0,
-            ),
-            _ => None,
-        };
-        // The paired ratios' spread measures the noise within a run; how far
-        // runs drift apart only a pooled baseline knows (its run-to-run
-        // range is a floor of the threshold below). Against a single-run
-        // baseline the wider four-timing estimate stays in force: two runs
-        // of one model under a busy test suite moved batch-32 ratios by
-        // 16 % while their paired noise said 7 %.
-        let noise = match (paired_noise, base.run_to_run_pct) {
-            (Some(paired), Some(_)) => paired,
-            (Some(paired), None) => paired.max(timings_noise),
-            (None, _) => timings_noise,
-        };
-        let threshold = settings
-            .floor_pct
-            .max(settings.noise_factor * noise)
-            .max(base.run_to_run_pct.unwrap_or(0.0));
-        let change = (ratio_now / ratio_base - 1.0) * 100.0;
-        let verdict = if change > threshold {
-            Verdict::Regression
-        } else if change < -threshold {
-            Verdict::Improved
-        } else {
-            Verdict::Pass
-        };
-        rows.push(GateRow {
-            metric: format!("latency / calibration, batch {}", base.batch),
-            baseline: ratio_base,
-            now: ratio_now,
-            change_pct: change,
-            threshold_pct: Some(threshold),
-            noise_pct: Some(noise),
-            verdict,
-        });
-    }
+        .collect()
+}
 
+/// The gated row of one batch size: the change of the calibration ratio
+/// against `max(floor, k · noise, baseline's run-to-run range)`.
+fn latency_row(now: &BatchLatency, base: &BatchLatency, settings: &GateSettings) -> GateRow {
+    let (ratio_base, ratio_now) = (base.calibration_ratio, now.calibration_ratio);
+    let timings = noise::medians_noise_pct(
+        &[&now.stats, &now.calibration, &base.stats, &base.calibration]
+            .map(|s| (s.spread, s.count)),
+    );
+    let paired = now
+        .ratio_spread
+        .zip(base.ratio_spread)
+        .map(|(s_now, s_base)| {
+            noise::medians_noise_pct(&[(s_now, now.stats.count), (s_base, base.stats.count)])
+        });
+    let noise = noise::gate_noise_pct(paired, timings, base.run_to_run_pct.is_some());
+    let threshold = settings
+        .floor_pct
+        .max(settings.noise_factor * noise)
+        .max(base.run_to_run_pct.unwrap_or(0.0));
+    let change = (ratio_now / ratio_base - 1.0) * 100.0;
+    let verdict = if change > threshold {
+        Verdict::Regression
+    } else if change < -threshold {
+        Verdict::Improved
+    } else {
+        Verdict::Pass
+    };
+    GateRow {
+        metric: format!("latency / calibration, batch {}", base.batch),
+        baseline: ratio_base,
+        now: ratio_now,
+        change_pct: change,
+        threshold_pct: Some(threshold),
+        noise_pct: Some(noise),
+        verdict,
+    }
+}
+
+/// The accuracy row: a regression when more test samples than the
+/// tolerance went wrong.
+fn accuracy_row(report: &BenchReport, baseline: &BenchReport, settings: &GateSettings) -> GateRow {
     let (acc_now, acc_base) = (&report.accuracy, &baseline.accuracy);
     let lost = acc_base.correct.saturating_sub(acc_now.correct);
     let gained = acc_now.correct.saturating_sub(acc_base.correct);
-    rows.push(GateRow {
+    GateRow {
         metric: format!("accuracy %, {} test images", acc_now.samples),
         baseline: acc_base.percent,
         now: acc_now.percent,
@@ -296,27 +253,24 @@ pub fn compare(
         } else {
             Verdict::Pass
         },
-    });
+    }
+}
 
-    for (now, base) in &pairs {
-        rows.push(info_row(
+/// The absolute medians of one batch size, model and calibration: shown,
+/// not gated.
+fn info_rows(now: &BatchLatency, base: &BatchLatency) -> [GateRow; 2] {
+    [
+        info_row(
             format!("p50 ms, batch {}", base.batch),
             base.stats.p50_ms,
             now.stats.p50_ms,
-        ));
-        rows.push(info_row(
+        ),
+        info_row(
             format!("p50 ms, calibration batch {}", base.batch),
             base.calibration.p50_ms,
             now.calibration.p50_ms,
-        ));
-    }
-
-    Ok(GateOutcome {
-        passed: rows.iter().all(|r| r.verdict != Verdict::Regression),
-        rows,
-        warnings,
-        settings: *settings,
-    })
+        ),
+    ]
 }
 
 fn info_row(metric: String, baseline: f64, now: f64) -> GateRow {
@@ -329,14 +283,6 @@ fn info_row(metric: String, baseline: f64, now: f64) -> GateRow {
         noise_pct: None,
         verdict: Verdict::Info,
     }
-}
-
-fn batches(report: &BenchReport) -> Vec<usize> {
-    report.latency.iter().map(|l| l.batch).collect()
-}
-
-fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
 }
 
 /// The outcome as a table for humans:
@@ -413,7 +359,7 @@ mod tests {
     use super::*;
     use crate::host::{BenchDevice, HostInfo};
     use crate::report::*;
-    use crate::stats::LatencyStats;
+    use ::runtime::LatencyStats;
 
     /// Stats with median `p50` and relative spread `spread`.
     fn stats(batch: usize, p50: f64, spread: f64) -> LatencyStats {
@@ -478,6 +424,7 @@ mod tests {
                     cpu_model: "test cpu".into(),
                     cores: 2,
                     os: "linux x86_64".into(),
+                    gpu: None,
                 },
             },
             settings: RunSettings {

@@ -12,9 +12,8 @@ pub mod error;
 pub mod gate;
 pub mod host;
 pub mod model;
+pub mod noise;
 pub mod report;
-pub mod runtime;
-pub mod stats;
 
 pub use bench::{RunOptions, SLOWDOWN_ENV, argmax, run, run_with_progress};
 pub use error::BenchError;

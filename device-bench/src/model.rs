@@ -41,7 +41,7 @@ impl ModelFile {
         };
         let proto = ::runtime::onnx::from_bytes(&bytes).map_err(|e| BenchError::NotOnnx {
             path: path.to_path_buf(),
-            message: crate::error::one_line(e),
+            message: ::runtime::error::one_line(e),
         })?;
         let Some(graph) = proto.graph.as_ref() else {
             return Err(BenchError::NotOnnx {

@@ -5,10 +5,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use ::runtime::{HostInfo, LatencyStats, Profile};
+
 use crate::error::BenchError;
-use crate::host::{BenchDevice, HostInfo};
-use crate::runtime::Profile;
-use crate::stats::LatencyStats;
+use crate::host::BenchDevice;
+use crate::noise;
 
 /// `kind` of a report file.
 pub const REPORT_KIND: &str = "edgenas-device-bench-report";
@@ -181,6 +182,86 @@ impl BenchReport {
             }),
         }
     }
+
+    /// Whether `self` and `baseline` measure the same thing: device,
+    /// runtime threading, input shape, class count, batch sizes, test data
+    /// and calibration workload must agree (the first difference is the
+    /// error). The regression gate checks this before comparing, and a
+    /// baseline of several runs checks it between its runs.
+    ///
+    /// # Errors
+    /// [`BenchError::Incomparable`] naming both files.
+    pub fn check_comparable(
+        &self,
+        baseline: &BenchReport,
+        report_path: &Path,
+        baseline_path: &Path,
+    ) -> Result<(), BenchError> {
+        let data = |r: &BenchReport| {
+            format!(
+                "{} ({} images, {})",
+                r.data.source,
+                r.data.test_samples,
+                short_hash(&r.data.test_fingerprint)
+            )
+        };
+        let checks: [(&str, String, String); 8] = [
+            (
+                "device",
+                baseline.device.device.name().into(),
+                self.device.device.name().into(),
+            ),
+            (
+                "runtime",
+                baseline.device.runtime.clone(),
+                self.device.runtime.clone(),
+            ),
+            (
+                "runtime threads",
+                baseline.device.threads.to_string(),
+                self.device.threads.to_string(),
+            ),
+            (
+                "model input shape",
+                format!("{:?}", baseline.model.input_shape),
+                format!("{:?}", self.model.input_shape),
+            ),
+            (
+                "model classes",
+                baseline.model.num_classes.to_string(),
+                self.model.num_classes.to_string(),
+            ),
+            (
+                "batch sizes",
+                format!("{:?}", baseline.batches()),
+                format!("{:?}", self.batches()),
+            ),
+            ("test data", data(baseline), data(self)),
+            (
+                "calibration workload",
+                baseline.calibration.workload.clone(),
+                self.calibration.workload.clone(),
+            ),
+        ];
+        match checks.iter().find(|(_, b, r)| b != r) {
+            Some((what, b, r)) => Err(BenchError::Incomparable {
+                report: report_path.to_path_buf(),
+                baseline: baseline_path.to_path_buf(),
+                message: format!("{what} differs (baseline {b}, report {r})"),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The batch sizes measured, in order.
+    pub fn batches(&self) -> Vec<usize> {
+        self.latency.iter().map(|l| l.batch).collect()
+    }
+}
+
+/// The first 12 hex digits of a hash, for messages.
+pub(crate) fn short_hash(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
 }
 
 impl Baseline {
@@ -212,22 +293,16 @@ impl Baseline {
                     message: format!(
                         "another model than {} (sha256 {} vs {}); a baseline's runs must measure one model",
                         first_path.display(),
-                        &other.model.sha256[..12.min(other.model.sha256.len())],
-                        &first.model.sha256[..12.min(first.model.sha256.len())]
+                        short_hash(&other.model.sha256),
+                        short_hash(&first.model.sha256)
                     ),
                 });
             }
-            crate::gate::compare(
-                other,
-                first,
-                path,
-                first_path,
-                &crate::gate::GateSettings::default(),
-            )?;
+            other.check_comparable(first, path, first_path)?;
         }
         if runs.len() > 1 {
             for latency in &mut report.latency {
-                let mut ratios: Vec<f64> = runs
+                let ratios: Vec<f64> = runs
                     .iter()
                     .map(|(r, _)| {
                         r.latency
@@ -237,11 +312,9 @@ impl Baseline {
                             .calibration_ratio
                     })
                     .collect();
-                ratios.sort_by(f64::total_cmp);
-                let median = crate::stats::quantile(&ratios, 0.5);
+                let (median, range_pct) = noise::median_and_range_pct(&ratios);
                 latency.calibration_ratio = median;
-                latency.run_to_run_pct =
-                    Some((ratios[ratios.len() - 1] - ratios[0]) / median * 100.0);
+                latency.run_to_run_pct = Some(range_pct);
             }
         }
         let sources: Vec<String> = runs.iter().map(|(_, p)| p.display().to_string()).collect();

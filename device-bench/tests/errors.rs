@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::*;
-use export::{EmitOptions, eval_network_to_onnx, onnx};
-use models::network::NetworkConfig;
 
 /// Runs `device-bench run` on `model` and expects exit 2, no report, and
 /// one error line containing every fragment.
@@ -91,14 +89,8 @@ fn bad_models_exit_2_naming_the_file() {
     );
 
     // An ONNX without edgenas metadata (no normalization to apply).
-    let plain = eval_network_to_onnx(
-        &good.net,
-        &good.genotype,
-        &good.config,
-        EmitOptions::default(),
-        &BTreeMap::new(),
-    );
-    std::fs::write(p("plain.onnx"), onnx::to_bytes(&plain)).unwrap();
+    let plain = model_bytes(&good.config, good.seed, &BTreeMap::new());
+    std::fs::write(p("plain.onnx"), plain).unwrap();
     bad_run(
         &p("plain.onnx"),
         &[],
@@ -108,14 +100,8 @@ fn bad_models_exit_2_naming_the_file() {
     // Metadata that contradicts the graph.
     let mut props = props(&good);
     props.insert("edgenas.input_shape".into(), "[1,9,9]".into());
-    let lying = eval_network_to_onnx(
-        &good.net,
-        &good.genotype,
-        &good.config,
-        EmitOptions::default(),
-        &props,
-    );
-    std::fs::write(p("lying.onnx"), onnx::to_bytes(&lying)).unwrap();
+    let lying = model_bytes(&good.config, good.seed, &props);
+    std::fs::write(p("lying.onnx"), lying).unwrap();
     bad_run(
         &p("lying.onnx"),
         &[],
@@ -130,10 +116,7 @@ fn models_that_do_not_fit_the_data_exit_2() {
     let wide = export_model(
         dir.path(),
         "wide.onnx",
-        NetworkConfig::new(1, 9, 10)
-            .with_channels(4)
-            .with_layers(3)
-            .with_nodes(3),
+        NetConfig::new(1, 9, 10).with_channels(4).with_layers(3),
         22,
     );
     bad_run(
@@ -149,10 +132,7 @@ fn models_that_do_not_fit_the_data_exit_2() {
     let five = export_model(
         dir.path(),
         "five.onnx",
-        NetworkConfig::new(1, 8, 5)
-            .with_channels(4)
-            .with_layers(3)
-            .with_nodes(3),
+        NetConfig::new(1, 8, 5).with_channels(4).with_layers(3),
         23,
     );
     bad_run(

@@ -159,3 +159,28 @@ fn the_slowdown_can_come_from_the_environment() {
     assert_eq!(report.settings.injected_slowdown_ms, 2.5);
     assert!(report.latency[0].stats.min_ms >= 2.5);
 }
+
+#[test]
+fn the_committed_baseline_still_reads_and_passes_against_itself() {
+    // The CI gate compares every run with this file: a change of the report
+    // types must keep reading it.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/baseline.json");
+    let reference = device_bench::read_reference(&path).unwrap();
+    let device_bench::Reference::Baseline(baseline) = &reference else {
+        panic!("golden/baseline.json is a baseline");
+    };
+    assert!(!baseline.report.latency.is_empty());
+    assert_eq!(baseline.report.device.host.gpu, None);
+    let outcome = device_bench::compare(
+        &baseline.report,
+        &baseline.report,
+        &path,
+        &path,
+        &device_bench::GateSettings::default(),
+    )
+    .unwrap();
+    assert!(outcome.passed);
+    // Written again, it reads back equal.
+    let again: device_bench::Baseline = serde_json::from_str(&baseline.to_json()).unwrap();
+    assert_eq!(&again, baseline.as_ref());
+}

@@ -1,5 +1,6 @@
-//! `device-bench run` on tiny exported models: the report's fields, the
-//! accuracy against burn's own forward pass, partial batches, profiling.
+//! `device-bench run` on tiny models: the report's fields, the accuracy
+//! against the same model run image by image, partial batches, profiling.
+//! (Against burn's forward pass: `export/tests/device_bench.rs`.)
 
 mod common;
 
@@ -29,8 +30,8 @@ fn run_writes_a_sane_report() {
     assert_eq!(acc.samples, 360);
     assert_eq!(
         acc.correct,
-        model.burn_correct(&data),
-        "tract vs burn argmax"
+        model.reference_correct(&data),
+        "batched vs image-by-image argmax"
     );
     assert!((acc.percent - 100.0 * acc.correct as f64 / 360.0).abs() < 1e-9);
     assert_eq!(acc.inferences, 12, "11 batches of 32 and one of 8");
@@ -51,7 +52,7 @@ fn run_writes_a_sane_report() {
 
     assert_eq!(report.device.device.name(), "cpu");
     assert_eq!(report.device.runtime, "tract");
-    assert_eq!(report.device.runtime_version, export::TRACT_VERSION);
+    assert_eq!(report.device.runtime_version, runtime::TRACT_VERSION);
     assert_eq!(report.device.threads, 1);
     assert!(report.device.host.cores >= 1 && !report.device.host.os.is_empty());
     assert!(report.tool_version.starts_with("edgenas "));
@@ -92,11 +93,12 @@ fn run_writes_a_sane_report() {
 #[test]
 fn accuracy_is_exact_for_every_batch_size() {
     // 360 images: batch 7 leaves a remainder of 3, batch 500 is one partial
-    // batch; each gets its own plan and must agree with burn exactly.
+    // batch; each gets its own plan and must agree with the model run
+    // image by image exactly.
     let dir = tempfile::tempdir().unwrap();
     let model = export_model(dir.path(), "model.onnx", small_config(), 2);
     let data = digits();
-    let expected = model.burn_correct(&data);
+    let expected = model.reference_correct(&data);
     for (batch, inferences) in [(7, 52), (360, 1), (500, 1)] {
         let options = RunOptions {
             batch,

@@ -15,6 +15,7 @@ pub mod stage;
 pub use network::{INPUT_NAME, OUTPUT_NAME, eval_network_to_onnx};
 pub use runtime::layers::EmitOptions;
 pub use runtime::{
-    METADATA_SCHEMA_VERSION, ModelMetadata, TRACT_VERSION, TractError, TractModel, metadata, onnx,
+    METADATA_SCHEMA_VERSION, ModelMetadata, RuntimeError, TRACT_VERSION, TractModel, TractPlan,
+    metadata, onnx,
 };
 pub use stage::{ExportError, ExportOptions, ExportSummary, export_run, load_retrained};

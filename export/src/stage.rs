@@ -13,7 +13,7 @@ use crate::metadata::{METADATA_SCHEMA_VERSION, ModelMetadata};
 use crate::network::{INPUT_NAME, eval_network_to_onnx};
 use crate::onnx;
 use runtime::layers::EmitOptions;
-use runtime::{TractError, TractModel};
+use runtime::{RuntimeError, TractModel};
 
 /// Largest relative error allowed between tract and burn.
 pub const PARITY_TOLERANCE: f64 = 1e-4;
@@ -77,12 +77,10 @@ pub enum ExportError {
         #[source]
         error: datasets::DataError,
     },
-    #[error("tract cannot {action} the exported model: {error}")]
-    Tract {
-        action: &'static str,
-        #[source]
-        error: TractError,
-    },
+    /// tract failed on the exported bytes (the message names the output
+    /// file they were going to and what tract was doing).
+    #[error(transparent)]
+    Tract(#[from] RuntimeError),
     #[error(
         "the exported model disagrees with burn: relative error {rel:.3e} > {PARITY_TOLERANCE:e} (nothing written; --no-verify skips this check)"
     )]
@@ -184,16 +182,8 @@ pub fn export_run(
             .into_data()
             .try_to_vec()
             .expect("f32 logits");
-        let tract = TractModel::from_bytes(&bytes, &[vec![n, c, h, h]]).map_err(|error| {
-            ExportError::Tract {
-                action: "load",
-                error,
-            }
-        })?;
-        let (_, got) = tract.run(&[&images]).map_err(|error| ExportError::Tract {
-            action: "run",
-            error,
-        })?;
+        let tract = TractModel::from_bytes(out, &bytes)?.plan(&[vec![n, c, h, h]])?;
+        let (_, got) = tract.run(&[&images])?;
         let (abs, rel) = max_errors(&got, &expected);
         log::info!(
             "parity on {n} test images: max abs error {abs:.3e}, relative {rel:.3e} (tract vs burn)"

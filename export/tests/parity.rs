@@ -66,7 +66,9 @@ fn check(config: &NetworkConfig, genotype: &Genotype, batch: usize) {
             &BTreeMap::new(),
         );
         let bytes = onnx::to_bytes(&model);
-        let tract = TractModel::from_bytes(&bytes, &[shape.to_vec()]).expect("tract loads");
+        let tract = TractModel::from_bytes("parity.onnx", &bytes)
+            .and_then(|m| m.plan(&[shape.to_vec()]))
+            .expect("tract loads");
         let (out_shape, got) = tract.run(&[&input]).expect("tract runs");
         assert_eq!(out_shape, vec![batch, config.num_classes]);
         let err = max_rel_err(&got, &expected);

@@ -1,5 +1,5 @@
 //! Device profiles (how to measure: backend, threads, batch, repeats) and the
-//! description of the host a table was measured on.
+//! description of the device a table was measured on.
 
 use std::path::Path;
 
@@ -132,35 +132,8 @@ impl DeviceProfile {
     }
 }
 
-/// The host a table was measured on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HostInfo {
-    pub cpu_model: String,
-    pub cores: usize,
-    pub os: String,
-    /// GPU name when the backend is `cuda`.
-    pub gpu: Option<String>,
-}
-
-impl HostInfo {
-    pub fn detect() -> Self {
-        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find(|l| l.starts_with("model name") || l.starts_with("Model"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|s| s.trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown".into());
-        Self {
-            cpu_model,
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-            gpu: None,
-        }
-    }
-}
+/// The host a table was measured on (shared with device-bench's reports).
+pub use runtime::HostInfo;
 
 /// The full description recorded in a table: profile, host, runtime
 /// versions, date, tool version.

@@ -38,6 +38,9 @@ pub enum LutError {
     Backend(String),
     #[error("measurement failed: {0}")]
     Runtime(String),
+    /// tract failed on a measured graph (the message names it).
+    #[error("measurement failed: {0}")]
+    Tract(#[from] runtime::RuntimeError),
     #[error("interrupted")]
     Interrupted,
 }

@@ -77,17 +77,14 @@ pub struct Tract;
 impl Backend for Tract {
     fn measure_key(&self, key: &LutKey, profile: &DeviceProfile) -> Result<Vec<f64>, LutError> {
         let (bytes, shapes) = key_onnx(key, profile.batch)?;
-        let model = TractModel::from_bytes(&bytes, &shapes)
-            .map_err(|e| LutError::Runtime(format!("{key}: {e}")))?;
+        let plan = TractModel::from_bytes(key.to_string(), &bytes)?.plan(&shapes)?;
         let data: Vec<Vec<f32>> = shapes
             .iter()
             .enumerate()
             .map(|(i, s)| input_values(s.iter().product(), i as u64))
             .collect();
         let refs: Vec<&[f32]> = data.iter().map(Vec::as_slice).collect();
-        model
-            .time_runs(&refs, profile.warmup, profile.repeats)
-            .map_err(|e| LutError::Runtime(format!("{key}: {e}")))
+        Ok(plan.time_runs(&refs, profile.warmup, profile.repeats)?)
     }
 
     fn measure_network(
@@ -103,12 +100,10 @@ impl Backend for Tract {
             config.image_size,
         ];
         let bytes = network_onnx(genotype, config)?;
-        let tract = TractModel::from_bytes(&bytes, &[shape.to_vec()])
-            .map_err(|e| LutError::Runtime(format!("network {genotype}: {e}")))?;
+        let plan = TractModel::from_bytes(format!("network {genotype}"), &bytes)?
+            .plan(&[shape.to_vec()])?;
         let input = input_values(shape.iter().product(), 7);
-        tract
-            .time_runs(&[&input], profile.warmup, profile.repeats)
-            .map_err(|e| LutError::Runtime(format!("network {genotype}: {e}")))
+        Ok(plan.time_runs(&[&input], profile.warmup, profile.repeats)?)
     }
 }
 

@@ -1,9 +1,12 @@
 //! Robust summary statistics of repeated timings, and the rank/error
 //! statistics `validate` reports.
 
+use runtime::quantile;
 use serde::{Deserialize, Serialize};
 
-/// Summary of repeated measurements in milliseconds.
+/// Summary of repeated measurements in milliseconds (the layout of the
+/// entries of committed `lut.json` tables; device-bench's reports use
+/// [`runtime::LatencyStats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub count: usize,
@@ -14,29 +17,16 @@ pub struct Stats {
     pub std: f64,
 }
 
-/// Linear-interpolated quantile of sorted values (`q` in [0, 1]).
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    assert!(!sorted.is_empty(), "quantile of no values");
-    let pos = q * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
 impl Stats {
     pub fn from_samples(samples: &[f64]) -> Self {
-        let mut sorted = samples.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len() as f64;
-        let mean = sorted.iter().sum::<f64>() / n;
-        let var = sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        let (sorted, mean, std) = runtime::stats::sorted_mean_std(samples);
         Self {
             count: sorted.len(),
             mean,
             median: quantile(&sorted, 0.5),
             p10: quantile(&sorted, 0.1),
             p90: quantile(&sorted, 0.9),
-            std: var.sqrt(),
+            std,
         }
     }
 }

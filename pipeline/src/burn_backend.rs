@@ -4,8 +4,6 @@
 //! rest of the burn code, so the device-side `latency-lut` binary does not
 //! link burn; `edgenas run` hands them to the latency cache.
 
-use std::time::Instant;
-
 use burn::module::Module;
 use burn::nn::LinearConfig;
 use burn::tensor::activation::relu;
@@ -15,6 +13,7 @@ use latency_lut::{DeviceProfile, Glue, LutBackend, LutError, LutKey};
 use models::genotype::Genotype;
 use models::network::{EvalNetworkConfig, NetworkConfig, Stem, global_avg_pool};
 use models::ops::{FactorizedReduce, Op, ReluConvBn};
+use runtime::timing::{self, stopwatch};
 
 /// burn-flex and burn-cuda.
 pub struct Burn;
@@ -140,17 +139,10 @@ fn cuda_device() -> Result<Device, LutError> {
 }
 
 /// Times `f` `warmup + repeats` times; returns the last `repeats` in ms.
-fn time_closure(warmup: usize, repeats: usize, mut f: impl FnMut()) -> Vec<f64> {
-    let mut out = Vec::with_capacity(repeats);
-    for i in 0..warmup + repeats {
-        let start = Instant::now();
-        f();
-        let ms = start.elapsed().as_secs_f64() * 1e3;
-        if i >= warmup {
-            out.push(ms);
-        }
+fn time_closure(warmup: usize, repeats: usize, f: impl FnMut()) -> Vec<f64> {
+    match timing::repeat(warmup, repeats, &mut stopwatch(f)) {
+        Ok(times) => times,
     }
-    out
 }
 
 fn measure_key_burn(

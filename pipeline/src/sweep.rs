@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use artifacts::{ModelFile, ONNX_FILE, RUN_FILE, RunSummary, read_json, write_atomic};
 use latency_lut::Stats;
 use runtime::TractModel;
+use runtime::timing::{self, Schedule};
 use serde::Serialize;
 
 use crate::PipelineError;
@@ -178,11 +179,13 @@ pub fn sweep(config: &SweepConfig) -> Result<SweepSummary, PipelineError> {
 }
 
 /// Times every run's `model.onnx` at batch 1, round-robin: one warm-up
-/// round, then rounds of 20 timed runs per model until `repeats`.
+/// round, then rounds of 20 timed runs per model (each turn after 5 untimed
+/// ones) until `repeats`.
 fn time_models(
     config: &SweepConfig,
     summaries: Vec<(f64, RunSummary)>,
 ) -> Result<Vec<SweepRow>, PipelineError> {
+    let sweep_error = |e: runtime::RuntimeError| PipelineError::Sweep(e.to_string());
     let mut models = Vec::new();
     for (delta, summary) in summaries {
         let dir = run_dir(&config.out, delta);
@@ -194,25 +197,34 @@ fn time_models(
             network.image_size,
             network.image_size,
         ];
-        let model = TractModel::from_path(&onnx, std::slice::from_ref(&shape))
-            .map_err(|e| PipelineError::Sweep(format!("{}: {e}", onnx.display())))?;
+        let plan = TractModel::load(&onnx)
+            .and_then(|m| m.plan(std::slice::from_ref(&shape)))
+            .map_err(sweep_error)?;
         let input = vec![0.5f32; shape.iter().product()];
-        models.push((delta, summary, dir, onnx, model, input, Vec::new()));
+        models.push((delta, summary, dir, onnx, plan, input));
     }
-    let rounds = config.repeats.div_ceil(20).max(1);
-    for round in 0..=rounds {
-        for (_, _, _, onnx, model, input, times) in &mut models {
-            let t = model
-                .time_runs(&[input], 5, 20)
-                .map_err(|e| PipelineError::Sweep(format!("{}: {e}", onnx.display())))?;
-            if round > 0 {
-                times.extend(t); // round 0 is warm-up
-            }
-        }
-    }
+    let schedule = Schedule {
+        warmup_rounds: 1,
+        rounds: config.repeats.div_ceil(20).max(1),
+        turn_warmup: 5,
+        turn_timed: 20,
+    };
+    let mut timers = models
+        .iter()
+        .map(|(.., plan, input)| plan.copying_timer(&[input]))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sweep_error)?;
+    let mut workloads: Vec<&mut dyn FnMut() -> Result<f64, runtime::RuntimeError>> = timers
+        .iter_mut()
+        .map(|t| t as &mut dyn FnMut() -> Result<f64, runtime::RuntimeError>)
+        .collect();
+    let times = timing::interleaved(&mut workloads, schedule).map_err(sweep_error)?;
+    drop(workloads);
+    drop(timers);
     Ok(models
         .into_iter()
-        .map(|(delta, s, dir, onnx, _, _, times)| SweepRow {
+        .zip(times)
+        .map(|((delta, s, dir, onnx, _, _), times)| SweepRow {
             latency_coef: delta,
             test_accuracy: s.test_accuracy,
             predicted_latency_ms: s.predicted_latency_ms,

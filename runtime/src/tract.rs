@@ -1,136 +1,264 @@
-//! Running ONNX models with tract-onnx, the deployment runtime on CPUs:
-//! load → fix the input shape (batch included) → optimize → run.
+//! Running ONNX models with tract-onnx, the deployment runtime on CPUs.
 //!
-//! Timings of an unoptimized tract graph mean nothing (tract's docs), so
-//! every model is optimized before it runs.
+//! A [`TractModel`] is parsed once; [`TractModel::plan`] fixes the input
+//! shapes (batch included) and optimizes, giving a [`TractPlan`] per shape
+//! that runs, times and profiles. Timings of an unoptimized tract graph
+//! mean nothing (tract's docs), so nothing runs before optimization.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::SimpleState;
 
-/// An optimized, runnable tract plan for one input shape.
+use crate::error::{RuntimeError, TractAction};
+use crate::profile::Profile;
+use crate::timing;
+
+/// tract-onnx's version, recorded in reports and latency tables.
+pub const TRACT_VERSION: &str = "0.23.9";
+
+/// A parsed ONNX model, before its input shapes are fixed.
 pub struct TractModel {
-    plan: Arc<TypedRunnableModel>,
-    input_shapes: Vec<Vec<usize>>,
+    /// The file (or a label such as `<calibration workload>`) errors name.
+    source: PathBuf,
+    model: InferenceModel,
+    inputs: usize,
+    /// Busy-wait added after each inference (test-only slowdown).
+    slowdown: Duration,
 }
-
-/// Why tract could not load or run a model (the message chain of tract).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TractError(pub String);
-
-fn err(e: TractError_) -> TractError {
-    TractError(format!("{e:#}"))
-}
-
-type TractError_ = tract_onnx::prelude::TractError;
 
 impl TractModel {
-    /// Loads ONNX bytes with the inputs fixed to `input_shapes` (batch first).
-    pub fn from_bytes(bytes: &[u8], input_shapes: &[Vec<usize>]) -> Result<Self, TractError> {
+    /// Reads and parses the ONNX file at `path`.
+    pub fn load(path: &Path) -> Result<Self, RuntimeError> {
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {
+            model: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// Parses ONNX `bytes`; `source` (the file they came from, or a label)
+    /// is named in errors.
+    pub fn from_bytes(source: impl AsRef<Path>, bytes: &[u8]) -> Result<Self, RuntimeError> {
+        let source = source.as_ref();
+        let load = |e| RuntimeError::tract(source, TractAction::Load, e);
         let model = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])
-            .map_err(err)?;
-        Self::optimize(model, input_shapes)
-    }
-
-    /// Loads an ONNX file with the inputs fixed to `input_shapes` (batch first).
-    pub fn from_path(path: &Path, input_shapes: &[Vec<usize>]) -> Result<Self, TractError> {
-        let model = tract_onnx::onnx().model_for_path(path).map_err(err)?;
-        Self::optimize(model, input_shapes)
-    }
-
-    fn optimize(
-        mut model: InferenceModel,
-        input_shapes: &[Vec<usize>],
-    ) -> Result<Self, TractError> {
-        let declared = model.input_outlets().map_err(err)?.len();
-        if declared != input_shapes.len() {
-            return Err(TractError(format!(
-                "the model has {declared} inputs, {} shapes were given",
-                input_shapes.len()
-            )));
-        }
-        for (i, shape) in input_shapes.iter().enumerate() {
-            model = model
-                .with_input_fact(i, f32::fact(shape.as_slice()).into())
-                .map_err(err)?;
-        }
-        let plan = model
-            .into_optimized()
-            .map_err(err)?
-            .into_runnable()
-            .map_err(err)?;
+            .map_err(load)?;
+        let inputs = model.input_outlets().map_err(load)?.len();
         Ok(Self {
-            plan,
-            input_shapes: input_shapes.to_vec(),
+            source: source.to_path_buf(),
+            model,
+            inputs,
+            slowdown: Duration::ZERO,
         })
     }
 
+    /// Test only: every inference of the plans made from now on busy-waits
+    /// `slowdown` after tract returns, so tests can show that a regression
+    /// gate catches a slower model. Not added to [`TractPlan::profile`].
+    pub fn with_slowdown(mut self, slowdown: Duration) -> Self {
+        self.slowdown = slowdown;
+        self
+    }
+
+    /// The file or label errors name.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// Inputs the graph declares (initializers excluded).
+    pub fn input_count(&self) -> usize {
+        self.inputs
+    }
+
+    /// The optimized plan for inputs of `input_shapes` (batch first), one
+    /// shape per declared input.
+    pub fn plan(&self, input_shapes: &[Vec<usize>]) -> Result<TractPlan, RuntimeError> {
+        if input_shapes.len() != self.inputs {
+            return Err(RuntimeError::Inputs {
+                model: self.source.clone(),
+                declared: self.inputs,
+                given: input_shapes.len(),
+            });
+        }
+        let mut model = self.model.clone();
+        for (i, shape) in input_shapes.iter().enumerate() {
+            model = model
+                .with_input_fact(i, f32::fact(shape.as_slice()).into())
+                .map_err(|e| RuntimeError::tract(&self.source, TractAction::Optimize, e))?;
+        }
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| RuntimeError::tract(&self.source, TractAction::Optimize, e))?;
+        Ok(TractPlan {
+            source: self.source.clone(),
+            plan,
+            input_shapes: input_shapes.to_vec(),
+            slowdown: self.slowdown,
+        })
+    }
+}
+
+/// An optimized, runnable tract plan for one set of input shapes.
+pub struct TractPlan {
+    source: PathBuf,
+    plan: Arc<TypedRunnableModel>,
+    input_shapes: Vec<Vec<usize>>,
+    slowdown: Duration,
+}
+
+impl TractPlan {
     pub fn input_shapes(&self) -> &[Vec<usize>] {
         &self.input_shapes
     }
 
-    fn tensors(&self, inputs: &[&[f32]]) -> Result<Vec<Tensor>, TractError> {
-        if inputs.len() != self.input_shapes.len() {
-            return Err(TractError(format!(
-                "{} inputs given, the model takes {}",
-                inputs.len(),
-                self.input_shapes.len()
-            )));
-        }
-        self.input_shapes
-            .iter()
-            .zip(inputs)
-            .map(|(shape, data)| Tensor::from_shape(shape, data).map_err(err))
-            .collect()
+    /// The first dimension of the first input.
+    pub fn batch(&self) -> usize {
+        self.input_shapes[0][0]
     }
 
-    /// Number of nodes of the optimized graph.
+    /// Nodes of the optimized graph.
     pub fn node_count(&self) -> usize {
         self.plan.model().nodes().len()
     }
 
-    /// Runs the model on `inputs` (one row-major buffer per input, in the
-    /// loaded shapes) and returns the first output as (shape, values).
-    pub fn run(&self, inputs: &[&[f32]]) -> Result<(Vec<usize>, Vec<f32>), TractError> {
+    fn error(&self, e: TractError) -> RuntimeError {
+        RuntimeError::tract(&self.source, TractAction::Run, e)
+    }
+
+    /// One tensor per input, from row-major buffers in the planned shapes.
+    fn tensors(&self, inputs: &[&[f32]]) -> Result<Vec<Tensor>, RuntimeError> {
+        if inputs.len() != self.input_shapes.len() {
+            return Err(RuntimeError::Inputs {
+                model: self.source.clone(),
+                declared: self.input_shapes.len(),
+                given: inputs.len(),
+            });
+        }
+        self.input_shapes
+            .iter()
+            .zip(inputs)
+            .map(|(shape, data)| Tensor::from_shape(shape, data).map_err(|e| self.error(e)))
+            .collect()
+    }
+
+    /// One inference plus the test-only slowdown.
+    fn infer(&self, values: TVec<TValue>) -> Result<TVec<TValue>, RuntimeError> {
+        let out = self.plan.run(values).map_err(|e| self.error(e))?;
+        if !self.slowdown.is_zero() {
+            busy_wait(self.slowdown);
+        }
+        Ok(out)
+    }
+
+    /// Milliseconds of one inference on `values`; the outputs are dropped
+    /// after the clock stops.
+    fn timed(&self, values: TVec<TValue>) -> Result<f64, RuntimeError> {
+        let start = Instant::now();
+        let out = self.infer(values)?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        drop(out);
+        Ok(ms)
+    }
+
+    /// Runs the plan on `inputs` (one row-major buffer per input, in the
+    /// planned shapes) and returns the first output as (shape, values).
+    pub fn run(&self, inputs: &[&[f32]]) -> Result<(Vec<usize>, Vec<f32>), RuntimeError> {
         let values = self
             .tensors(inputs)?
             .into_iter()
             .map(|t| t.into_tvalue())
             .collect();
-        let out = self.plan.run(values).map_err(err)?;
+        let out = self.infer(values)?;
         let first = &out[0];
-        let shape = first.shape().to_vec();
-        let view = first.to_plain_array_view::<f32>().map_err(err)?;
-        Ok((shape, view.iter().copied().collect()))
+        let view = first
+            .to_plain_array_view::<f32>()
+            .map_err(|e| self.error(e))?;
+        Ok((first.shape().to_vec(), view.iter().copied().collect()))
     }
 
-    /// Runs the model on fixed inputs `warmup + repeats` times and returns
-    /// the wall-clock milliseconds of the last `repeats` runs.
+    /// A closure that times one inference on fixed `inputs` in
+    /// milliseconds. The inputs are shared between calls (a reference-count
+    /// clone per call), as device-bench has always timed its models.
+    pub fn timer<'a>(
+        &'a self,
+        inputs: &[&[f32]],
+    ) -> Result<impl FnMut() -> Result<f64, RuntimeError> + use<'a>, RuntimeError> {
+        let values: TVec<TValue> = self
+            .tensors(inputs)?
+            .into_iter()
+            .map(|t| t.into_tvalue())
+            .collect();
+        Ok(move || self.timed(values.clone()))
+    }
+
+    /// A closure like [`Self::timer`], except that every call times the
+    /// plan on its own copy of the inputs, made before the clock starts
+    /// (tract may then take an input over instead of copying it). Latency
+    /// tables and the δ sweep have always been measured this way.
+    pub fn copying_timer<'a>(
+        &'a self,
+        inputs: &[&[f32]],
+    ) -> Result<impl FnMut() -> Result<f64, RuntimeError> + use<'a>, RuntimeError> {
+        let tensors = self.tensors(inputs)?;
+        Ok(move || self.timed(tensors.iter().map(|t| t.clone().into_tvalue()).collect()))
+    }
+
+    /// Runs the plan on fixed `inputs` `warmup + repeats` times (each run
+    /// on its own copy, see [`Self::copying_timer`]) and returns the
+    /// milliseconds of the last `repeats`.
     pub fn time_runs(
         &self,
         inputs: &[&[f32]],
         warmup: usize,
         repeats: usize,
-    ) -> Result<Vec<f64>, TractError> {
-        let tensors = self.tensors(inputs)?;
-        let mut times = Vec::with_capacity(repeats);
-        for i in 0..warmup + repeats {
-            let value: TVec<TValue> = tensors.iter().map(|t| t.clone().into_tvalue()).collect();
-            let start = Instant::now();
-            let out = self.plan.run(value).map_err(err)?;
-            let elapsed = start.elapsed().as_secs_f64() * 1e3;
-            drop(out);
-            if i >= warmup {
-                times.push(elapsed);
-            }
+    ) -> Result<Vec<f64>, RuntimeError> {
+        timing::repeat(warmup, repeats, &mut self.copying_timer(inputs)?)
+    }
+
+    /// Times every node over `runs` inferences on `inputs` (after one
+    /// untimed run), the way tract's own profiler does: the plan is executed
+    /// with an evaluation hook that wraps each node's `eval` in a clock.
+    pub fn profile(&self, inputs: &[&[f32]], runs: usize) -> Result<Profile, RuntimeError> {
+        let model = self.plan.model();
+        let mut totals = vec![Duration::ZERO; model.nodes().len()];
+        let mut state = SimpleState::new(&self.plan).map_err(|e| self.error(e))?;
+        let values: TVec<TValue> = self
+            .tensors(inputs)?
+            .into_iter()
+            .map(|t| t.into_tvalue())
+            .collect();
+        for run in 0..runs + 1 {
+            state
+                .run_plan_with_eval(values.clone(), |ctx, op_state, node, inputs| {
+                    let start = Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    if run > 0 {
+                        totals[node.id] += start.elapsed();
+                    }
+                    out
+                })
+                .map_err(|e| self.error(e))?;
         }
-        Ok(times)
+        let nodes = model
+            .nodes()
+            .iter()
+            .zip(&totals)
+            .map(|(node, t)| (node.name.clone(), node.op().name().to_string(), *t));
+        Ok(Profile::from_totals(nodes, runs))
     }
 }
 
-/// tract-onnx's version, recorded in reports and latency tables.
-pub const TRACT_VERSION: &str = "0.23.9";
+/// Spins for `duration`. A sleep would give the core away and could
+/// oversleep by a scheduler tick; the injected slowdown must behave like a
+/// slower model, which keeps its core busy.
+fn busy_wait(duration: Duration) {
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}

@@ -1,5 +1,11 @@
-//! Shared by the integration tests: tiny exported models (random genotype,
-//! untrained weights) and the device-bench binary.
+//! Shared by the integration tests: tiny edgenas-style models written with
+//! `runtime::onnx::GraphBuilder` (seeded weights, metadata as `edgenas
+//! export` writes it), and the device-bench binary.
+//!
+//! No burn here: device-bench is a device-side crate and its tests build
+//! their models the way the calibration workload is built. That tract's
+//! accuracy through device-bench equals burn's own is checked on exported
+//! burn networks in `export/tests/device_bench.rs`.
 
 #![allow(dead_code)]
 
@@ -8,12 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
-use burn::tensor::{Device, Tensor, TensorData};
 use datasets::Dataset;
-use export::{EmitOptions, METADATA_SCHEMA_VERSION, ModelMetadata, eval_network_to_onnx, onnx};
-use models::genotype::{Genotype, random_genotype};
-use models::network::{EvalNetwork, EvalNetworkConfig, NetworkConfig};
-use models::space::{OpSpace, Relaxation, ZeroConfig};
+use runtime::onnx::{self, Attr, GraphBuilder, Port};
+use runtime::{METADATA_SCHEMA_VERSION, ModelMetadata, TractModel};
 
 /// A deterministic pseudo-random pick (an LCG), so failures reproduce.
 pub fn picker(seed: u64) -> impl FnMut(usize) -> usize {
@@ -26,12 +29,44 @@ pub fn picker(seed: u64) -> impl FnMut(usize) -> usize {
     }
 }
 
-/// An exported test model and the burn network it came from.
+/// The shape of a test network: a 3×3 stem, `layers` cells of two
+/// separable convolutions (depthwise 3×3 + 1×1) with a residual add, global
+/// pooling and a linear classifier. Node names start with `stem/`,
+/// `cell<i>/` and `head/`, as in an exported DARTS network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetConfig {
+    pub in_channels: usize,
+    pub image_size: usize,
+    pub num_classes: usize,
+    pub channels: usize,
+    pub layers: usize,
+}
+
+impl NetConfig {
+    pub fn new(in_channels: usize, image_size: usize, num_classes: usize) -> Self {
+        Self {
+            in_channels,
+            image_size,
+            num_classes,
+            channels: 4,
+            layers: 3,
+        }
+    }
+
+    pub fn with_channels(self, channels: usize) -> Self {
+        Self { channels, ..self }
+    }
+
+    pub fn with_layers(self, layers: usize) -> Self {
+        Self { layers, ..self }
+    }
+}
+
+/// An exported test model.
 pub struct TestModel {
     pub path: PathBuf,
-    pub config: NetworkConfig,
-    pub genotype: Genotype,
-    pub net: EvalNetwork,
+    pub config: NetConfig,
+    pub seed: u64,
     pub metadata: ModelMetadata,
 }
 
@@ -40,32 +75,125 @@ pub fn digits() -> Dataset {
     datasets::load("builtin:digits").expect("the builtin digits load")
 }
 
-/// The small test network: C=4, L=3, N=3 on 1×8×8 digits.
-pub fn small_config() -> NetworkConfig {
-    NetworkConfig::new(1, 8, 10)
-        .with_channels(4)
-        .with_layers(3)
-        .with_nodes(3)
+/// The small test network: C=4, 3 cells on 1×8×8 digits.
+pub fn small_config() -> NetConfig {
+    NetConfig::new(1, 8, 10)
 }
 
-/// Exports a network of `config` (random genotype from `seed`, seeded
-/// untrained weights) with the metadata of an `edgenas export` whose
-/// normalization is the digits' training statistics.
-pub fn export_model(dir: &Path, name: &str, config: NetworkConfig, seed: u64) -> TestModel {
-    // Building and exporting keeps a core busy: not while another test of
-    // this binary is timing.
-    let _turn = TIMING.lock().unwrap_or_else(|e| e.into_inner());
-    let genotype = random_genotype(
-        Relaxation::Darts,
-        config.nodes,
-        &OpSpace::darts(ZeroConfig::V1),
+/// Deterministic values in [-scale, scale] (an LCG).
+fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// A 3×3 (padded) or 1×1 convolution with bias.
+fn conv(
+    g: &mut GraphBuilder,
+    name: &str,
+    x: &str,
+    (c_in, c_out, k, group): (usize, usize, usize, usize),
+    seed: u64,
+) -> String {
+    let fan_in = c_in / group * k * k;
+    let dims = [c_out, c_in / group, k, k];
+    let w = g.weight(
+        &format!("{name}/weight"),
+        &dims,
+        &values(dims.iter().product(), seed, 1.5 / (fan_in as f32).sqrt()),
+    );
+    let b = g.weight(
+        &format!("{name}/bias"),
+        &[c_out],
+        &values(c_out, seed + 1, 0.1),
+    );
+    let pad = (k / 2) as i64;
+    g.node(
+        "Conv",
+        name,
+        &[x, &w, &b],
+        vec![
+            ("kernel_shape", Attr::Ints(vec![k as i64, k as i64])),
+            ("strides", Attr::Ints(vec![1, 1])),
+            ("pads", Attr::Ints(vec![pad, pad, pad, pad])),
+            ("group", Attr::Int(group as i64)),
+        ],
+    )
+}
+
+/// The ONNX bytes of a network of `config` with weights from `seed` and
+/// `props` as its metadata.
+pub fn model_bytes(config: &NetConfig, seed: u64, props: &BTreeMap<String, String>) -> Vec<u8> {
+    let c = config.channels;
+    let mut g = GraphBuilder::new();
+    let input = g.input_name("input");
+    let stem = conv(
+        &mut g,
+        "stem/conv",
+        &input,
+        (config.in_channels, c, 3, 1),
+        seed,
+    );
+    let mut x = g.node("Relu", "stem/relu", &[&stem], vec![]);
+    for cell in 0..config.layers {
+        let mut y = x.clone();
+        for sep in 0..2 {
+            let name = format!("cell{cell}/sep{sep}");
+            let s = seed + 100 * (cell as u64 + 1) + 10 * sep as u64;
+            let dw = conv(&mut g, &format!("{name}/dw"), &y, (c, c, 3, c), s);
+            let pw = conv(&mut g, &format!("{name}/pw"), &dw, (c, c, 1, 1), s + 5);
+            y = g.node("Relu", &format!("{name}/relu"), &[&pw], vec![]);
+        }
+        x = g.node("Add", &format!("cell{cell}/add"), &[&y, &x], vec![]);
+    }
+    let pooled = g.node("GlobalAveragePool", "head/gap", &[&x], vec![]);
+    let flat = g.node(
+        "Flatten",
+        "head/flatten",
+        &[&pooled],
+        vec![("axis", Attr::Int(1))],
+    );
+    let w = g.weight(
+        "head/weight",
+        &[c, config.num_classes],
+        &values(c * config.num_classes, seed + 7, 1.0),
+    );
+    let logits = g.node("Gemm", "head/linear", &[&flat, &w], vec![]);
+    let model = g.finish(
+        "edgenas_test",
+        &[Port {
+            name: input,
+            dims: vec![config.in_channels, config.image_size, config.image_size],
+        }],
+        &[(
+            Port {
+                name: "logits".into(),
+                dims: vec![config.num_classes],
+            },
+            logits,
+        )],
+        props,
+    );
+    onnx::to_bytes(&model)
+}
+
+/// Writes a network of `config` (weights from `seed`) with the metadata of
+/// an `edgenas export` whose normalization is the digits' training
+/// statistics.
+pub fn export_model(dir: &Path, name: &str, config: NetConfig, seed: u64) -> TestModel {
+    let genotype = arch::genotype::random_genotype(
+        arch::Relaxation::Darts,
+        3,
+        &arch::OpSpace::darts(arch::ZeroConfig::V1),
         &mut picker(seed),
     );
-    let device = Device::flex();
-    device.seed(seed);
-    let net = EvalNetworkConfig::new(config.clone(), genotype.clone()).init(&device);
-    let data = digits();
-    let normalization = data.train_normalization();
+    let normalization = digits().train_normalization();
     let metadata = ModelMetadata {
         schema_version: METADATA_SCHEMA_VERSION,
         tool_version: "edgenas test".into(),
@@ -73,56 +201,51 @@ pub fn export_model(dir: &Path, name: &str, config: NetworkConfig, seed: u64) ->
         class_names: (0..config.num_classes).map(|c| c.to_string()).collect(),
         mean: normalization.mean.clone(),
         std: normalization.std.clone(),
-        genotype: genotype.clone(),
+        genotype,
         dataset: "builtin:digits".into(),
         retrain_test_accuracy: None,
         retrain_test_samples: None,
         bn_folded: true,
     };
-    let model = eval_network_to_onnx(
-        &net,
-        &genotype,
-        &config,
-        EmitOptions::default(),
-        &metadata.to_props(),
-    );
     let path = dir.join(name);
-    std::fs::write(&path, onnx::to_bytes(&model)).unwrap();
+    std::fs::write(&path, model_bytes(&config, seed, &metadata.to_props())).unwrap();
     TestModel {
         path,
         config,
-        genotype,
-        net,
+        seed,
         metadata,
     }
 }
 
 impl TestModel {
-    /// Correct predictions of burn's forward pass on the whole test split,
-    /// normalized with the model's metadata, by burn's own `argmax`.
-    pub fn burn_correct(&self, data: &Dataset) -> usize {
+    /// Correct predictions on the whole test split, normalized with the
+    /// model's metadata, one image at a time through `runtime` directly
+    /// (no batching, none of device-bench's code), with the first of equal
+    /// maxima winning as in burn's `argmax`.
+    pub fn reference_correct(&self, data: &Dataset) -> usize {
         let (c, h, w) = (data.channels, data.height, data.width);
         let norm = datasets::Normalization {
             mean: self.metadata.mean.clone(),
             std: self.metadata.std.clone(),
         };
         let images = norm.apply(&data.test.images, c, h, w);
-        let x = Tensor::<4>::from_data(
-            TensorData::new(images, [data.test.len, c, h, w]),
-            &Device::flex(),
-        );
-        let predicted = self
-            .net
-            .logits(x)
-            .argmax(1)
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
+        // 360 inferences keep a core busy: not while another test of this
+        // binary is timing.
+        let _turn = TIMING.lock().unwrap_or_else(|e| e.into_inner());
+        let plan = TractModel::load(&self.path)
+            .and_then(|m| m.plan(&[vec![1, c, h, w]]))
             .unwrap();
-        predicted
-            .iter()
+        images
+            .chunks_exact(data.test.image_len)
             .zip(&data.test.labels)
-            .filter(|(p, l)| **p == i64::from(**l))
+            .filter(|(image, label)| {
+                let (_, logits) = plan.run(&[image]).unwrap();
+                let best = logits
+                    .iter()
+                    .enumerate()
+                    .fold(0, |best, (i, v)| if *v > logits[best] { i } else { best });
+                best == usize::from(**label)
+            })
             .count()
     }
 }
@@ -137,10 +260,10 @@ pub fn device_bench(args: &[&str]) -> Output {
         .expect("the binary starts")
 }
 
-/// Serializes the timed runs and the CPU-heavy exports of one test binary:
-/// the tests of a binary run in parallel, and a timed run sharing the 2
-/// cores with an export or another run measures them too (a batch-32 ratio
-/// moved 20 % between two runs of one model that way).
+/// Serializes the timed runs of one test binary: the tests of a binary run
+/// in parallel, and a timed run sharing the 2 cores with another run
+/// measures it too (a batch-32 ratio moved 20 % between two runs of one
+/// model that way).
 static TIMING: Mutex<()> = Mutex::new(());
 
 /// `device-bench run` on the digits with few repeats; returns the output.

@@ -3,7 +3,7 @@
 //! exported ONNX, and burn's flex forward pass of the same network, at
 //! batch 1 and 32.
 //!
-//! `cargo bench -p device-bench -- --quick` for a short run. tract runs on
+//! `cargo bench -p export -- --quick` for a short run. tract runs on
 //! one thread; burn-flex uses its rayon pool (all cores) as it does in
 //! training and in `edgenas retrain`'s test pass.
 
@@ -76,7 +76,8 @@ fn inference(c: &mut Criterion) {
         ];
         let values = input(batch * image);
 
-        let tract = TractModel::from_bytes(&bytes, std::slice::from_ref(&shape))
+        let tract = TractModel::from_bytes("c16_l5_n4_8x8.onnx", &bytes)
+            .and_then(|m| m.plan(std::slice::from_ref(&shape)))
             .expect("tract loads the exported model");
         group.bench_function(format!("tract/batch{batch}"), |b| {
             b.iter(|| black_box(tract.run(&[black_box(&values)]).expect("tract runs")))

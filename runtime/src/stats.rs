@@ -1,6 +1,29 @@
-//! Summary statistics of repeated latency measurements.
+//! Summary statistics of repeated latency measurements: the one
+//! [`quantile`] every crate uses, and device-bench's [`LatencyStats`].
 
 use serde::{Deserialize, Serialize};
+
+/// Linear-interpolated quantile of sorted values (`q` in [0, 1]).
+///
+/// # Panics
+/// If `sorted` is empty.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    assert!(!sorted.is_empty(), "quantile of no values");
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// `samples` sorted ascending, with their mean and population standard
+/// deviation: what every summary here starts from.
+pub fn sorted_mean_std(samples: &[f64]) -> (Vec<f64>, f64, f64) {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len() as f64;
+    let mean = sorted.iter().sum::<f64>() / n;
+    let var = sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (sorted, mean, var.sqrt())
+}
 
 /// Latency of one workload at one batch size, in milliseconds per
 /// inference (one inference = one call with the whole batch).
@@ -27,25 +50,13 @@ pub struct LatencyStats {
     pub spread: f64,
 }
 
-/// Linear-interpolated quantile of sorted values (`q` in [0, 1]).
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    assert!(!sorted.is_empty(), "quantile of no values");
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
 impl LatencyStats {
     /// Statistics of `samples` (ms per inference of `batch` images).
     ///
     /// # Panics
     /// If `samples` is empty.
     pub fn from_samples(samples: &[f64], batch: usize, warmup: usize) -> Self {
-        let mut sorted = samples.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len() as f64;
-        let mean = sorted.iter().sum::<f64>() / n;
-        let var = sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        let (sorted, mean, std) = sorted_mean_std(samples);
         let p50 = quantile(&sorted, 0.5);
         let (p10, p90) = (quantile(&sorted, 0.1), quantile(&sorted, 0.9));
         Self {
@@ -53,7 +64,7 @@ impl LatencyStats {
             warmup,
             count: sorted.len(),
             mean_ms: mean,
-            std_ms: var.sqrt(),
+            std_ms: std,
             min_ms: sorted[0],
             p10_ms: p10,
             p50_ms: p50,
@@ -73,6 +84,16 @@ impl LatencyStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_interpolate() {
+        let s = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(quantile(&s, 0.0), 1.0);
+        assert_eq!(quantile(&s, 0.5), 3.0);
+        assert_eq!(quantile(&s, 1.0), 5.0);
+        assert!((quantile(&s, 0.1) - 1.4).abs() < 1e-12);
+        assert_eq!(quantile(&[2.0, 4.0], 0.5), 3.0);
+    }
 
     #[test]
     fn stats_of_known_samples() {
