@@ -1,7 +1,7 @@
 //! device-bench: validation of an exported model on the target runtime
 //! (tract): accuracy on the whole test split, latency at batch 1 and at the
 //! deployment batch, a per-node profile, and the CI regression gate that
-//! compares a report with a committed baseline (SPEC §1).
+//! compares a report with a committed baseline (docs/algorithms.md §1).
 //!
 //! [`run`] produces a [`BenchReport`]; [`gate::compare`] judges it against a
 //! baseline. The binary `device-bench` is a thin front end over both.

@@ -44,9 +44,7 @@ const EXIT_REGRESSION: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_secs()
-        .init();
+    ui::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args).map(|()| true),
@@ -57,8 +55,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(EXIT_REGRESSION),
         Err(err) => {
-            let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
-            eprintln!("error: {}", chain.join(": "));
+            eprintln!("{}", ui::one_line(&err));
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use artifacts::progress::Progress;
 use clap::Args;
 use device_bench::{BenchDevice, RunOptions, SLOWDOWN_ENV};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -95,16 +95,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     let data = datasets::load(&args.data)?;
     log::info!("{}", data.describe());
 
-    let bar = ProgressBar::new(data.test.len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("accuracy [{bar:30}] {pos}/{len} images {per_sec} ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    let result = device_bench::run_with_progress(&args.model, &data, &options, &mut |done, _| {
-        bar.set_position(done as u64)
-    });
-    bar.finish_and_clear();
+    let bar = ui::Bars.start("accuracy (images)", data.test.len);
+    let result =
+        device_bench::run_with_progress(&args.model, &data, &options, &mut |done, total| {
+            bar.set(done, total, "")
+        });
+    bar.finish();
     let report = result?;
     report.save(&args.out)?;
 
