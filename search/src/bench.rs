@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::RetrainConfig;
 use crate::batch::Batch;
-use crate::icdarts::{SearchConfig, SearchState, StepGradients, build_eval, init_alphas};
+use crate::icdarts::{
+    SearchConfig, SearchState, StepGradients, StepRates, build_eval, init_alphas,
+};
 
 /// The weights' learning rate of the search-step workload (a fixed value in
 /// the range the cosine schedule sweeps; the PyTorch mirror uses the same).
@@ -287,7 +289,7 @@ pub fn search_step_times(
         let (next, _) = current.step(
             &config,
             None,
-            SEARCH_STEP_LR,
+            &StepRates::uniform(&config, SEARCH_STEP_LR),
             &bt,
             &bv,
             StepGradients::Needed,
