@@ -62,6 +62,20 @@ pub fn edge_entropy(alpha: &[f32], n_ops: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Each edge's margin between its strongest and second-strongest op:
+/// `p₁ − p₂` of softmax(α_edge). 0 when two ops tie (the choice is noise),
+/// growing as the edge commits.
+pub fn edge_margins(alpha: &[f32], n_ops: usize) -> Vec<f64> {
+    edge_softmaxes(alpha, n_ops)
+        .iter()
+        .map(|p| {
+            let mut sorted = p.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            sorted[0] - sorted.get(1).copied().unwrap_or(0.0)
+        })
+        .collect()
+}
+
 /// Sparsity of α: the population standard deviation of softmax(α_edge) for
 /// each edge, and over all edges' softmax values together (σ_α of
 /// `seeds/000`: 0 for a uniform α, growing as edges commit to an op).
@@ -78,6 +92,15 @@ pub fn alpha_std(alpha: &[f32], n_ops: usize) -> (Vec<f64>, f64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn margins_are_the_gap_between_the_two_strongest_ops() {
+        // softmax([ln 3, ln 2, ln 1]) = [1/2, 1/3, 1/6]; uniform → 0.
+        let alpha = [3f32.ln(), 2f32.ln(), 0.0, 0.5, 0.5, 0.5];
+        let m = super::edge_margins(&alpha, 3);
+        assert!((m[0] - (0.5 - 1.0 / 3.0)).abs() < 1e-6, "{m:?}");
+        assert!(m[1].abs() < 1e-12, "{m:?}");
+    }
+
     use super::*;
 
     #[test]

@@ -82,7 +82,10 @@ pub struct SearchConfig {
     pub lr_weights: f64,
     pub momentum: f64,
     pub weight_decay: f64,
-    pub lr_alpha: f64,
+    /// Adam learning rate of α; `None` scales it to the search's length
+    /// ([`SearchConfig::alpha_lr_for`]).
+    #[serde(default)]
+    pub lr_alpha: Option<f64>,
     pub alpha_beta1: f32,
     pub alpha_beta2: f32,
     pub alpha_weight_decay: f64,
@@ -110,11 +113,11 @@ impl Default for SearchConfig {
             batch_size: 32,
             epochs: 4,
             pretrain_epochs: 2,
-            warmup_epochs: 1,
+            warmup_epochs: 2,
             lr_weights: 0.08,
             momentum: 0.9,
             weight_decay: 3e-4,
-            lr_alpha: 3e-4,
+            lr_alpha: None,
             alpha_beta1: 0.5,
             alpha_beta2: 0.999,
             alpha_weight_decay: 0.0,
@@ -127,7 +130,25 @@ impl Default for SearchConfig {
     }
 }
 
+/// The dissertation's α learning rate (Adam, GPU search).
+pub const ALPHA_LR_REFERENCE: f64 = 3e-4;
+/// About how many α steps the dissertation's GPU search makes with it (30
+/// search epochs on CIFAR-10's half split: 8,000–12,000).
+pub const ALPHA_STEPS_REFERENCE: f64 = 10_000.0;
+
 impl SearchConfig {
+    /// The α learning rate of a search that makes `alpha_steps` α updates:
+    /// the configured one, else the reference rate scaled so the search
+    /// moves α as far as the reference search does (Adam moves each α by
+    /// about its learning rate per step, whatever the gradient's size): 3e-4
+    /// × 10,000 / steps, never below 3e-4. The default digits search (about
+    /// 90 α steps) gets ≈ 0.033.
+    pub fn alpha_lr_for(&self, alpha_steps: usize) -> f64 {
+        self.lr_alpha.unwrap_or_else(|| {
+            ALPHA_LR_REFERENCE * (ALPHA_STEPS_REFERENCE / alpha_steps.max(1) as f64).max(1.0)
+        })
+    }
+
     pub fn space(&self) -> OpSpace {
         OpSpace::darts(self.zero)
     }
@@ -163,7 +184,9 @@ impl SearchConfig {
         if self.nodes == 0 || self.layers == 0 || self.eval_layers == 0 {
             return bad("nodes and layers must be at least 1");
         }
-        if !(self.lr_alpha.is_finite() && self.lr_alpha >= 0.0) {
+        if let Some(lr) = self.lr_alpha
+            && !(lr.is_finite() && lr >= 0.0)
+        {
             return bad("the α learning rate must be a finite number ≥ 0");
         }
         if self.kd_temperature <= 0.0 {

@@ -75,6 +75,15 @@ pub struct SearchSummary {
     pub genotype: Genotype,
     pub final_search_val_accuracy: f64,
     pub final_eval_val_accuracy: Option<f64>,
+    /// The α learning rate the search ran with (`config.lr_alpha`, or the
+    /// one scaled to its length).
+    #[serde(default)]
+    pub lr_alpha: f64,
+    /// σ_α and the smallest edge margin of the final α, per cell type.
+    #[serde(default)]
+    pub final_alpha_std: (f64, f64),
+    #[serde(default)]
+    pub final_min_margin: (f64, f64),
     /// The latency penalty's settings (δ, P, table), when there was one.
     #[serde(default)]
     pub latency: Option<PenaltySettings>,
@@ -118,11 +127,24 @@ pub struct EpochMetrics {
     /// Accuracy (%) on `val` of the evaluation network built from the
     /// discretized α of this epoch (the discretization gap is the difference).
     pub eval_val_accuracy: Option<f64>,
+    /// Accuracy (%) on `val` of that network right after its warm-up, when
+    /// it starts teaching: a teacher near chance teaches noise.
+    #[serde(default)]
+    pub eval_warmup_val_accuracy: Option<f64>,
+    /// The α learning rate in effect.
+    #[serde(default)]
+    pub lr_alpha: f64,
     /// Population std of softmax(α) per edge, and overall.
     pub alpha_std_normal: f64,
     pub alpha_std_reduce: f64,
     pub edge_std_normal: Vec<f64>,
     pub edge_std_reduce: Vec<f64>,
+    /// The smallest margin between an edge's two strongest ops (softmax of
+    /// α), per cell type: near 0, some edge's choice is noise.
+    #[serde(default)]
+    pub min_margin_normal: f64,
+    #[serde(default)]
+    pub min_margin_reduce: f64,
     /// Entropy (nats) of each edge's softmax(α).
     pub edge_entropy_normal: Vec<f64>,
     pub edge_entropy_reduce: Vec<f64>,

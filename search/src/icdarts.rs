@@ -9,7 +9,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor};
 use datasets::{Dataset, Normalization};
-use models::diagnostics::{alpha_std, edge_entropy};
+use models::diagnostics::{alpha_std, edge_entropy, edge_margins};
 use models::{
     Alphas, EvalNetwork, EvalNetworkConfig, Genotype, NetworkConfig, OpSpace, Relaxation,
     SearchNetwork, SearchNetworkConfig, discretize,
@@ -51,6 +51,8 @@ pub struct SearchOutcome {
     pub eval_network: NetworkConfig,
     /// The latency penalty's settings, when there was one.
     pub latency: Option<PenaltySettings>,
+    /// The α learning rate the search ran with.
+    pub lr_alpha: f64,
 }
 
 /// Runs a search on `data` (its training split, halved into train/val).
@@ -108,6 +110,22 @@ pub fn run_search(
         .div_ceil(config.batch_size)
         .min(val.len().div_ceil(config.batch_size));
     let total_steps = (config.pretrain_epochs + config.epochs) * steps_per_epoch;
+    let lr_alpha = config.alpha_lr_for(config.epochs * steps_per_epoch);
+    log::info!(
+        "α: Adam lr {lr_alpha:.3e} over {} α steps{}",
+        config.epochs * steps_per_epoch,
+        if config.lr_alpha.is_none() {
+            " (scaled to the search's length)"
+        } else {
+            ""
+        }
+    );
+    // Decision (docs/algorithms.md §9): each rebuilt E gets its own cosine
+    // schedule, restarting at lr_weights and annealing to 0 over its own
+    // life (warm-up plus the epoch it teaches in). Under the search's
+    // global schedule the last epochs' E trained at ≈ 0 and taught from
+    // chance level.
+    let eval_life = (config.warmup_epochs + 1) * steps_per_epoch;
     let mut step = 0usize;
     let mut metrics = Vec::new();
     let eval_net_cfg = config.eval_network(data);
@@ -157,6 +175,8 @@ pub fn run_search(
             &val,
             device,
             penalty,
+            lr_alpha,
+            None,
         );
         on_epoch(&m)?;
         metrics.push(m);
@@ -165,6 +185,8 @@ pub fn run_search(
     for epoch in 0..config.epochs {
         let started = Instant::now();
         // ᾱ = discretize(α); E is rebuilt from it with fresh weights and warmed up.
+        let mut eval_step = 0usize;
+        let mut eval_warmup_val_accuracy = None;
         state.eval = if config.algo == Algo::Icdarts {
             let (mut e, mut opt_e) = build_eval(config, &eval_net_cfg, &state.alphas, device);
             // Decision (docs/algorithms.md §3, warm-up data): Algorithm 1 writes the warm-up
@@ -183,15 +205,22 @@ pub fn run_search(
                     steps_per_epoch,
                 );
                 for chunk in order.chunks(config.batch_size).take(steps_per_epoch) {
-                    let lr = cosine_lr(config.lr_weights, step, total_steps);
+                    let lr = cosine_lr(config.lr_weights, eval_step, eval_life);
                     let b = train.batch(chunk, device);
                     let loss = cross_entropy(e.logits(b.images), b.labels);
                     let mut grads = loss.backward();
                     e = clipped_step(&mut opt_e, lr, e, &mut grads, config.grad_clip);
+                    eval_step += 1;
                     bar.inc();
                 }
                 bar.finish();
             }
+            let teacher = e.valid();
+            let inference = device.clone().inner();
+            eval_warmup_val_accuracy =
+                Some(accuracy(&val, config.batch_size.max(64), &inference, |x| {
+                    teacher.logits(x)
+                }));
             Some((e, opt_e))
         } else {
             None
@@ -209,11 +238,16 @@ pub fn run_search(
             .zip(val_order.chunks(config.batch_size))
             .take(steps_per_epoch)
         {
-            let lr = cosine_lr(config.lr_weights, step, total_steps);
+            let rates = StepRates {
+                alpha: lr_alpha,
+                search: cosine_lr(config.lr_weights, step, total_steps),
+                eval: cosine_lr(config.lr_weights, eval_step, eval_life),
+            };
             let bt = train.batch(tchunk, device);
             let bv = val.batch(vchunk, device);
             let e;
-            (state, e) = state.step(config, penalty, lr, &bt, &bv, StepGradients::Needed);
+            (state, e) = state.step(config, penalty, &rates, &bt, &bv, StepGradients::Needed);
+            eval_step += 1;
             sum_a += e.loss_alpha;
             sum_s += e.loss_search;
             sum_e += e.loss_eval.unwrap_or(0.0);
@@ -243,6 +277,8 @@ pub fn run_search(
             &val,
             device,
             penalty,
+            lr_alpha,
+            eval_warmup_val_accuracy,
         );
         on_epoch(&m)?;
         metrics.push(m);
@@ -259,6 +295,7 @@ pub fn run_search(
         search_network: config.search_network(data),
         eval_network: eval_net_cfg,
         latency: penalty.and_then(|p| p.settings()),
+        lr_alpha,
     })
 }
 
@@ -273,6 +310,28 @@ pub struct SearchState {
     pub opt_w: ModuleOptimizer,
     pub opt_alpha: ModuleOptimizer,
     pub eval: EvalState,
+}
+
+/// The learning rates of one search step: α's (Adam), S's and E's (SGD).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepRates {
+    pub alpha: f64,
+    pub search: f64,
+    pub eval: f64,
+}
+
+impl StepRates {
+    /// Weight learning rate `lr` for both networks and `config`'s α rate,
+    /// unscaled (fixed workloads and tests).
+    pub fn uniform(config: &SearchConfig, lr: f64) -> Self {
+        Self {
+            alpha: config
+                .lr_alpha
+                .unwrap_or(artifacts::config::ALPHA_LR_REFERENCE),
+            search: lr,
+            eval: lr,
+        }
+    }
 }
 
 /// Losses of one search step.
@@ -310,14 +369,13 @@ impl SearchState {
         }
     }
 
-    /// One search step at weight learning rate `lr`: the α update on the
-    /// val batch `bv`, then the w_S (and, for ICDARTS, w_E) update on the
-    /// train batch `bt`.
+    /// One search step at `rates`: the α update on the val batch `bv`, then
+    /// the w_S (and, for ICDARTS, w_E) update on the train batch `bt`.
     pub fn step(
         self,
         config: &SearchConfig,
         penalty: Option<&dyn AlphaPenalty>,
-        lr: f64,
+        rates: &StepRates,
         bt: &Batch,
         bv: &Batch,
         gradients: StepGradients,
@@ -359,7 +417,7 @@ impl SearchState {
         let loss_alpha = loss_a.clone().into_scalar::<f32>() as f64;
         let mut grads = loss_a.backward();
         let g = GradientsParams::from_module(&mut grads, &alphas);
-        let alphas = opt_alpha.step(config.lr_alpha, alphas, g);
+        let alphas = opt_alpha.step(rates.alpha, alphas, g);
 
         // (3.10) w_S ← SGD on L^S_train + λ·KD_train(S‖E), and (3.11) w_E ←
         // SGD on L^E_train. E's logits on the batch serve both: detached as
@@ -388,9 +446,9 @@ impl SearchState {
         };
         let loss_search = loss_s.into_scalar::<f32>() as f64;
         let mut grads = total.backward();
-        let net = clipped_step(&mut opt_w, lr, net, &mut grads, config.grad_clip);
+        let net = clipped_step(&mut opt_w, rates.search, net, &mut grads, config.grad_clip);
         let eval = eval.map(|(e, mut opt_e)| {
-            let e = clipped_step(&mut opt_e, lr, e, &mut grads, config.grad_clip);
+            let e = clipped_step(&mut opt_e, rates.eval, e, &mut grads, config.grad_clip);
             (e, opt_e)
         });
         (
@@ -501,6 +559,8 @@ fn epoch_metrics(
     val: &Batches,
     device: &Device,
     penalty: Option<&dyn AlphaPenalty>,
+    lr_alpha: f64,
+    eval_warmup_val_accuracy: Option<f64>,
 ) -> EpochMetrics {
     let inference = device.clone().inner();
     let net_valid = net.valid();
@@ -516,6 +576,11 @@ fn epoch_metrics(
     let n_ops = space.len();
     let (edge_std_normal, alpha_std_normal) = alpha_std(&normal, n_ops);
     let (edge_std_reduce, alpha_std_reduce) = alpha_std(&reduce, n_ops);
+    let min_margin = |alpha: &[f32]| {
+        edge_margins(alpha, n_ops)
+            .into_iter()
+            .fold(f64::INFINITY, f64::min)
+    };
     let genotype = current_genotype(alphas, space, config);
     let latency = penalty.map(|p| p.report(&alphas_valid, config.relaxation, &genotype));
     let m = EpochMetrics {
@@ -528,6 +593,10 @@ fn epoch_metrics(
         kd_train: ctx.kd,
         search_val_accuracy,
         eval_val_accuracy,
+        eval_warmup_val_accuracy,
+        lr_alpha,
+        min_margin_normal: min_margin(&normal),
+        min_margin_reduce: min_margin(&reduce),
         alpha_std_normal,
         alpha_std_reduce,
         edge_std_normal,
@@ -540,16 +609,21 @@ fn epoch_metrics(
         seconds: ctx.started.elapsed().as_secs_f64(),
     };
     log::info!(
-        "epoch {} ({}): loss_s {:.4}, S val {:.2}%{}, σ_α {:.4}/{:.4}{}",
+        "epoch {} ({}): loss_s {:.4}, S val {:.2}%{}{}, σ_α {:.4}/{:.4}, min margin {:.4}/{:.4}{}",
         m.epoch,
         m.phase,
         m.loss_search_train,
         m.search_val_accuracy,
+        m.eval_warmup_val_accuracy
+            .map(|a| format!(", E val after warm-up {a:.2}%"))
+            .unwrap_or_default(),
         m.eval_val_accuracy
             .map(|a| format!(", E val {a:.2}%"))
             .unwrap_or_default(),
         m.alpha_std_normal,
         m.alpha_std_reduce,
+        m.min_margin_normal,
+        m.min_margin_reduce,
         latency
             .map(|(p, ms)| format!(", P(α) {p:.4}, predicted latency {ms:.3} ms"))
             .unwrap_or_default()

@@ -11,7 +11,7 @@ use models::{NetworkConfig, SearchNetworkConfig};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use search::batch::Batch;
-use search::icdarts::{SearchState, StepGradients, build_eval, init_alphas};
+use search::icdarts::{SearchState, StepGradients, StepRates, build_eval, init_alphas};
 use search::{AlphaPenalty, SearchConfig};
 
 fn batch(device: &Device, seed: u64) -> Batch {
@@ -78,7 +78,7 @@ fn optimized_step_gives_the_same_updates_as_the_reference_step() {
         eval_channels: 4,
         eval_layers: 3,
         batch_size: 6,
-        lr_alpha: 0.01,
+        lr_alpha: Some(0.01),
         ..SearchConfig::default()
     };
     let network = NetworkConfig::new(1, 8, 4)
@@ -105,7 +105,14 @@ fn optimized_step_gives_the_same_updates_as_the_reference_step() {
         let mut losses = Vec::new();
         for _ in 0..3 {
             let r;
-            (state, r) = state.step(&config, Some(&Term), 0.05, &bt, &bv, mode);
+            (state, r) = state.step(
+                &config,
+                Some(&Term),
+                &StepRates::uniform(&config, 0.05),
+                &bt,
+                &bv,
+                mode,
+            );
             losses.extend([r.loss_alpha, r.loss_search, r.loss_eval.unwrap()]);
             // Both updates happened: the weights still take gradients.
             let loss = state.net.forward(bt.images.clone(), &state.alphas).sum();

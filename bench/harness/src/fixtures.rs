@@ -15,7 +15,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use search::RetrainConfig;
 use search::batch::Batch;
-use search::icdarts::{SearchConfig, SearchState, StepGradients, build_eval, init_alphas};
+use search::icdarts::{
+    SearchConfig, SearchState, StepGradients, StepRates, build_eval, init_alphas,
+};
 use serde::{Deserialize, Serialize};
 
 /// The weights' learning rate of the search-step workload (a fixed value in
@@ -304,7 +306,7 @@ pub fn search_step_times(
         let (next, _) = current.step(
             &config,
             None,
-            SEARCH_STEP_LR,
+            &StepRates::uniform(&config, SEARCH_STEP_LR),
             &bt,
             &bv,
             StepGradients::Needed,

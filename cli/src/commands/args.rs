@@ -71,14 +71,14 @@ pub struct SearchOpts {
     /// Search on a seeded random sample of this many training images.
     #[arg(long)]
     pub train_subset: Option<usize>,
-    /// Adam learning rate of α (the papers: 3e-4). Adam moves each α by about
-    /// this much per step whatever the gradient's size, so a short CPU
-    /// search (about a hundred α steps at the defaults, against the
-    /// dissertation's thousands on a GPU) leaves α, and the latency
-    /// penalty's effect on it, near where it started; raise it for short
-    /// searches and δ sweeps.
-    #[arg(long, default_value_t = SearchConfig::default().lr_alpha)]
-    pub arch_lr: f64,
+    /// Adam learning rate of α. Default: scaled to the search's length,
+    /// 3e-4 × 10,000 / (α steps), never below 3e-4 — the dissertation's 3e-4
+    /// over its ~10,000 GPU α steps. Adam moves each α by about its rate per
+    /// step whatever the gradient's size, so a fixed 3e-4 over the ~90 α
+    /// steps of the default CPU search leaves α (and the latency penalty's
+    /// effect) where it started; the scaled rate moves it as far.
+    #[arg(long)]
+    pub arch_lr: Option<f64>,
     /// Seed of every random choice (split, init, batches): the same seed on
     /// the same machine gives the same genotype bit for bit.
     #[arg(long, default_value_t = 0)]
