@@ -64,6 +64,17 @@ fn default_repeats() -> usize {
 }
 
 impl DeviceProfile {
+    /// The input of one timed inference of a network of `config`:
+    /// `[batch, C, H, W]`.
+    pub fn input_shape(&self, config: &arch::shape::NetworkConfig) -> [usize; 4] {
+        [
+            self.batch,
+            config.in_channels,
+            config.image_size,
+            config.image_size,
+        ]
+    }
+
     /// The `cpu` preset: tract, 1 thread, batch 1.
     pub fn cpu() -> Self {
         Self {

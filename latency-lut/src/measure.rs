@@ -93,12 +93,7 @@ impl Backend for Tract {
         config: &NetworkConfig,
         profile: &DeviceProfile,
     ) -> Result<Vec<f64>, LutError> {
-        let shape = [
-            profile.batch,
-            config.in_channels,
-            config.image_size,
-            config.image_size,
-        ];
+        let shape = profile.input_shape(config);
         let bytes = network_onnx(genotype, config)?;
         let plan = TractModel::from_bytes(format!("network {genotype}"), &bytes)?
             .plan(&[shape.to_vec()])?;

@@ -35,12 +35,7 @@ impl Backend for Burn {
         config: &NetworkConfig,
         profile: &DeviceProfile,
     ) -> Result<Vec<f64>, LutError> {
-        let shape = [
-            profile.batch,
-            config.in_channels,
-            config.image_size,
-            config.image_size,
-        ];
+        let shape = profile.input_shape(config);
         let device = burn_device(profile)?;
         let net = EvalNetworkConfig::new(config.clone(), genotype.clone())
             .init(&device)

@@ -221,8 +221,23 @@ impl<'a> Emitter<'a> {
         w: &[f32],
         bias: Option<Vec<f32>>,
     ) -> String {
-        let w = self.graph.weight(&format!("{name}/weight"), &conv.dims, w);
-        let mut inputs = vec![x.to_string(), w];
+        self.conv_node(name, x, conv, w, bias, true)
+    }
+
+    /// The Conv node; `dilations` is left out of the FactorizedReduce
+    /// convolution, as it has always been written, so exported files stay
+    /// byte-identical.
+    fn conv_node(
+        &mut self,
+        name: &str,
+        x: &str,
+        conv: &Conv,
+        w: &[f32],
+        bias: Option<Vec<f32>>,
+        dilations: bool,
+    ) -> String {
+        let wn = self.graph.weight(&format!("{name}/weight"), &conv.dims, w);
+        let mut inputs = vec![x.to_string(), wn];
         if let Some(b) = bias {
             let b = self
                 .graph
@@ -230,20 +245,20 @@ impl<'a> Emitter<'a> {
             inputs.push(b);
         }
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let k = conv.dims[2] as i64;
         let (s, d) = (conv.stride as i64, conv.dilation as i64);
-        self.graph.node(
-            "Conv",
-            name,
-            &refs,
-            vec![
-                ("kernel_shape", Attr::Ints(vec![k, conv.dims[3] as i64])),
-                ("strides", Attr::Ints(vec![s, s])),
-                ("dilations", Attr::Ints(vec![d, d])),
-                ("pads", Attr::Ints(pads(&conv.pads))),
-                ("group", Attr::Int(conv.groups as i64)),
-            ],
-        )
+        let mut attrs = vec![
+            (
+                "kernel_shape",
+                Attr::Ints(vec![conv.dims[2] as i64, conv.dims[3] as i64]),
+            ),
+            ("strides", Attr::Ints(vec![s, s])),
+        ];
+        if dilations {
+            attrs.push(("dilations", Attr::Ints(vec![d, d])));
+        }
+        attrs.push(("pads", Attr::Ints(pads(&conv.pads))));
+        attrs.push(("group", Attr::Int(conv.groups as i64)));
+        self.graph.node("Conv", name, &refs, attrs)
     }
 
     /// An unfolded `BatchNormalization` with running statistics.
@@ -305,48 +320,12 @@ impl<'a> Emitter<'a> {
             bias: None,
         };
         let name = format!("{prefix}/conv");
-        let y = self.conv_without_dilations(&name, &r, &conv, &w, bias);
+        let y = self.conv_node(&name, &r, &conv, &w, bias, false);
         if self.options.fold_bn {
             y
         } else {
             self.batch_norm(&format!("{prefix}/bn"), &y, &m.bn)
         }
-    }
-
-    /// The FactorizedReduce convolution as it has always been written (no
-    /// `dilations` attribute), so exported files stay byte-identical.
-    fn conv_without_dilations(
-        &mut self,
-        name: &str,
-        x: &str,
-        conv: &Conv,
-        w: &[f32],
-        bias: Option<Vec<f32>>,
-    ) -> String {
-        let wn = self.graph.weight(&format!("{name}/weight"), &conv.dims, w);
-        let mut inputs = vec![x.to_string(), wn];
-        if let Some(b) = bias {
-            inputs.push(
-                self.graph
-                    .weight(&format!("{name}/bias"), &[conv.dims[0]], &b),
-            );
-        }
-        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let s = conv.stride as i64;
-        self.graph.node(
-            "Conv",
-            name,
-            &refs,
-            vec![
-                (
-                    "kernel_shape",
-                    Attr::Ints(vec![conv.dims[2] as i64, conv.dims[3] as i64]),
-                ),
-                ("strides", Attr::Ints(vec![s, s])),
-                ("pads", Attr::Ints(pads(&conv.pads))),
-                ("group", Attr::Int(conv.groups as i64)),
-            ],
-        )
     }
 
     fn dw_pw_bn(&mut self, prefix: &str, relu_x: &str, m: &DwPwBn) -> String {

@@ -64,6 +64,47 @@ impl Progress for Bars {
     }
 }
 
+/// The search's networks: the op space and the sizes of the search network
+/// S and the search-phase evaluation network E (`edgenas search`/`run`,
+/// and `latency-lut profile`, whose table must cover them).
+#[derive(Args, Debug, Clone)]
+pub struct SearchNetworkArgs {
+    /// Zero-op configuration: v1 (no zero op) or v0 (DARTS: zero in the
+    /// search, excluded at discretization).
+    #[arg(long, default_value = "v1")]
+    pub zero: arch::ZeroConfig,
+    /// C: channels of the search network.
+    #[arg(long, default_value_t = artifacts::SearchConfig::default().channels)]
+    pub channels: usize,
+    /// L: cells of the search network.
+    #[arg(long, default_value_t = artifacts::SearchConfig::default().layers)]
+    pub layers: usize,
+    /// N: intermediate nodes per cell.
+    #[arg(long, default_value_t = artifacts::SearchConfig::default().nodes)]
+    pub nodes: usize,
+    /// C of the search-phase evaluation network.
+    #[arg(long, default_value_t = artifacts::SearchConfig::default().eval_channels)]
+    pub eval_channels: usize,
+    /// L of the search-phase evaluation network.
+    #[arg(long, default_value_t = artifacts::SearchConfig::default().eval_layers)]
+    pub eval_layers: usize,
+}
+
+impl SearchNetworkArgs {
+    /// `config` with these networks.
+    pub fn apply(&self, config: artifacts::SearchConfig) -> artifacts::SearchConfig {
+        artifacts::SearchConfig {
+            zero: self.zero,
+            channels: self.channels,
+            layers: self.layers,
+            nodes: self.nodes,
+            eval_channels: self.eval_channels,
+            eval_layers: self.eval_layers,
+            ..config
+        }
+    }
+}
+
 /// The deployed (retrained) network's size, for commands that do not
 /// retrain (`edgenas search`, `latency-lut profile`).
 #[derive(Args, Debug, Clone)]

@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
-use arch::{Relaxation, ZeroConfig};
+use arch::Relaxation;
 use artifacts::{
     Algo, Backend, PenaltyKind, PenaltySettings, RetrainConfig, RetrainSettings, SearchConfig,
 };
 use clap::Args;
+use ui::SearchNetworkArgs;
 
 /// Where the data comes from.
 #[derive(Args, Debug, Clone)]
@@ -37,10 +38,8 @@ pub struct SearchOpts {
     /// Search algorithm: icdarts or darts (first-order baseline).
     #[arg(long, default_value = "icdarts")]
     pub algo: Algo,
-    /// Zero-op configuration: v1 (no zero op) or v0 (DARTS: zero in the
-    /// search, excluded at discretization).
-    #[arg(long, default_value = "v1")]
-    pub zero: ZeroConfig,
+    #[command(flatten)]
+    pub networks: SearchNetworkArgs,
     /// Search epochs after pretraining.
     #[arg(long, default_value_t = SearchConfig::default().epochs)]
     pub epochs: usize,
@@ -50,21 +49,6 @@ pub struct SearchOpts {
     /// Warm-up epochs of each rebuilt evaluation network.
     #[arg(long, default_value_t = SearchConfig::default().warmup_epochs)]
     pub warmup_epochs: usize,
-    /// C: channels of the search network.
-    #[arg(long, default_value_t = SearchConfig::default().channels)]
-    pub channels: usize,
-    /// L: cells of the search network.
-    #[arg(long, default_value_t = SearchConfig::default().layers)]
-    pub layers: usize,
-    /// N: intermediate nodes per cell.
-    #[arg(long, default_value_t = SearchConfig::default().nodes)]
-    pub nodes: usize,
-    /// C of the search-phase evaluation network.
-    #[arg(long, default_value_t = SearchConfig::default().eval_channels)]
-    pub eval_channels: usize,
-    /// L of the search-phase evaluation network.
-    #[arg(long, default_value_t = SearchConfig::default().eval_layers)]
-    pub eval_layers: usize,
     /// Images per batch (train and val batches alike).
     #[arg(long, default_value_t = SearchConfig::default().batch_size)]
     pub batch_size: usize,
@@ -87,24 +71,19 @@ pub struct SearchOpts {
 
 impl SearchOpts {
     pub fn config(&self) -> SearchConfig {
-        SearchConfig {
+        let base = SearchConfig {
             algo: self.algo,
             relaxation: self.cell,
-            zero: self.zero,
             epochs: self.epochs,
             pretrain_epochs: self.pretrain_epochs,
             warmup_epochs: self.warmup_epochs,
-            channels: self.channels,
-            layers: self.layers,
-            nodes: self.nodes,
-            eval_channels: self.eval_channels,
-            eval_layers: self.eval_layers,
             batch_size: self.batch_size,
             train_subset: self.train_subset,
             lr_alpha: self.arch_lr,
             seed: self.seed,
             ..SearchConfig::default()
-        }
+        };
+        self.networks.apply(base)
     }
 }
 

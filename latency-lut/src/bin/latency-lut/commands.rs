@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use arch::ZeroConfig;
 use artifacts::SearchConfig;
 use clap::{Args, Subcommand};
 use latency_lut::measure::Backends;
@@ -14,7 +13,7 @@ use latency_lut::stage::{
 };
 use latency_lut::{DeviceProfile, Lut};
 use serde::Serialize;
-use ui::{Bars, DeployArgs};
+use ui::{Bars, DeployArgs, SearchNetworkArgs};
 
 /// Which networks a table covers (default: those of `edgenas run`).
 #[derive(Args, Debug, Clone)]
@@ -26,24 +25,8 @@ pub struct TemplateArgs {
     /// Dataset whose image shape and class count the networks take.
     #[arg(long, default_value = "builtin:digits")]
     pub data: String,
-    /// C of the search network.
-    #[arg(long, default_value_t = SearchConfig::default().channels)]
-    pub channels: usize,
-    /// L of the search network.
-    #[arg(long, default_value_t = SearchConfig::default().layers)]
-    pub layers: usize,
-    /// N: nodes per cell.
-    #[arg(long, default_value_t = SearchConfig::default().nodes)]
-    pub nodes: usize,
-    /// C of the search-phase evaluation network.
-    #[arg(long, default_value_t = SearchConfig::default().eval_channels)]
-    pub eval_channels: usize,
-    /// L of the search-phase evaluation network.
-    #[arg(long, default_value_t = SearchConfig::default().eval_layers)]
-    pub eval_layers: usize,
-    /// Zero-op configuration of the op space (v1 or v0).
-    #[arg(long, default_value = "v1")]
-    pub zero: ZeroConfig,
+    #[command(flatten)]
+    pub networks: SearchNetworkArgs,
     #[command(flatten)]
     pub deploy: DeployArgs,
 }
@@ -54,15 +37,7 @@ impl TemplateArgs {
             Some(path) => TemplateSource::SearchSummary(path.clone()),
             None => TemplateSource::Data {
                 spec: self.data.clone(),
-                config: SearchConfig {
-                    channels: self.channels,
-                    layers: self.layers,
-                    nodes: self.nodes,
-                    eval_channels: self.eval_channels,
-                    eval_layers: self.eval_layers,
-                    zero: self.zero,
-                    ..SearchConfig::default()
-                },
+                config: self.networks.apply(SearchConfig::default()),
             },
         }
     }
