@@ -19,8 +19,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The main job: search a cell on the data, then retrain the network and
-    /// test it. Writes OUT/search/ and OUT/retrain/ and prints a summary.
+    /// The main job: measure (or reuse) the device's latency table, search a
+    /// cell with the latency penalty, retrain and test the network, export
+    /// it to ONNX (checked against burn) and measure it with tract. Writes
+    /// OUT/search/, OUT/retrain/, OUT/model.onnx, OUT/report.json and
+    /// OUT/run.json and prints a summary.
     Run(commands::run::RunArgs),
     /// Architecture search (ICDARTS or first-order DARTS) on the training
     /// split, halved into train/val. Writes genotype.json, alphas.json,
@@ -33,9 +36,10 @@ enum Command {
     /// Export a retrained network to ONNX (BN folded, metadata for
     /// deployment), verified against burn with tract on test images.
     Export(commands::export::ExportArgs),
-    /// The δ sweep: one `edgenas run` per latency coefficient, then export
-    /// and tract latency of each network side by side; writes a table and an
-    /// SVG of test accuracy vs measured latency (the Pareto front).
+    /// The δ sweep: one `edgenas run` per latency coefficient, then the
+    /// deployed models (each run's verified model.onnx) timed in tract side
+    /// by side; writes a table and an SVG of test accuracy vs measured
+    /// latency (the Pareto front).
     Sweep(commands::sweep::SweepArgs),
 }
 

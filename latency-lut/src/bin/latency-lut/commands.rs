@@ -67,9 +67,10 @@ pub enum LutCommand {
 
 #[derive(Args)]
 pub struct ProfileArgs {
-    /// `cpu` (tract, 1 thread, batch 1), `jetson` (burn-cuda, batch 1), or a
-    /// TOML device file (name, backend = tract|flex|cuda, threads, batch,
-    /// dtype, warmup, repeats).
+    /// `cpu` (tract, 1 thread, batch 1) or a TOML device file (name, backend
+    /// = tract, threads, batch, dtype, warmup, repeats). This binary measures
+    /// tract only; tables of burn's backends (`jetson` = burn-cuda, flex) are
+    /// measured by `edgenas run --device …`.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     #[command(flatten)]
