@@ -87,6 +87,17 @@ pub struct Pool {
     pub pads: [usize; 4],
 }
 
+impl Pool {
+    /// The ONNX attributes of this window (`kernel_shape`, `strides`, `pads`).
+    fn attrs(&self) -> Vec<(&'static str, Attr)> {
+        vec![
+            ("kernel_shape", Attr::Ints(vec![self.kernel as i64; 2])),
+            ("strides", Attr::Ints(vec![self.stride as i64; 2])),
+            ("pads", Attr::Ints(pads(&self.pads))),
+        ]
+    }
+}
+
 /// One candidate op of an evaluation network (the `zero` op never is one).
 /// Built once per op and moved rarely, so the size gap between the
 /// parameter-free pools and the separable convolution does not matter.
@@ -346,33 +357,22 @@ impl<'a> Emitter<'a> {
     /// One candidate op of the evaluation network applied to `x`.
     pub fn op(&mut self, prefix: &str, x: &str, op: &OpLayers) -> String {
         match op {
-            OpLayers::MaxPool(p) => self.graph.node(
-                "MaxPool",
-                &format!("{prefix}/maxpool"),
-                &[x],
-                vec![
-                    ("kernel_shape", Attr::Ints(vec![p.kernel as i64; 2])),
-                    ("strides", Attr::Ints(vec![p.stride as i64; 2])),
-                    ("pads", Attr::Ints(pads(&p.pads))),
-                ],
-            ),
+            OpLayers::MaxPool(p) => {
+                self.graph
+                    .node("MaxPool", &format!("{prefix}/maxpool"), &[x], p.attrs())
+            }
             OpLayers::AvgPool {
                 pool: p,
                 count_include_pad,
-            } => self.graph.node(
-                "AveragePool",
-                &format!("{prefix}/avgpool"),
-                &[x],
-                vec![
-                    ("kernel_shape", Attr::Ints(vec![p.kernel as i64; 2])),
-                    ("strides", Attr::Ints(vec![p.stride as i64; 2])),
-                    ("pads", Attr::Ints(pads(&p.pads))),
-                    (
-                        "count_include_pad",
-                        Attr::Int(i64::from(*count_include_pad)),
-                    ),
-                ],
-            ),
+            } => {
+                let mut attrs = p.attrs();
+                attrs.push((
+                    "count_include_pad",
+                    Attr::Int(i64::from(*count_include_pad)),
+                ));
+                self.graph
+                    .node("AveragePool", &format!("{prefix}/avgpool"), &[x], attrs)
+            }
             OpLayers::Identity => x.to_string(),
             OpLayers::Reduce(fr) => self.factorized_reduce(prefix, x, fr),
             OpLayers::Sep { first, second } => {
