@@ -1,7 +1,8 @@
 //! The edgenas search space as plain data (docs/algorithms.md §2): the
 //! candidate operations and relaxations (`space`), genotypes (`genotype`),
 //! their discretization from α (`discretize`), α diagnostics
-//! (`diagnostics`) and network shapes (`shape`).
+//! (`diagnostics`), network shapes (`shape`) and fitting a genotype into a
+//! latency budget (`repair`).
 //!
 //! No tensors and no IO: the burn networks (`models`), the latency table,
 //! the ONNX export and the device-side tools all build on these types, and
@@ -10,6 +11,7 @@
 pub mod diagnostics;
 pub mod discretize;
 pub mod genotype;
+pub mod repair;
 pub mod shape;
 pub mod space;
 

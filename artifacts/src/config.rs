@@ -326,6 +326,24 @@ pub struct PenaltySettings {
     /// C and L of the deployed network P(α) costs.
     #[serde(default)]
     pub deploy_network: Option<(usize, usize)>,
+    /// The latency budget (ms): the deployed network's batch-1 latency as
+    /// the calibrated table predicts it. With a budget, P is unitless
+    /// (P(α)/budget), δ (`coef`, its starting value) is adjusted by dual
+    /// ascent every α step, and the final genotype is repaired into the
+    /// budget (docs/algorithms.md §4.4).
+    #[serde(default, rename = "latency_budget_ms")]
+    pub budget_ms: Option<f64>,
+    /// The dual ascent's step: δ ← max(0, δ + rate·(predicted/budget − 1))
+    /// after every α step.
+    #[serde(default = "default_budget_rate", rename = "budget_rate")]
+    pub budget_rate: f64,
+}
+
+/// The default step of the budget's dual ascent (docs/algorithms.md §4.4).
+pub const DEFAULT_BUDGET_RATE: f64 = 0.5;
+
+fn default_budget_rate() -> f64 {
+    DEFAULT_BUDGET_RATE
 }
 
 impl PenaltySettings {
@@ -339,11 +357,30 @@ impl PenaltySettings {
             lut_fingerprint: None,
             lut_device: None,
             deploy_network: None,
+            budget_ms: None,
+            budget_rate: DEFAULT_BUDGET_RATE,
         }
+    }
+
+    /// The same settings under a latency budget of `budget_ms`.
+    pub fn with_budget(mut self, budget_ms: Option<f64>) -> Self {
+        self.budget_ms = budget_ms;
+        self
     }
 
     /// Whether the penalty enters the α objective at all.
     pub fn is_active(&self) -> bool {
-        self.coef != 0.0
+        self.coef != 0.0 || self.budget_ms.is_some()
+    }
+
+    /// P's unit as logs and tables state it next to δ.
+    pub fn unit(&self) -> &'static str {
+        if self.budget_ms.is_some() {
+            "unitless: P(α)/budget"
+        } else if self.normalize {
+            "normalized per-op weights"
+        } else {
+            "ms"
+        }
     }
 }

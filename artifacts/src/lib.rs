@@ -25,7 +25,9 @@ pub use error::ArtifactError;
 pub use io::{FileHeader, StagedDir, read_json, tool_version, write_atomic, write_json};
 pub use retrain::{ModelFile, RetrainEpoch};
 pub use run::RunSummary;
-pub use search::{AlphasFile, DataInfo, EpochMetrics, GenotypeFile, SearchSummary};
+pub use search::{
+    AlphaStep, AlphasFile, BudgetOutcome, DataInfo, EpochMetrics, GenotypeFile, SearchSummary,
+};
 
 /// Version of the JSON artifacts written by the search, retraining and run
 /// stages.

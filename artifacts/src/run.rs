@@ -20,7 +20,12 @@ pub struct RunSummary {
     pub algo: Algo,
     pub seed: u64,
     pub genotype: Genotype,
-    pub search_val_accuracy: f64,
+    /// `search`, or `random` for a random genotype drawn under the budget
+    /// (`edgenas run --random-genotype`, the baseline of budget sweeps).
+    #[serde(default = "searched")]
+    pub genotype_source: String,
+    /// None for a random genotype (no search).
+    pub search_val_accuracy: Option<f64>,
     pub eval_val_accuracy: Option<f64>,
     pub test_accuracy: f64,
     pub test_samples: usize,
@@ -40,6 +45,16 @@ pub struct RunSummary {
     /// tract at batch 1, one thread.
     pub tract_latency_ms_p50: f64,
     pub tract_latency_ms_p90: f64,
+    /// With a latency budget (`latency_budget_ms`): whether the measured
+    /// p50 is within it, and by how much it is over (+) or under (−), in %
+    /// of the budget.
+    #[serde(default)]
+    pub budget_met: Option<bool>,
+    #[serde(default)]
+    pub budget_over_pct: Option<f64>,
+    /// Repair moves the budget needed after discretization.
+    #[serde(default)]
+    pub budget_repairs: Option<usize>,
     pub search_seconds: f64,
     pub retrain_seconds: f64,
     pub seconds: f64,
@@ -48,6 +63,19 @@ pub struct RunSummary {
     pub weights_path: PathBuf,
     pub model_path: PathBuf,
     pub run_path: PathBuf,
+}
+
+fn searched() -> String {
+    "search".into()
+}
+
+/// Whether a measured latency met `budget_ms`, and by how much (%) it is
+/// over (+) or under (−) it.
+pub fn budget_verdict(budget_ms: f64, measured_ms: f64) -> (bool, f64) {
+    (
+        measured_ms <= budget_ms,
+        (measured_ms / budget_ms - 1.0) * 100.0,
+    )
 }
 
 impl RunSummary {

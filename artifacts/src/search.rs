@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use arch::repair::Repair;
 use arch::{Genotype, NetworkConfig, OpKind, Relaxation};
 use datasets::{Dataset, Normalization};
 use serde::{Deserialize, Serialize};
@@ -90,7 +91,45 @@ pub struct SearchSummary {
     /// Predicted latency (ms) of the final genotype's deployed network.
     #[serde(default)]
     pub predicted_latency_ms: Option<f64>,
+    /// How a latency budget was met, when the search had one.
+    #[serde(default)]
+    pub budget: Option<BudgetOutcome>,
     pub seconds: f64,
+}
+
+/// How a budget search ended (docs/algorithms.md §4.4).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BudgetOutcome {
+    pub budget_ms: f64,
+    /// The predicted latency of the fastest genotype the space allows.
+    pub cheapest_ms: f64,
+    /// The discretized genotype before any repair, and its prediction.
+    pub discretized: Genotype,
+    pub discretized_ms: f64,
+    /// The final genotype's prediction (≤ budget_ms).
+    pub predicted_ms: f64,
+    /// Every repair move, in order.
+    pub repairs: Vec<Repair>,
+    /// True when single-move repairs got stuck above the budget and the
+    /// fastest genotype replaced the result.
+    pub replaced_by_cheapest: bool,
+    /// δ after the last α step.
+    pub final_coef: f64,
+}
+
+/// One α step of a search with a latency penalty, as `metrics.jsonl` logs
+/// it (in its epoch's line).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AlphaStep {
+    /// α step index, from 0 at the first search epoch.
+    pub step: usize,
+    /// δ this step used.
+    pub coef: f64,
+    /// P(α) before the step, unscaled (ms, normalized weights, or
+    /// P(α)/budget under a budget).
+    pub penalty: f64,
+    /// Predicted latency (ms) of the genotype discretized after the step.
+    pub predicted_ms: f64,
 }
 
 impl SearchSummary {
@@ -155,5 +194,8 @@ pub struct EpochMetrics {
     pub latency_penalty: Option<f64>,
     #[serde(default)]
     pub predicted_latency_ms: Option<f64>,
+    /// Every α step of the epoch: δ, P(α) and the predicted latency.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpha_steps: Vec<AlphaStep>,
     pub seconds: f64,
 }

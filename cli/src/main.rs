@@ -36,10 +36,11 @@ enum Command {
     /// Export a retrained network to ONNX (BN folded, metadata for
     /// deployment), verified against burn with tract on test images.
     Export(commands::export::ExportArgs),
-    /// The δ sweep: one `edgenas run` per latency coefficient, then the
+    /// Sweeps: one `edgenas run` per latency coefficient δ or latency
+    /// budget and seed, plus random genotypes under each budget; then the
     /// deployed models (each run's verified model.onnx) timed in tract side
-    /// by side; writes a table and an SVG of test accuracy vs measured
-    /// latency (the Pareto front).
+    /// by side; writes a table (searched vs random per budget) and an SVG of
+    /// test accuracy vs measured latency with the budgets drawn.
     Sweep(commands::sweep::SweepArgs),
 }
 

@@ -248,6 +248,7 @@ fn sweep_runs_each_delta_and_writes_table_and_plot() {
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     for (row, delta) in rows.iter().zip([0.0, 0.5]) {
+        assert_eq!(row["kind"], "delta");
         assert_eq!(row["latency_coef"].as_f64(), Some(delta));
         assert!(row["measured"]["median"].as_f64().unwrap() > 0.0);
         assert!(Path::new(row["model_path"].as_str().unwrap()).is_file());
@@ -257,11 +258,15 @@ fn sweep_runs_each_delta_and_writes_table_and_plot() {
     assert!(svg.starts_with("<svg") && svg.contains("δ=0.5"));
     assert!(out.join("sweep.md").is_file());
     // `--normalize` reaches the search: P(α) used the normalized weights.
-    let search = read_json(&out.join("delta-0.5").join("search").join("search.json"));
+    let search = read_json(
+        &out.join("delta-0.5-seed0")
+            .join("search")
+            .join("search.json"),
+    );
     assert_eq!(search["latency"]["normalized"], true, "{search}");
 
     // --resume keeps both finished runs and runs only the new δ.
-    let kept = out.join("delta-0.5").join("run.json");
+    let kept = out.join("delta-0.5-seed0").join("run.json");
     let before = std::fs::metadata(&kept).unwrap().modified().unwrap();
     let mut resumed = args.clone();
     resumed[2] = "0,0.5,1";
@@ -274,7 +279,65 @@ fn sweep_runs_each_delta_and_writes_table_and_plot() {
         std::fs::metadata(&kept).unwrap().modified().unwrap(),
         before
     );
-    assert!(out.join("delta-1").join("run.json").is_file());
+    assert!(out.join("delta-1-seed0").join("run.json").is_file());
+
+    // A budget below the δ = 0 network: the budget search's deployed
+    // network is predicted within it, and a random genotype is drawn in
+    // [0.8·budget, budget]; both are timed and tabulated next to the δ runs.
+    let unconstrained = rows.as_array().unwrap()[0]["predicted_latency_ms"]
+        .as_f64()
+        .unwrap();
+    let budget = format!("{:.4}", 0.9 * unconstrained);
+    let budget_ms: f64 = budget.parse().unwrap();
+    let mut budgeted = args.clone();
+    budgeted[2] = "0";
+    budgeted.splice(
+        1..1,
+        [
+            "--resume",
+            "--latency-budget",
+            budget.as_str(),
+            "--random-per-budget",
+            "1",
+        ],
+    );
+    let run = edgenas(&budgeted);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let rows: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        3,
+        "δ = 0, one budget search, one random genotype"
+    );
+    let kind = |k: &str| rows.iter().find(|r| r["kind"] == k).unwrap();
+    let searched = kind("budget");
+    assert_eq!(searched["budget_ms"].as_f64(), Some(budget_ms));
+    assert!(searched["predicted_latency_ms"].as_f64().unwrap() <= budget_ms);
+    let random = kind("random");
+    let predicted = random["predicted_latency_ms"].as_f64().unwrap();
+    assert!(
+        (0.8 * budget_ms..=budget_ms).contains(&predicted),
+        "random genotype predicted at {predicted} ms"
+    );
+    let dir = out.join(format!("budget-{budget_ms}ms-seed0"));
+    let run_json = read_json(&dir.join("run.json"));
+    assert_eq!(run_json["latency_budget_ms"].as_f64(), Some(budget_ms));
+    assert!(run_json["budget_met"].is_boolean());
+    assert!(run_json["budget_over_pct"].is_number());
+    let search = read_json(&dir.join("search").join("search.json"));
+    assert_eq!(search["budget"]["budget_ms"].as_f64(), Some(budget_ms));
+    assert!(search["budget"]["repairs"].is_array());
+    let random_dir = out.join(format!("random-{budget_ms}ms-seed0"));
+    assert_eq!(
+        read_json(&random_dir.join("run.json"))["genotype_source"],
+        "random"
+    );
+    assert!(random_dir.join("search").join("random.json").is_file());
+    let table = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    assert!(table.contains("| budget (ms) |"), "{table}");
+    let svg = std::fs::read_to_string(out.join("pareto.svg")).unwrap();
+    assert!(svg.contains(&format!("budget {budget_ms} ms")));
 }
 
 /// The `latency-lut` binary (package latency-lut), built next to `edgenas`
@@ -296,10 +359,20 @@ fn latency_lut(args: &[&str]) -> Output {
 #[test]
 fn latency_options_are_checked_before_training() {
     let tmp = tempfile::tempdir().unwrap();
-    // δ without a table.
+    // Every flag that only means something with a table, without one.
     let out = tmp.path().join("s1");
-    let run = search(&out, &["--latency-coef", "0.1"]);
-    assert_clean_failure(&run, "--lut", &out);
+    for flags in [
+        &["--latency-coef", "0.1"][..],
+        &["--latency-budget", "1"][..],
+        &["--normalize"][..],
+        &["--penalty", "expected-sum"][..],
+    ] {
+        let run = search(&out, flags);
+        assert_clean_failure(&run, "--lut", &out);
+        assert!(stderr(&run).contains(flags[0]), "{}", stderr(&run));
+    }
+    let run = search(&out, &["--latency-budget", "0"]);
+    assert_clean_failure(&run, "--latency-budget must be a positive", &out);
     // A table that does not cover the search's template names the key.
     let lut = tmp.path().join("small.json");
     let prof = latency_lut(&[

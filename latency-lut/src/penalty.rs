@@ -3,6 +3,7 @@
 //! per-edge, per-op latency vectors at its own shapes; search turns them
 //! into a differentiable burn expression.
 
+use arch::shape::NetworkConfig;
 use arch::space::{OpKind, node_first_edge};
 use serde::{Deserialize, Serialize};
 
@@ -34,10 +35,16 @@ pub struct PenaltyInputs {
 }
 
 impl PenaltyInputs {
-    /// Builds the vectors of every cell instance of the table's deployed
-    /// network; `ops` is α's column order. Errors name a missing key.
-    pub fn from_lut(lut: &Lut, ops: &[OpKind], normalize: bool) -> Result<Self, LutError> {
-        let net = lut.template.deploy_network();
+    /// Builds the vectors of every cell instance of `net`, the network the
+    /// search will deploy (not necessarily the one the table was profiled
+    /// for: any network whose keys the table covers); `ops` is α's column
+    /// order. Errors name a missing key.
+    pub fn from_lut(
+        lut: &Lut,
+        net: &NetworkConfig,
+        ops: &[OpKind],
+        normalize: bool,
+    ) -> Result<Self, LutError> {
         let mut cells = Vec::new();
         for shape in net.cell_layout() {
             let out = cell_output_size(&shape);
@@ -130,15 +137,6 @@ pub fn algo3_cell(weights: &[Vec<f64>], latency: &[Vec<f64>], n_nodes: usize) ->
     let soft = arch::diagnostics::softmax(&l);
     let cell = soft.iter().zip(&l).map(|(s, v)| s * v).sum();
     (cell, l)
-}
-
-/// The expected sum over all edges of one cell, in f64.
-pub fn expected_sum_cell(weights: &[Vec<f64>], latency: &[Vec<f64>]) -> f64 {
-    weights
-        .iter()
-        .zip(latency)
-        .map(|(w, l)| w.iter().zip(l).map(|(a, b)| a * b).sum::<f64>())
-        .sum()
 }
 
 /// The weights Algorithm 3 uses for α (`[edges][ops]`): the relaxation's
@@ -237,6 +235,58 @@ mod tests {
             }
         }
         assert!(checked >= 12, "only {checked} golden cases had latencies");
+    }
+
+    /// A table profiled for a deployed network of L = 5 covers every key of
+    /// the same network at L = 8 (the cells' shapes are the same); P(α) must
+    /// cost the network the search deploys, cell for cell.
+    #[test]
+    fn inputs_cover_the_network_asked_for_not_the_tables_own() {
+        use crate::template::{NetSize, Template};
+        use arch::space::{OpSpace, ZeroConfig};
+        let size = |layers| NetSize {
+            channels: 8,
+            layers,
+        };
+        let template = Template {
+            in_channels: 1,
+            image_size: 8,
+            num_classes: 10,
+            nodes: 2,
+            stem_multiplier: 3,
+            ops: OpSpace::darts(ZeroConfig::V1).ops().to_vec(),
+            search: size(5),
+            search_eval: size(5),
+            deploy: size(5),
+        };
+        let lut = Lut::synthetic(&template, |k| 1e-3 * (k.c_in * k.h_in) as f64);
+        let net = |layers| {
+            NetworkConfig::new(1, 8, 10)
+                .with_channels(8)
+                .with_layers(layers)
+                .with_nodes(2)
+                .with_stem_multiplier(3)
+        };
+        for layers in [5, 8] {
+            let inputs = PenaltyInputs::from_lut(&lut, &net(layers), &template.ops, false).unwrap();
+            assert_eq!(
+                inputs.cells.len(),
+                layers,
+                "cells of the L = {layers} network"
+            );
+            let reductions = inputs.cells.iter().filter(|c| c.reduction).count();
+            assert_eq!(reductions, 2);
+        }
+        // The L = 8 network's P at uniform weights is larger: 3 more cells.
+        let total = |layers| {
+            let inputs = PenaltyInputs::from_lut(&lut, &net(layers), &template.ops, false).unwrap();
+            inputs
+                .cells
+                .iter()
+                .flat_map(|c| c.edges.iter().flatten())
+                .sum::<f64>()
+        };
+        assert!(total(8) > total(5) * 1.3, "{} vs {}", total(8), total(5));
     }
 
     #[test]

@@ -92,6 +92,26 @@ impl Lut {
         lut
     }
 
+    /// A table of `template` whose costs come from `cost` instead of a
+    /// device (median = mean = p10 = p90 = the cost, one sample), described
+    /// as the `cpu` profile measured now. For tests and worked examples of
+    /// everything downstream of a table.
+    pub fn synthetic(template: &Template, cost: impl Fn(&LutKey) -> f64) -> Self {
+        let entries = template
+            .keys()
+            .into_iter()
+            .map(|key| {
+                let c = cost(&key);
+                Entry {
+                    key,
+                    stats: Stats::from_samples(&[c]),
+                }
+            })
+            .collect();
+        let device = crate::profile::describe(&crate::DeviceProfile::cpu());
+        Self::new(device, template.clone(), entries)
+    }
+
     fn reindex(&mut self) {
         self.index = self
             .entries

@@ -6,7 +6,7 @@
 //! This crate knows nothing about search, profiling or export, and does no
 //! IO.
 
-pub use arch::{diagnostics, discretize, genotype, space};
+pub use arch::{diagnostics, discretize, genotype, repair, space};
 
 pub mod kernels;
 pub mod network;

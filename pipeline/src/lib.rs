@@ -14,4 +14,4 @@ pub mod sweep;
 
 pub use error::PipelineError;
 pub use run::{RunConfig, run};
-pub use sweep::{SweepConfig, SweepRow, SweepSummary, sweep};
+pub use sweep::{Point, SweepConfig, SweepRow, SweepSummary, sweep};

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::sweep::SweepRow;
+use crate::sweep::{Point, SweepRow};
 
 /// A point is on the front when no other point is at least as accurate and
 /// at least as fast, and strictly better in one.
@@ -23,28 +23,99 @@ pub fn mark_pareto(rows: &mut [SweepRow]) {
 
 pub fn markdown(rows: &[SweepRow]) -> String {
     let mut s = String::from(
-        "| δ | test accuracy (%) | predicted (ms) | tract median (ms) | p10–p90 (ms) | Pareto |\n|---|---|---|---|---|---|\n",
+        "| run | seed | test accuracy (%) | predicted (ms) | tract median (ms) | p10–p90 (ms) | budget met | Pareto |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {:.2} | {:.3} | {:.3} | {:.3}–{:.3} | {} |",
-            r.latency_coef,
+            "| {} | {} | {:.2} | {:.3} | {:.3} | {:.3}–{:.3} | {} | {} |",
+            r.point.label(),
+            r.point.seed(),
             r.test_accuracy,
             r.predicted_latency_ms,
             r.measured.median,
             r.measured.p10,
             r.measured.p90,
+            match r.budget_met {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "",
+            },
             if r.pareto { "yes" } else { "" }
         );
     }
+    let budgets = budgets(rows);
+    if !budgets.is_empty() {
+        s.push_str(
+            "\n| budget (ms) | searched: test accuracy (%) | searched: tract median (ms) | searched ≤ budget / ≤ 1.05·budget | random: test accuracy (%) | random: tract median (ms) |\n|---|---|---|---|---|---|\n",
+        );
+        for b in budgets {
+            let of = |random: bool| -> Vec<&SweepRow> {
+                rows.iter()
+                    .filter(|r| match r.point {
+                        Point::Budget { budget_ms, .. } => !random && budget_ms == b,
+                        Point::Random { budget_ms, .. } => random && budget_ms == b,
+                        Point::Delta { .. } => false,
+                    })
+                    .collect()
+            };
+            let (searched, random) = (of(false), of(true));
+            let acc = |rs: &[&SweepRow]| {
+                mean_std(&rs.iter().map(|r| r.test_accuracy).collect::<Vec<_>>())
+            };
+            let lat = |rs: &[&SweepRow]| {
+                mean_std(&rs.iter().map(|r| r.measured.median).collect::<Vec<_>>())
+            };
+            let within = |f: f64| {
+                searched
+                    .iter()
+                    .filter(|r| r.measured.median <= f * b)
+                    .count()
+            };
+            let _ = writeln!(
+                s,
+                "| {b} | {} | {} | {}/{n} / {}/{n} | {} | {} |",
+                acc(&searched),
+                lat(&searched),
+                within(1.0),
+                within(1.05),
+                acc(&random),
+                lat(&random),
+                n = searched.len()
+            );
+        }
+    }
     s
+}
+
+/// The distinct budgets of a sweep, ascending.
+fn budgets(rows: &[SweepRow]) -> Vec<f64> {
+    let mut b: Vec<f64> = rows.iter().filter_map(|r| r.point.budget_ms()).collect();
+    b.sort_by(f64::total_cmp);
+    b.dedup();
+    b
+}
+
+/// "mean ± std (n)" (population std), or "–" for no values.
+fn mean_std(v: &[f64]) -> String {
+    if v.is_empty() {
+        return "–".into();
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    format!("{mean:.3} ± {std:.3} (n={})", v.len())
 }
 
 /// Test accuracy vs measured latency, the Pareto front joined by a line.
 pub fn svg(rows: &[SweepRow]) -> String {
     let (w, h, m) = (640.0, 420.0, 60.0);
-    let lats: Vec<f64> = rows.iter().map(|r| r.measured.median).collect();
+    let budget_lines = budgets(rows);
+    let lats: Vec<f64> = rows
+        .iter()
+        .map(|r| r.measured.median)
+        .chain(budget_lines.iter().copied())
+        .collect();
     let accs: Vec<f64> = rows.iter().map(|r| r.test_accuracy).collect();
     let span = |v: &[f64]| {
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
@@ -106,15 +177,58 @@ pub fn svg(rows: &[SweepRow]) -> String {
         "<polyline points=\"{}\" fill=\"none\" stroke=\"#c33\" stroke-width=\"1.5\"/>",
         points.join(" ")
     );
-    for r in rows {
-        let (cx, cy) = (x(r.measured.median), y(r.test_accuracy));
-        let fill = if r.pareto { "#c33" } else { "#555" };
+    for b in &budget_lines {
         let _ = writeln!(
             s,
-            "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"5\" fill=\"{fill}\"/><text x=\"{:.1}\" y=\"{:.1}\">δ={}</text>",
-            cx + 8.0,
-            cy - 8.0,
-            r.latency_coef
+            "<line x1=\"{bx:.1}\" y1=\"{m}\" x2=\"{bx:.1}\" y2=\"{}\" stroke=\"#36c\" stroke-dasharray=\"4 3\"/><text x=\"{bx:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#36c\">budget {b} ms</text>",
+            h - m,
+            m - 6.0,
+            bx = x(*b)
+        );
+    }
+    for r in rows {
+        let (cx, cy) = (x(r.measured.median), y(r.test_accuracy));
+        match r.point {
+            Point::Delta { latency_coef, .. } => {
+                let fill = if r.pareto { "#c33" } else { "#555" };
+                let _ = writeln!(
+                    s,
+                    "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"5\" fill=\"{fill}\"/><text x=\"{:.1}\" y=\"{:.1}\">δ={latency_coef}</text>",
+                    cx + 8.0,
+                    cy - 8.0,
+                );
+            }
+            Point::Budget { .. } => {
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"9\" fill=\"#36c\"/>",
+                    cx - 4.5,
+                    cy - 4.5
+                );
+            }
+            Point::Random { .. } => {
+                let _ = writeln!(
+                    s,
+                    "<path d=\"M{:.1},{:.1} l5,9 h-10 z\" fill=\"none\" stroke=\"#d80\" stroke-width=\"1.5\"/>",
+                    cx,
+                    cy - 5.0
+                );
+            }
+        }
+    }
+    if !budget_lines.is_empty() {
+        let _ = writeln!(
+            s,
+            "<g font-size=\"11\"><circle cx=\"{lx}\" cy=\"{ly}\" r=\"4\" fill=\"#555\"/><text x=\"{tx}\" y=\"{ty}\">fixed δ</text><rect x=\"{rx}\" y=\"{ry}\" width=\"8\" height=\"8\" fill=\"#36c\"/><text x=\"{tx}\" y=\"{ty2}\">budget search</text><path d=\"M{lx},{py} l4,8 h-8 z\" fill=\"none\" stroke=\"#d80\"/><text x=\"{tx}\" y=\"{ty3}\">random under budget</text></g>",
+            lx = w - m - 120.0,
+            ly = h - m - 50.0,
+            tx = w - m - 110.0,
+            ty = h - m - 46.0,
+            rx = w - m - 124.0,
+            ry = h - m - 36.0,
+            ty2 = h - m - 28.0,
+            py = h - m - 20.0,
+            ty3 = h - m - 12.0,
         );
     }
     s.push_str("</svg>\n");

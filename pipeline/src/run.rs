@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use artifacts::progress::Progress;
+use artifacts::run::budget_verdict;
 use artifacts::{
     ALPHAS_FILE, ARTIFACT_SCHEMA_VERSION, Backend, GENOTYPE_FILE, GenotypeFile, METRICS_FILE,
     MODEL_FILE, ONNX_FILE, PenaltySettings, REPORT_FILE, RUN_FILE, RetrainSettings, RunSummary,
@@ -60,6 +61,8 @@ pub struct SearchResult {
     pub eval_val_accuracy: Option<f64>,
     pub seconds: f64,
     pub genotype: models::Genotype,
+    /// How the latency budget was met (with --latency-budget).
+    pub budget: Option<artifacts::BudgetOutcome>,
 }
 
 /// Runs a search into `job.out`.
@@ -87,6 +90,7 @@ pub fn search(job: &SearchJob, progress: &dyn Progress) -> Result<SearchResult, 
         eval_val_accuracy: summary.final_eval_val_accuracy,
         seconds: summary.seconds,
         genotype: summary.genotype,
+        budget: summary.budget,
     })
 }
 
@@ -100,7 +104,8 @@ fn search_penalty(
     let Some(path) = &latency.lut else {
         if latency.penalty.is_active() {
             return Err(PipelineError::Usage(
-                "--latency-coef needs --lut (a table from `latency-lut profile`)".into(),
+                "--latency-coef and --latency-budget need --lut (a table from `latency-lut profile`)"
+                    .into(),
             ));
         }
         return Ok(None);
@@ -120,18 +125,28 @@ fn search_penalty(
     let mut settings = latency.penalty.clone();
     settings.lut_path = Some(path.clone());
     let penalty = LatencyPenalty::new(lut, &template, &settings).map_err(lut_error)?;
-    log::info!(
-        "latency penalty: δ = {}, P = {}{}, table {}",
-        settings.coef,
-        settings.kind.name(),
-        if settings.normalize {
-            " (normalized weights)"
-        } else {
-            ""
-        },
-        path.display()
-    );
+    log_penalty(&settings, path);
     Ok(Some(penalty))
+}
+
+fn log_penalty(settings: &PenaltySettings, table: &Path) {
+    match settings.budget_ms {
+        Some(budget) => log::info!(
+            "latency budget {budget} ms: δ from {} by dual ascent (rate {}), P = {} ({}), table {}",
+            settings.coef,
+            settings.budget_rate,
+            settings.kind.name(),
+            settings.unit(),
+            table.display()
+        ),
+        None => log::info!(
+            "latency penalty: δ = {}, P = {} ({}), table {}",
+            settings.coef,
+            settings.kind.name(),
+            settings.unit(),
+            table.display()
+        ),
+    }
 }
 
 /// `edgenas retrain`.
@@ -199,6 +214,70 @@ pub struct RunConfig {
     /// OUT/run.json.
     pub out: PathBuf,
     pub force: bool,
+    /// Skip the search: retrain a uniformly random genotype (under the
+    /// budget when there is one; seeded by the search seed).
+    pub random_genotype: bool,
+}
+
+/// Random genotypes under a budget are drawn with a predicted latency in
+/// [RANDOM_BAND·budget, budget], so that they use the budget as a search
+/// does (docs/algorithms.md §4.4).
+pub const RANDOM_BAND: f64 = 0.8;
+
+/// Uniform random draws tried before giving up on the band.
+const RANDOM_DRAWS: usize = 200_000;
+
+/// `search/random.json`: how a random genotype was drawn.
+#[derive(Debug, Clone, Serialize)]
+pub struct RandomDraw {
+    pub seed: u64,
+    pub budget_ms: Option<f64>,
+    /// The accepted band of predicted latency (ms).
+    pub band_ms: Option<(f64, f64)>,
+    /// Uniform draws until one landed in the band.
+    pub draws: usize,
+    pub predicted_ms: f64,
+    pub genotype: models::Genotype,
+}
+
+/// Rejection sampling: uniformly random genotypes of the search space until
+/// one's predicted latency lies in the band under `budget_ms` (any
+/// genotype without a budget).
+pub fn random_genotype(
+    lut: &Lut,
+    config: &SearchConfig,
+    deploy: &models::NetworkConfig,
+    budget_ms: Option<f64>,
+) -> Result<RandomDraw, PipelineError> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
+    let space = config.space();
+    let band = budget_ms.map(|b| (RANDOM_BAND * b, b));
+    for draws in 1..=RANDOM_DRAWS {
+        let g =
+            models::genotype::random_genotype(config.relaxation, config.nodes, &space, &mut |n| {
+                rng.random_range(0..n)
+            });
+        let ms = predict(lut, &g, deploy)
+            .map_err(|source| {
+                PipelineError::Usage(format!("predicting a random genotype: {source}"))
+            })?
+            .total_ms;
+        if band.is_none_or(|(lo, hi)| (lo..=hi).contains(&ms)) {
+            return Ok(RandomDraw {
+                seed: config.seed,
+                budget_ms,
+                band_ms: band,
+                draws,
+                predicted_ms: ms,
+                genotype: g,
+            });
+        }
+    }
+    let (lo, hi) = band.expect("only a band can reject");
+    Err(PipelineError::Usage(format!(
+        "none of {RANDOM_DRAWS} uniformly random genotypes has a predicted latency in [{lo:.3}, {hi:.3}] ms: the budget is out of the random genotypes' range"
+    )))
 }
 
 impl RunConfig {
@@ -256,38 +335,70 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
             source,
         }
     })?;
+    log_penalty(&settings, &lut_path);
 
     let staged = StagedDir::create(&config.out, config.force)?;
     let search_dir = staged.path().join("search");
     let retrain_dir = staged.path().join("retrain");
     let device = search::training_device(config.backend)?;
-    let searched = search_into(
-        search_config,
-        &data,
-        &device,
-        settings
-            .is_active()
-            .then_some(&penalty as &dyn AlphaPenalty),
-        progress,
-        &search_dir,
-        false,
-    )?;
+    let searched = if config.random_genotype {
+        let draw = random_genotype(
+            &lut,
+            search_config,
+            &template.deploy_network(),
+            settings.budget_ms,
+        )?;
+        log::info!(
+            "random genotype (seed {}): predicted {:.3} ms after {} draw(s)",
+            draw.seed,
+            draw.predicted_ms,
+            draw.draws
+        );
+        std::fs::create_dir_all(&search_dir)
+            .map_err(|e| artifacts::ArtifactError::io(&search_dir, e))?;
+        write_json(
+            &search_dir.join(GENOTYPE_FILE),
+            &GenotypeFile {
+                genotype: draw.genotype.clone(),
+                tool: Some(tool_version()),
+                data: Some(data.source.clone()),
+                seed: Some(draw.seed),
+            },
+        )?;
+        write_json(&search_dir.join("random.json"), &draw)?;
+        None
+    } else {
+        Some(search_into(
+            search_config,
+            &data,
+            &device,
+            settings
+                .is_active()
+                .then_some(&penalty as &dyn AlphaPenalty),
+            progress,
+            &search_dir,
+            false,
+        )?)
+    };
+    let genotype = match &searched {
+        Some(s) => s.genotype.clone(),
+        None => GenotypeFile::load(&search_dir.join(GENOTYPE_FILE))?,
+    };
     let model = retrain_into(
         &retrain_config,
-        &searched.genotype,
+        &genotype,
         &data,
         &device,
         progress,
         &retrain_dir,
         false,
     )?;
-    let predicted =
-        predict(&lut, &searched.genotype, &template.deploy_network()).map_err(|source| {
-            PipelineError::Lut {
-                path: lut_path.clone(),
-                source,
-            }
-        })?;
+    let predicted = predict(&lut, &genotype, &template.deploy_network()).map_err(|source| {
+        PipelineError::Lut {
+            path: lut_path.clone(),
+            source,
+        }
+    })?;
 
     // Deployment: export to ONNX (verified against burn) and measure the
     // model with tract on the test split.
@@ -301,6 +412,17 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
         .find(|l| l.batch == 1)
         .expect("device-bench measures batch 1");
     let out = &config.out;
+    let verdict = settings
+        .budget_ms
+        .map(|b| budget_verdict(b, batch1.stats.p50_ms));
+    if let (Some(budget), Some((met, over))) = (settings.budget_ms, verdict) {
+        log::info!(
+            "latency budget {budget} ms {} on the device: tract p50 {:.3} ms ({over:+.1} %), predicted {:.3} ms",
+            if met { "met" } else { "missed" },
+            batch1.stats.p50_ms,
+            predicted.total_ms
+        );
+    }
     let summary = RunSummary {
         schema_version: ARTIFACT_SCHEMA_VERSION,
         tool: tool_version(),
@@ -308,13 +430,19 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
         cell: search_config.relaxation,
         algo: search_config.algo,
         seed: search_config.seed,
-        genotype: searched.genotype.clone(),
-        search_val_accuracy: searched.final_search_val_accuracy,
-        eval_val_accuracy: searched.final_eval_val_accuracy,
+        genotype: genotype.clone(),
+        genotype_source: if searched.is_some() {
+            "search"
+        } else {
+            "random"
+        }
+        .into(),
+        search_val_accuracy: searched.as_ref().map(|s| s.final_search_val_accuracy),
+        eval_val_accuracy: searched.as_ref().and_then(|s| s.final_eval_val_accuracy),
         test_accuracy: model.test_accuracy,
         test_samples: model.test_samples,
         device: profile.name.clone(),
-        penalty: penalty.settings.clone(),
+        penalty: settings.clone(),
         predicted_latency_ms: predicted.total_ms,
         onnx_path: out.join(ONNX_FILE),
         onnx_parity_rel_error: exported.max_rel_error,
@@ -322,7 +450,13 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
         tract_accuracy: bench.accuracy.percent,
         tract_latency_ms_p50: batch1.stats.p50_ms,
         tract_latency_ms_p90: batch1.stats.p90_ms,
-        search_seconds: searched.seconds,
+        budget_met: verdict.map(|v| v.0),
+        budget_over_pct: verdict.map(|v| v.1),
+        budget_repairs: searched
+            .as_ref()
+            .and_then(|s| s.budget.as_ref())
+            .map(|b| b.repairs.len()),
+        search_seconds: searched.as_ref().map_or(0.0, |s| s.seconds),
         retrain_seconds: model.seconds,
         seconds: started.elapsed().as_secs_f64(),
         genotype_path: out.join("search").join(GENOTYPE_FILE),

@@ -1,7 +1,8 @@
-//! The δ sweep: one `edgenas run` per latency coefficient (each a separate
-//! process, `jobs` at a time), then every deployed model — the `model.onnx`
-//! that its run already exported and verified — is timed in tract
-//! round-robin, so drift of a shared machine hits all of them alike.
+//! The sweeps: one `edgenas run` per point — a latency coefficient δ, a
+//! latency budget, or a random genotype drawn under a budget — per seed
+//! (each a separate process, `jobs` at a time), then every deployed model,
+//! the `model.onnx` that its run already exported and verified, is timed in
+//! tract round-robin, so drift of a shared machine hits all of them alike.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,11 +21,18 @@ use crate::plot::{mark_pareto, markdown, svg};
 pub struct SweepConfig {
     /// The `edgenas` binary each run is started with.
     pub exe: PathBuf,
-    /// δ values, one search + retrain each.
+    /// δ values, one search + retrain per seed each.
     pub latency_coef: Vec<f64>,
+    /// Latency budgets (ms), one budget search + retrain per seed each.
+    pub latency_budget: Vec<f64>,
+    /// Seeds of every searched point.
+    pub seeds: Vec<u64>,
+    /// Random genotypes per budget (seeds 0, 1, …), drawn under the budget
+    /// and retrained like the searched ones.
+    pub random_per_budget: usize,
     /// Runs at a time.
     pub jobs: usize,
-    /// OUT/delta-<δ>/ per run, OUT/sweep.json, OUT/sweep.md, OUT/pareto.svg.
+    /// OUT/<point>/ per run, OUT/sweep.json, OUT/sweep.md, OUT/pareto.svg.
     pub out: PathBuf,
     /// Timed tract runs per model (batch 1).
     pub repeats: usize,
@@ -34,38 +42,130 @@ pub struct SweepConfig {
     pub run_args: Vec<String>,
 }
 
-/// One point of the sweep.
+/// One run of a sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Point {
+    /// A search at fixed δ.
+    Delta { latency_coef: f64, seed: u64 },
+    /// A search under a latency budget.
+    Budget { budget_ms: f64, seed: u64 },
+    /// A random genotype drawn under a budget (no search).
+    Random { budget_ms: f64, seed: u64 },
+}
+
+impl Point {
+    /// The run's folder name under the sweep's output.
+    pub fn name(&self) -> String {
+        match self {
+            Point::Delta { latency_coef, seed } => format!("delta-{latency_coef}-seed{seed}"),
+            Point::Budget { budget_ms, seed } => format!("budget-{budget_ms}ms-seed{seed}"),
+            Point::Random { budget_ms, seed } => format!("random-{budget_ms}ms-seed{seed}"),
+        }
+    }
+
+    /// The options this point adds to `edgenas run`.
+    fn args(&self) -> Vec<String> {
+        let mut args = match self {
+            Point::Delta { latency_coef, .. } => {
+                vec!["--latency-coef".to_string(), latency_coef.to_string()]
+            }
+            Point::Budget { budget_ms, .. } => {
+                vec!["--latency-budget".to_string(), budget_ms.to_string()]
+            }
+            Point::Random { budget_ms, .. } => vec![
+                "--latency-budget".to_string(),
+                budget_ms.to_string(),
+                "--random-genotype".to_string(),
+            ],
+        };
+        args.extend(["--seed".to_string(), self.seed().to_string()]);
+        args
+    }
+
+    pub fn seed(&self) -> u64 {
+        match *self {
+            Point::Delta { seed, .. } | Point::Budget { seed, .. } | Point::Random { seed, .. } => {
+                seed
+            }
+        }
+    }
+
+    /// The budget of a budget or random point.
+    pub fn budget_ms(&self) -> Option<f64> {
+        match *self {
+            Point::Delta { .. } => None,
+            Point::Budget { budget_ms, .. } | Point::Random { budget_ms, .. } => Some(budget_ms),
+        }
+    }
+
+    /// A short label for tables and plots.
+    pub fn label(&self) -> String {
+        match self {
+            Point::Delta { latency_coef, .. } => format!("δ={latency_coef}"),
+            Point::Budget { budget_ms, .. } => format!("budget {budget_ms} ms"),
+            Point::Random { budget_ms, .. } => format!("random ≤ {budget_ms} ms"),
+        }
+    }
+}
+
+/// One measured point of the sweep.
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepRow {
-    pub latency_coef: f64,
+    #[serde(flatten)]
+    pub point: Point,
     pub test_accuracy: f64,
     pub predicted_latency_ms: f64,
     /// tract, batch 1, 1 thread, on the exported model.
     pub measured: Stats,
+    /// With a budget: the measured median is within it.
+    pub budget_met: Option<bool>,
     pub genotype: models::Genotype,
     pub run_dir: PathBuf,
     pub model_path: PathBuf,
     pub pareto: bool,
 }
 
-/// The sweep's results and the markdown table written to `sweep.md`.
+/// The sweep's results and the markdown written to `sweep.md`.
 #[derive(Debug, Clone)]
 pub struct SweepSummary {
     pub rows: Vec<SweepRow>,
     pub table: String,
 }
 
-fn run_dir(out: &Path, delta: f64) -> PathBuf {
-    out.join(format!("delta-{delta}"))
+impl SweepConfig {
+    /// Every point, in run order: δ points, then per budget its searches and
+    /// its random genotypes.
+    pub fn points(&self) -> Vec<Point> {
+        let mut points = Vec::new();
+        for &latency_coef in &self.latency_coef {
+            for &seed in &self.seeds {
+                points.push(Point::Delta { latency_coef, seed });
+            }
+        }
+        for &budget_ms in &self.latency_budget {
+            for &seed in &self.seeds {
+                points.push(Point::Budget { budget_ms, seed });
+            }
+            for seed in 0..self.random_per_budget as u64 {
+                points.push(Point::Random { budget_ms, seed });
+            }
+        }
+        points
+    }
+}
+
+fn run_dir(out: &Path, point: &Point) -> PathBuf {
+    out.join(point.name())
 }
 
 /// The run options a finished run was made with, next to its folder.
-fn args_path(out: &Path, delta: f64) -> PathBuf {
-    out.join(format!("delta-{delta}.args.json"))
+fn args_path(out: &Path, point: &Point) -> PathBuf {
+    out.join(format!("{}.args.json", point.name()))
 }
 
-fn log_path(out: &Path, delta: f64) -> PathBuf {
-    out.join(format!("delta-{delta}.log"))
+fn log_path(out: &Path, point: &Point) -> PathBuf {
+    out.join(format!("{}.log", point.name()))
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> PipelineError {
@@ -74,36 +174,37 @@ fn io_error(path: &Path, source: std::io::Error) -> PipelineError {
 
 /// The summary of a finished run of an earlier sweep with the same run
 /// options, if there is one.
-fn finished(config: &SweepConfig, delta: f64) -> Option<RunSummary> {
+fn finished(config: &SweepConfig, point: &Point) -> Option<RunSummary> {
     let recorded: Vec<String> =
-        read_json(&args_path(&config.out, delta), "a run-options file").ok()?;
+        read_json(&args_path(&config.out, point), "a run-options file").ok()?;
     if recorded != config.run_args {
         return None;
     }
-    RunSummary::load(&run_dir(&config.out, delta).join(RUN_FILE)).ok()
+    RunSummary::load(&run_dir(&config.out, point).join(RUN_FILE)).ok()
 }
 
-fn spawn(config: &SweepConfig, delta: f64) -> Result<Child, PipelineError> {
+fn spawn(config: &SweepConfig, point: &Point) -> Result<Child, PipelineError> {
     if config.exe.to_string_lossy().ends_with(" (deleted)") {
         return Err(PipelineError::Sweep(
             "the edgenas binary was replaced while the sweep ran (rebuilt?); start the sweep again with --resume to keep the finished runs".into(),
         ));
     }
-    let dir = run_dir(&config.out, delta);
+    let dir = run_dir(&config.out, point);
     let args = serde_json::to_string(&config.run_args).expect("strings serialize");
-    write_atomic(&args_path(&config.out, delta), args.as_bytes())?;
-    let log = log_path(&config.out, delta);
+    write_atomic(&args_path(&config.out, point), args.as_bytes())?;
+    let log = log_path(&config.out, point);
     let log_file = std::fs::File::create(&log).map_err(|e| io_error(&log, e))?;
     log::info!(
-        "δ = {delta}: edgenas run → {} (log in {})",
+        "{} (seed {}): edgenas run → {} (log in {})",
+        point.label(),
+        point.seed(),
         dir.display(),
         log.display()
     );
     Command::new(&config.exe)
         .arg("run")
         .arg("--force")
-        .arg("--latency-coef")
-        .arg(delta.to_string())
+        .args(point.args())
         .arg("--out")
         .arg(&dir)
         .args(&config.run_args)
@@ -113,44 +214,62 @@ fn spawn(config: &SweepConfig, delta: f64) -> Result<Child, PipelineError> {
         .map_err(|e| io_error(&config.exe, e))
 }
 
-fn finish(child: Child, delta: f64, out: &Path) -> Result<RunSummary, PipelineError> {
+fn finish(child: Child, point: &Point, out: &Path) -> Result<RunSummary, PipelineError> {
     let output = child
         .wait_with_output()
-        .map_err(|e| io_error(&log_path(out, delta), e))?;
+        .map_err(|e| io_error(&log_path(out, point), e))?;
     if !output.status.success() {
         return Err(PipelineError::Sweep(format!(
-            "the run for δ = {delta} failed (see {})",
-            log_path(out, delta).display()
+            "the run {} failed (see {})",
+            point.name(),
+            log_path(out, point).display()
         )));
     }
-    Ok(RunSummary::load(&run_dir(out, delta).join(RUN_FILE))?)
+    Ok(RunSummary::load(&run_dir(out, point).join(RUN_FILE))?)
 }
 
 /// Runs (or resumes) the sweep and writes `sweep.json`, `sweep.md` and
 /// `pareto.svg` into `config.out`.
 pub fn sweep(config: &SweepConfig) -> Result<SweepSummary, PipelineError> {
-    if config.latency_coef.is_empty() || config.jobs == 0 {
+    let points = config.points();
+    if points.is_empty() || config.jobs == 0 {
         return Err(PipelineError::Usage(
-            "--latency-coef needs at least one value and --jobs at least 1".into(),
+            "a sweep needs at least one δ or budget, one seed, and --jobs at least 1".into(),
         ));
+    }
+    if let Some(bad) = config.run_args.iter().find(|a| {
+        [
+            "--seed",
+            "--latency-coef",
+            "--latency-budget",
+            "--random-genotype",
+            "--out",
+        ]
+        .iter()
+        .any(|flag| a == flag || a.starts_with(&format!("{flag}=")))
+    }) {
+        return Err(PipelineError::Usage(format!(
+            "`{bad}` after `--` is set by the sweep itself for each run (use --seeds, --latency-coef, --latency-budget, --random-per-budget, --out)"
+        )));
     }
     std::fs::create_dir_all(&config.out).map_err(|e| io_error(&config.out, e))?;
 
-    let mut summaries: Vec<(f64, RunSummary)> = Vec::new();
-    let mut pending: Vec<(f64, Child)> = Vec::new();
+    let mut summaries: Vec<(Point, RunSummary)> = Vec::new();
+    let mut pending: Vec<(Point, Child)> = Vec::new();
     let mut first = true;
-    for &delta in &config.latency_coef {
+    for point in points {
         if config.resume
-            && let Some(summary) = finished(config, delta)
+            && let Some(summary) = finished(config, &point)
         {
             log::info!(
-                "δ = {delta}: keeping the finished run in {}",
-                run_dir(&config.out, delta).display()
+                "{}: keeping the finished run in {}",
+                point.name(),
+                run_dir(&config.out, &point).display()
             );
-            summaries.push((delta, summary));
+            summaries.push((point, summary));
             continue;
         }
-        pending.push((delta, spawn(config, delta)?));
+        pending.push((point, spawn(config, &point)?));
         // The first run spawned may have to measure the latency table (the
         // others reuse it from the cache).
         let limit = if first && summaries.is_empty() {
@@ -160,14 +279,13 @@ pub fn sweep(config: &SweepConfig) -> Result<SweepSummary, PipelineError> {
         };
         first = false;
         while pending.len() >= limit {
-            let (d, child) = pending.remove(0);
-            summaries.push((d, finish(child, d, &config.out)?));
+            let (p, child) = pending.remove(0);
+            summaries.push((p, finish(child, &p, &config.out)?));
         }
     }
-    for (d, child) in pending {
-        summaries.push((d, finish(child, d, &config.out)?));
+    for (p, child) in pending {
+        summaries.push((p, finish(child, &p, &config.out)?));
     }
-    summaries.sort_by(|a, b| a.0.total_cmp(&b.0));
 
     let mut rows = time_models(config, summaries)?;
     mark_pareto(&mut rows);
@@ -183,12 +301,12 @@ pub fn sweep(config: &SweepConfig) -> Result<SweepSummary, PipelineError> {
 /// ones) until `repeats`.
 fn time_models(
     config: &SweepConfig,
-    summaries: Vec<(f64, RunSummary)>,
+    summaries: Vec<(Point, RunSummary)>,
 ) -> Result<Vec<SweepRow>, PipelineError> {
     let sweep_error = |e: runtime::RuntimeError| PipelineError::Sweep(e.to_string());
     let mut models = Vec::new();
-    for (delta, summary) in summaries {
-        let dir = run_dir(&config.out, delta);
+    for (point, summary) in summaries {
+        let dir = run_dir(&config.out, &point);
         let onnx = dir.join(ONNX_FILE);
         let network = ModelFile::load(&ModelFile::find_dir(&dir)?)?.network;
         let shape = vec![
@@ -201,7 +319,7 @@ fn time_models(
             .and_then(|m| m.plan(std::slice::from_ref(&shape)))
             .map_err(sweep_error)?;
         let input = vec![0.5f32; shape.iter().product()];
-        models.push((delta, summary, dir, onnx, plan, input));
+        models.push((point, summary, dir, onnx, plan, input));
     }
     let schedule = Schedule {
         warmup_rounds: 1,
@@ -224,15 +342,19 @@ fn time_models(
     Ok(models
         .into_iter()
         .zip(times)
-        .map(|((delta, s, dir, onnx, _, _), times)| SweepRow {
-            latency_coef: delta,
-            test_accuracy: s.test_accuracy,
-            predicted_latency_ms: s.predicted_latency_ms,
-            measured: Stats::from_samples(&times),
-            genotype: s.genotype,
-            run_dir: dir,
-            model_path: onnx,
-            pareto: false,
+        .map(|((point, s, dir, onnx, _, _), times)| {
+            let measured = Stats::from_samples(&times);
+            SweepRow {
+                budget_met: point.budget_ms().map(|b| measured.median <= b),
+                point,
+                test_accuracy: s.test_accuracy,
+                predicted_latency_ms: s.predicted_latency_ms,
+                measured,
+                genotype: s.genotype,
+                run_dir: dir,
+                model_path: onnx,
+                pareto: false,
+            }
         })
         .collect())
 }

@@ -17,25 +17,59 @@ use models::{
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use std::convert::Infallible;
+
+use artifacts::{AlphaStep, BudgetOutcome};
+use models::repair::{Strengths, cheapest, repair};
+
 use crate::SearchError;
 use crate::batch::{Batch, Batches};
 use crate::progress::Progress;
 use crate::train::{clipped_step, correct, cosine_lr, cross_entropy, distillation};
 pub use artifacts::{Algo, EpochMetrics, PenaltySettings, SearchConfig};
 
-/// An extra term of the α objective, such as the latency penalty δ·P(α)
-/// (docs/algorithms.md §4.3). It must be differentiable in α.
+/// An extra term P(α) of the α objective, weighted by δ: the latency
+/// penalty (docs/algorithms.md §4.3). It must be differentiable in α.
 pub trait AlphaPenalty {
-    /// The term's value, already scaled by its coefficient.
-    fn penalty(&self, alphas: &Alphas, relaxation: Relaxation) -> Tensor<1>;
+    /// P(α), unscaled (δ multiplies it).
+    fn expected(&self, alphas: &Alphas, relaxation: Relaxation) -> Tensor<1>;
 
-    /// For the epoch log: the unscaled P(α) and the predicted latency (ms)
-    /// of the current discretized `genotype`.
-    fn report(&self, alphas: &Alphas, relaxation: Relaxation, genotype: &Genotype) -> (f64, f64);
+    /// Predicted latency (ms) of the deployed network of `genotype`; NaN
+    /// when the penalty has no table to predict with.
+    fn predicted_ms(&self, _genotype: &Genotype) -> f64 {
+        f64::NAN
+    }
 
-    /// The term's settings, recorded in `search.json`.
+    /// δ, P's kind and units, the budget and the table, recorded in
+    /// `search.json`. A penalty without settings is weighted by δ = 1.
     fn settings(&self) -> Option<PenaltySettings> {
         None
+    }
+}
+
+/// A penalty with the δ it is weighted by in one α step.
+#[derive(Clone, Copy)]
+pub struct PenaltyTerm<'a> {
+    pub penalty: &'a dyn AlphaPenalty,
+    pub coef: f64,
+}
+
+/// δ under a latency budget (docs/algorithms.md §4.4): dual ascent on the
+/// constraint predicted ≤ budget, δ ← max(0, δ + rate·(predicted/budget − 1))
+/// after every α step, with `predicted` the calibrated table's latency of
+/// the genotype discretized from the updated α.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DualAscent {
+    pub budget_ms: f64,
+    pub rate: f64,
+    pub coef: f64,
+}
+
+impl DualAscent {
+    pub fn update(&mut self, predicted_ms: f64) {
+        if predicted_ms.is_finite() {
+            self.coef = (self.coef + self.rate * (predicted_ms / self.budget_ms - 1.0)).max(0.0);
+        }
     }
 }
 
@@ -53,6 +87,8 @@ pub struct SearchOutcome {
     pub latency: Option<PenaltySettings>,
     /// The α learning rate the search ran with.
     pub lr_alpha: f64,
+    /// How the latency budget was met, when there was one.
+    pub budget: Option<BudgetOutcome>,
 }
 
 /// Runs a search on `data` (its training split, halved into train/val).
@@ -68,6 +104,41 @@ pub fn run_search(
     on_epoch: &mut dyn FnMut(&EpochMetrics) -> Result<(), SearchError>,
 ) -> Result<SearchOutcome, SearchError> {
     config.validate()?;
+    let settings = penalty.and_then(|p| p.settings());
+    let space = config.space();
+    // Checked before any training: a budget below the fastest genotype of
+    // the space cannot be met.
+    let budget = match (penalty, settings.as_ref().and_then(|s| s.budget_ms)) {
+        (Some(p), Some(budget_ms)) => {
+            let fastest = cheapest(config.relaxation, config.nodes, &space, &mut |g| {
+                Ok::<f64, Infallible>(p.predicted_ms(g))
+            })
+            .unwrap_or_else(|e| match e {});
+            check_budget(budget_ms, fastest.1)?;
+            log::info!(
+                "latency budget {budget_ms} ms; the fastest genotype of this space is predicted at {:.3} ms",
+                fastest.1
+            );
+            let rate = settings.as_ref().map_or(0.0, |s| s.budget_rate);
+            let coef = settings.as_ref().map_or(0.0, |s| s.coef);
+            Some((
+                DualAscent {
+                    budget_ms,
+                    rate,
+                    coef,
+                },
+                fastest,
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(SearchError::Budget(
+                "a latency budget needs a latency table".into(),
+            ));
+        }
+        _ => None,
+    };
+    let mut dual = budget.as_ref().map(|(d, _)| *d);
+    let fixed_coef = settings.as_ref().map_or(1.0, |s| s.coef);
     device.seed(config.seed);
     let mut rng = StdRng::seed_from_u64(config.seed);
 
@@ -97,7 +168,6 @@ pub fn run_search(
         size
     );
 
-    let space = config.space();
     let search_cfg = SearchNetworkConfig::new(config.search_network(data), space.clone())
         .with_relaxation(config.relaxation);
     let [edges, n_ops] = search_cfg.alpha_shape();
@@ -127,6 +197,7 @@ pub fn run_search(
     // chance level.
     let eval_life = (config.warmup_epochs + 1) * steps_per_epoch;
     let mut step = 0usize;
+    let mut alpha_steps_done = 0usize;
     let mut metrics = Vec::new();
     let eval_net_cfg = config.eval_network(data);
 
@@ -177,6 +248,7 @@ pub fn run_search(
             penalty,
             lr_alpha,
             None,
+            Vec::new(),
         );
         on_epoch(&m)?;
         metrics.push(m);
@@ -233,6 +305,7 @@ pub fn run_search(
             steps_per_epoch,
         );
         let (mut sum_a, mut sum_s, mut sum_e, mut sum_kd) = (0.0, 0.0, 0.0, 0.0);
+        let mut alpha_steps = Vec::new();
         for (tchunk, vchunk) in train_order
             .chunks(config.batch_size)
             .zip(val_order.chunks(config.batch_size))
@@ -245,8 +318,23 @@ pub fn run_search(
             };
             let bt = train.batch(tchunk, device);
             let bv = val.batch(vchunk, device);
+            let coef = dual.map_or(fixed_coef, |d| d.coef);
+            let term = penalty.map(|penalty| PenaltyTerm { penalty, coef });
             let e;
-            (state, e) = state.step(config, penalty, &rates, &bt, &bv, StepGradients::Needed);
+            (state, e) = state.step(config, term, &rates, &bt, &bv, StepGradients::Needed);
+            if let Some(p) = penalty {
+                let predicted_ms = p.predicted_ms(&current_genotype(&state.alphas, &space, config));
+                alpha_steps.push(AlphaStep {
+                    step: alpha_steps_done,
+                    coef,
+                    penalty: e.penalty.unwrap_or(f64::NAN),
+                    predicted_ms,
+                });
+                if let Some(d) = dual.as_mut() {
+                    d.update(predicted_ms);
+                }
+            }
+            alpha_steps_done += 1;
             eval_step += 1;
             sum_a += e.loss_alpha;
             sum_s += e.loss_search;
@@ -279,14 +367,36 @@ pub fn run_search(
             penalty,
             lr_alpha,
             eval_warmup_val_accuracy,
+            alpha_steps,
         );
         on_epoch(&m)?;
         metrics.push(m);
     }
 
     let (alpha_normal, alpha_reduce) = state.alphas.to_values();
+    let discretized = current_genotype(&state.alphas, &space, config);
+    let (genotype, budget) = match (budget, penalty) {
+        (Some((_, fastest)), Some(p)) => {
+            let strengths = Strengths::new(
+                &alpha_normal,
+                &alpha_reduce,
+                &space,
+                config.nodes,
+                config.relaxation,
+            );
+            let outcome = fit_budget(
+                discretized,
+                &strengths,
+                fastest,
+                dual.expect("a budget has its dual ascent"),
+                p,
+            );
+            (outcome.0, Some(outcome.1))
+        }
+        _ => (discretized, None),
+    };
     Ok(SearchOutcome {
-        genotype: current_genotype(&state.alphas, &space, config),
+        genotype,
         alpha_normal,
         alpha_reduce,
         alpha_shape: [edges, n_ops],
@@ -294,9 +404,87 @@ pub fn run_search(
         metrics,
         search_network: config.search_network(data),
         eval_network: eval_net_cfg,
-        latency: penalty.and_then(|p| p.settings()),
+        latency: settings,
         lr_alpha,
+        budget,
     })
+}
+
+/// Errors when `budget_ms` is below `fastest_ms`, the prediction of the
+/// fastest genotype of the space (or when there is no prediction).
+pub fn check_budget(budget_ms: f64, fastest_ms: f64) -> Result<(), SearchError> {
+    if fastest_ms.is_nan() {
+        return Err(SearchError::Budget(
+            "a latency budget needs a latency table to predict genotypes with".into(),
+        ));
+    }
+    if budget_ms.is_nan() || budget_ms <= 0.0 || budget_ms < fastest_ms {
+        return Err(SearchError::Budget(format!(
+            "the latency budget {budget_ms} ms is below {fastest_ms:.3} ms, the predicted latency of the fastest genotype this search space allows on the table's device"
+        )));
+    }
+    Ok(())
+}
+
+/// The final genotype of a budget search: `discretized` repaired into the
+/// budget with the least strength lost per ms saved, or the fastest genotype
+/// when single moves get stuck above the budget.
+fn fit_budget(
+    discretized: Genotype,
+    strengths: &Strengths,
+    fastest: (Genotype, f64),
+    dual: DualAscent,
+    penalty: &dyn AlphaPenalty,
+) -> (Genotype, BudgetOutcome) {
+    let budget_ms = dual.budget_ms;
+    let cheapest_ms = fastest.1;
+    let mut latency = |g: &Genotype| Ok::<f64, Infallible>(penalty.predicted_ms(g));
+    let discretized_ms = latency(&discretized).unwrap_or_else(|e| match e {});
+    let repaired = repair(discretized.clone(), strengths, budget_ms, &mut latency)
+        .unwrap_or_else(|e| match e {});
+    for r in &repaired.repairs {
+        log::info!(
+            "budget repair: {} node {}: {}←{} {} → {}←{} {} (strength −{:.4}, −{:.3} ms → {:.3} ms)",
+            r.cell,
+            r.node,
+            r.node + 2,
+            r.from_predecessor,
+            r.from_op,
+            r.node + 2,
+            r.to_predecessor,
+            r.to_op,
+            r.strength_lost,
+            r.saved_ms,
+            r.predicted_ms
+        );
+    }
+    let replaced_by_cheapest = !repaired.within_budget;
+    let (genotype, predicted_ms) = if replaced_by_cheapest {
+        log::warn!(
+            "single-move repairs stopped at {:.3} ms, above the {budget_ms} ms budget: the fastest genotype ({:.3} ms) replaces the result",
+            repaired.predicted_ms,
+            fastest.1
+        );
+        fastest
+    } else {
+        (repaired.genotype, repaired.predicted_ms)
+    };
+    log::info!(
+        "latency budget {budget_ms} ms: discretized genotype predicted at {discretized_ms:.3} ms, final {predicted_ms:.3} ms after {} repair(s); final δ {:.4}",
+        repaired.repairs.len(),
+        dual.coef
+    );
+    let outcome = BudgetOutcome {
+        budget_ms,
+        cheapest_ms,
+        discretized,
+        discretized_ms,
+        predicted_ms,
+        repairs: repaired.repairs,
+        replaced_by_cheapest,
+        final_coef: dual.coef,
+    };
+    (genotype, outcome)
 }
 
 /// The evaluation network E with its optimizer, while ICDARTS runs.
@@ -341,6 +529,8 @@ pub struct StepLosses {
     pub loss_search: f64,
     pub loss_eval: Option<f64>,
     pub kd: Option<f64>,
+    /// P(α) before the α update, unscaled, when the step had a penalty.
+    pub penalty: Option<f64>,
 }
 
 /// Which gradients each half of a search step computes.
@@ -374,7 +564,7 @@ impl SearchState {
     pub fn step(
         self,
         config: &SearchConfig,
-        penalty: Option<&dyn AlphaPenalty>,
+        penalty: Option<PenaltyTerm>,
         rates: &StepRates,
         bt: &Batch,
         bv: &Batch,
@@ -411,8 +601,13 @@ impl SearchState {
                 + distillation(logits_s, teacher, config.kd_temperature)
                     .mul_scalar(config.kd_lambda);
         }
-        if let Some(p) = penalty {
-            loss_a = loss_a + p.penalty(&alphas, config.relaxation);
+        let mut penalty_value = None;
+        if let Some(term) = penalty {
+            let p = term.penalty.expected(&alphas, config.relaxation);
+            penalty_value = Some(p.clone().into_scalar::<f32>() as f64);
+            if term.coef != 0.0 {
+                loss_a = loss_a + p.mul_scalar(term.coef);
+            }
         }
         let loss_alpha = loss_a.clone().into_scalar::<f32>() as f64;
         let mut grads = loss_a.backward();
@@ -464,6 +659,7 @@ impl SearchState {
                 loss_search,
                 loss_eval,
                 kd,
+                penalty: penalty_value,
             },
         )
     }
@@ -561,6 +757,7 @@ fn epoch_metrics(
     penalty: Option<&dyn AlphaPenalty>,
     lr_alpha: f64,
     eval_warmup_val_accuracy: Option<f64>,
+    alpha_steps: Vec<AlphaStep>,
 ) -> EpochMetrics {
     let inference = device.clone().inner();
     let net_valid = net.valid();
@@ -582,7 +779,13 @@ fn epoch_metrics(
             .fold(f64::INFINITY, f64::min)
     };
     let genotype = current_genotype(alphas, space, config);
-    let latency = penalty.map(|p| p.report(&alphas_valid, config.relaxation, &genotype));
+    let latency = penalty.map(|p| {
+        (
+            p.expected(&alphas_valid, config.relaxation)
+                .into_scalar::<f32>() as f64,
+            p.predicted_ms(&genotype),
+        )
+    });
     let m = EpochMetrics {
         epoch: ctx.epoch,
         phase: ctx.phase.to_string(),
@@ -606,6 +809,7 @@ fn epoch_metrics(
         genotype,
         latency_penalty: latency.map(|l| l.0),
         predicted_latency_ms: latency.map(|l| l.1),
+        alpha_steps,
         seconds: ctx.started.elapsed().as_secs_f64(),
     };
     log::info!(

@@ -31,8 +31,8 @@ impl LatencyPenalty {
         settings: &PenaltySettings,
     ) -> Result<Self, LutError> {
         lut.check_covers(needed)?;
-        let inputs = PenaltyInputs::from_lut(&lut, &needed.ops, settings.normalize)?;
         let deploy = needed.deploy_network();
+        let inputs = PenaltyInputs::from_lut(&lut, &deploy, &needed.ops, settings.normalize)?;
         let mut settings = settings.clone();
         settings.lut_fingerprint = Some(lut.fingerprint.clone());
         settings.lut_device = Some(lut.device.profile.name.clone());
@@ -55,15 +55,30 @@ impl LatencyPenalty {
         }
     }
 
-    /// P(α) (unscaled) as a `[1]` tensor on α's device.
+    /// Predicted latency (ms) of the deployed network of `genotype` by the
+    /// calibrated table; None without a table.
+    pub fn predict(&self, genotype: &Genotype) -> Option<f64> {
+        self.predictor
+            .as_ref()
+            .and_then(|(lut, deploy)| predict(lut, genotype, deploy).ok())
+            .map(|p| p.total_ms)
+    }
+
+    /// P(α) (unscaled) as a `[1]` tensor on α's device: milliseconds, the
+    /// normalized weights' units with `normalize`, or unitless P(α)/budget
+    /// under a latency budget.
     pub fn expected_latency(&self, alphas: &Alphas, relaxation: Relaxation) -> Tensor<1> {
         let n_nodes = self.inputs.n_nodes;
+        let smooth_max = self.settings.kind == PenaltyKind::Algo3;
         let weights = |alpha: Tensor<2>| -> Tensor<2> {
             let w = mixing_weights(alpha, relaxation, n_nodes);
-            if relaxation.is_joint() {
+            if relaxation.is_joint() || !smooth_max {
+                // The expected sum is Σ_edges Σ_o softmax·lat with each
+                // edge's own softmax (docs/algorithms.md §4.3).
                 return w;
             }
-            // DARTS: each edge's softmax divided by its node's edge count.
+            // Algorithm 3 on DARTS cells: each edge's softmax divided by its
+            // node's edge count, so a node's weights sum to 1.
             let [edges, _] = w.dims();
             let scale: Vec<f32> = (0..n_nodes)
                 .flat_map(|j| std::iter::repeat_n(1.0 / (j + 2) as f32, j + 2))
@@ -88,7 +103,11 @@ impl LatencyPenalty {
                 None => term,
             });
         }
-        total.expect("a network has cells")
+        let total = total.expect("a network has cells");
+        match self.settings.budget_ms {
+            Some(budget) => total.div_scalar(budget),
+            None => total,
+        }
     }
 }
 
@@ -119,21 +138,12 @@ fn algo3(w: Tensor<2>, latency: Tensor<2>, n_nodes: usize) -> Tensor<1> {
 }
 
 impl crate::icdarts::AlphaPenalty for LatencyPenalty {
-    fn penalty(&self, alphas: &Alphas, relaxation: Relaxation) -> Tensor<1> {
+    fn expected(&self, alphas: &Alphas, relaxation: Relaxation) -> Tensor<1> {
         self.expected_latency(alphas, relaxation)
-            .mul_scalar(self.settings.coef)
     }
 
-    fn report(&self, alphas: &Alphas, relaxation: Relaxation, genotype: &Genotype) -> (f64, f64) {
-        let p = self
-            .expected_latency(alphas, relaxation)
-            .into_scalar::<f32>() as f64;
-        let predicted = self
-            .predictor
-            .as_ref()
-            .and_then(|(lut, deploy)| predict(lut, genotype, deploy).ok())
-            .map_or(f64::NAN, |p| p.total_ms);
-        (p, predicted)
+    fn predicted_ms(&self, genotype: &Genotype) -> f64 {
+        self.predict(genotype).unwrap_or(f64::NAN)
     }
 
     fn settings(&self) -> Option<PenaltySettings> {

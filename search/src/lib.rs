@@ -20,7 +20,7 @@ pub use artifacts::{
     Algo, EpochMetrics, PenaltyKind, PenaltySettings, RetrainConfig, SearchConfig,
 };
 pub use device::{Backend, training_device};
-pub use icdarts::{AlphaPenalty, SearchOutcome, run_search};
+pub use icdarts::{AlphaPenalty, DualAscent, PenaltyTerm, SearchOutcome, run_search};
 pub use retrain::{RetrainOutcome, retrain};
 
 /// Errors of the search and retraining stages.
@@ -31,6 +31,9 @@ pub enum SearchError {
     Artifact(#[from] ArtifactError),
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A latency budget that cannot be met or used.
+    #[error("latency budget: {0}")]
+    Budget(String),
     /// A weights file that cannot be read, written or loaded into its
     /// network.
     #[error("{path}: {message}")]

@@ -76,7 +76,11 @@ pub fn write_search(
         final_alpha_std: last.map_or((0.0, 0.0), |m| (m.alpha_std_normal, m.alpha_std_reduce)),
         final_min_margin: last.map_or((0.0, 0.0), |m| (m.min_margin_normal, m.min_margin_reduce)),
         latency: outcome.latency.clone(),
-        predicted_latency_ms: last.and_then(|m| m.predicted_latency_ms),
+        predicted_latency_ms: match &outcome.budget {
+            Some(b) => Some(b.predicted_ms),
+            None => last.and_then(|m| m.predicted_latency_ms),
+        },
+        budget: outcome.budget.clone(),
         seconds,
     };
     write_json(&dir.join(SEARCH_FILE), &summary)?;

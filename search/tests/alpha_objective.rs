@@ -37,7 +37,7 @@ struct FavourIdentity {
 }
 
 impl AlphaPenalty for FavourIdentity {
-    fn penalty(&self, alphas: &Alphas, _relaxation: Relaxation) -> Tensor<1> {
+    fn expected(&self, alphas: &Alphas, _relaxation: Relaxation) -> Tensor<1> {
         let term = |a: Tensor<2>| {
             let [edges, ops] = a.dims();
             softmax(a, 1)
@@ -46,10 +46,6 @@ impl AlphaPenalty for FavourIdentity {
                 .div_scalar(ops as f64)
         };
         (term(alphas.normal.val()) + term(alphas.reduce.val())).mul_scalar(-10.0)
-    }
-
-    fn report(&self, _: &Alphas, _: Relaxation, _: &models::Genotype) -> (f64, f64) {
-        (0.0, 0.0)
     }
 }
 
@@ -112,4 +108,125 @@ fn an_extra_alpha_term_moves_alpha() {
             .iter()
             .all(|e| e.op == OpKind::Identity)
     );
+}
+
+/// A table whose costs grow with the op's arithmetic (a stand-in for a
+/// measured one: the budget logic only needs consistent predictions).
+fn synthetic_table(config: &SearchConfig) -> (latency_lut::Lut, latency_lut::Template) {
+    let template = latency_lut::template_for(
+        config,
+        1,
+        6,
+        4,
+        artifacts::NetSize {
+            channels: config.eval_channels,
+            layers: config.eval_layers,
+        },
+    );
+    let lut = latency_lut::Lut::synthetic(&template, |k| {
+        let per_op = match k.op.as_str() {
+            "sep_conv_5x5" => 5.0,
+            "sep_conv_3x3" => 3.0,
+            "dil_conv_5x5" => 4.0,
+            "dil_conv_3x3" => 2.0,
+            "max_pool_3x3" | "avg_pool_3x3" => 0.5,
+            "identity" => 0.1,
+            _ => 0.3,
+        };
+        1e-3 * per_op * (k.c_in * k.h_in * k.w_in) as f64
+    });
+    (lut, template)
+}
+
+#[test]
+fn a_budget_search_ends_within_budget_and_logs_every_alpha_step() {
+    use artifacts::{PenaltyKind, PenaltySettings};
+    use search::latency::LatencyPenalty;
+    let data = tiny_dataset();
+    let config = SearchConfig {
+        channels: 4,
+        layers: 3,
+        nodes: 2,
+        eval_channels: 4,
+        eval_layers: 3,
+        batch_size: 16,
+        epochs: 3,
+        pretrain_epochs: 0,
+        warmup_epochs: 1,
+        seed: 5,
+        ..SearchConfig::default()
+    };
+    let (lut, template) = synthetic_table(&config);
+    let device = Device::flex().autodiff();
+    let fixed = LatencyPenalty::new(
+        lut.clone(),
+        &template,
+        &PenaltySettings::new(0.0, PenaltyKind::Algo3, false),
+    )
+    .unwrap();
+    let mut ignore = |_: &search::EpochMetrics| Ok(());
+    let plain = run_search(&config, &data, &device, Some(&fixed), &Silent, &mut ignore).unwrap();
+    let unconstrained = fixed.predict(&plain.genotype).unwrap();
+    let space = config.space();
+    let (_, fastest) =
+        models::repair::cheapest(config.relaxation, config.nodes, &space, &mut |g| {
+            Ok::<f64, std::convert::Infallible>(fixed.predict(g).unwrap())
+        })
+        .unwrap();
+    assert!(fastest < unconstrained, "{fastest} vs {unconstrained}");
+
+    // A budget halfway between the fastest genotype and the unconstrained
+    // result binds.
+    let budget = fastest + 0.5 * (unconstrained - fastest);
+    let settings = PenaltySettings::new(0.0, PenaltyKind::Algo3, false).with_budget(Some(budget));
+    let penalty = LatencyPenalty::new(lut.clone(), &template, &settings).unwrap();
+    let mut epochs = Vec::new();
+    let mut keep = |m: &search::EpochMetrics| {
+        epochs.push(m.clone());
+        Ok(())
+    };
+    let out = run_search(&config, &data, &device, Some(&penalty), &Silent, &mut keep).unwrap();
+    let b = out.budget.expect("a budget search reports its outcome");
+    let predicted = penalty.predict(&out.genotype).unwrap();
+    assert!(predicted <= budget, "{predicted} > budget {budget}");
+    assert_eq!(b.predicted_ms, predicted);
+    assert_eq!(b.budget_ms, budget);
+    assert!((b.cheapest_ms - fastest).abs() < 1e-12);
+    // The repairs account for the way from the discretized genotype.
+    let saved: f64 = b.repairs.iter().map(|r| r.saved_ms).sum();
+    if !b.replaced_by_cheapest {
+        assert!((b.discretized_ms - saved - predicted).abs() < 1e-9);
+    }
+    // Every α step is logged with δ, P(α)/budget and the prediction; δ
+    // starts at 0 and never goes negative.
+    let steps: Vec<&artifacts::AlphaStep> = epochs.iter().flat_map(|m| &m.alpha_steps).collect();
+    let per_epoch = (data.train.len / 2).div_ceil(config.batch_size);
+    assert_eq!(steps.len(), config.epochs * per_epoch);
+    assert_eq!(steps[0].coef, 0.0);
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.coef >= 0.0 && s.penalty > 0.0 && s.predicted_ms > 0.0)
+    );
+    for w in steps.windows(2) {
+        // δ moves by rate·(predicted/budget − 1) after each step.
+        let want = (w[0].coef + settings.budget_rate * (w[0].predicted_ms / budget - 1.0)).max(0.0);
+        assert!((w[1].coef - want).abs() < 1e-9, "{} vs {want}", w[1].coef);
+    }
+
+    // A budget below the fastest genotype is refused before any training.
+    let impossible =
+        PenaltySettings::new(0.0, PenaltyKind::Algo3, false).with_budget(Some(0.5 * fastest));
+    let penalty = LatencyPenalty::new(lut, &template, &impossible).unwrap();
+    let mut trained = false;
+    let mut flag = |_: &search::EpochMetrics| {
+        trained = true;
+        Ok(())
+    };
+    let err = match run_search(&config, &data, &device, Some(&penalty), &Silent, &mut flag) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("an impossible budget was accepted"),
+    };
+    assert!(!trained);
+    assert!(err.contains(&format!("{fastest:.3} ms")), "{err}");
 }

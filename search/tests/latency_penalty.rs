@@ -4,9 +4,7 @@
 
 use burn::tensor::Device;
 use latency_lut::PenaltyKind;
-use latency_lut::penalty::{
-    CellCosts, PenaltyInputs, algo3_cell, algo3_weights, expected_sum_cell,
-};
+use latency_lut::penalty::{CellCosts, PenaltyInputs, algo3_cell, algo3_weights};
 use models::Alphas;
 use models::space::{OpKind, OpSpace, Relaxation, ZeroConfig, edge_count};
 use search::latency::LatencyPenalty;
@@ -81,10 +79,46 @@ fn reference(
             let w = if c.reduction { &wr } else { &wn };
             match kind {
                 PenaltyKind::Algo3 => algo3_cell(w, &c.edges, N_NODES).0,
-                PenaltyKind::ExpectedSum => expected_sum_cell(w, &c.edges),
+                PenaltyKind::ExpectedSum => {
+                    let a = if c.reduction { reduce } else { normal };
+                    expected_sum_reference(a, &c.edges, n_ops, rel)
+                }
             }
         })
         .sum()
+}
+
+/// The expected sum written out from docs/algorithms.md §4.3, independently
+/// of the library's weight helpers: Σ over edges Σ_o w_o·lat_o, with w each
+/// edge's own softmax (DARTS) or each node's joint softmax (I-DARTS,
+/// XDARTS).
+fn expected_sum_reference(
+    alpha: &[f32],
+    latency: &[Vec<f64>],
+    n_ops: usize,
+    rel: Relaxation,
+) -> f64 {
+    let a: Vec<f64> = alpha.iter().map(|&v| f64::from(v)).collect();
+    let mut total = 0.0;
+    let mut first = 0;
+    for node in 0..N_NODES {
+        let k = node + 2;
+        let groups: Vec<(usize, usize)> = if rel == Relaxation::Darts {
+            (first..first + k)
+                .map(|e| (e * n_ops, (e + 1) * n_ops))
+                .collect()
+        } else {
+            vec![(first * n_ops, (first + k) * n_ops)]
+        };
+        for (lo, hi) in groups {
+            let z: f64 = a[lo..hi].iter().map(|v| v.exp()).sum();
+            for i in lo..hi {
+                total += a[i].exp() / z * latency[i / n_ops][i % n_ops];
+            }
+        }
+        first += k;
+    }
+    total
 }
 
 fn alphas(normal: &[f32], reduce: &[f32], n_ops: usize, device: &Device) -> Alphas {
@@ -152,6 +186,45 @@ fn burn_penalty_matches_the_f64_reference_and_finite_differences() {
                 }
             }
         }
+    }
+}
+
+/// Hand-worked values at α = 0 (uniform weights) with every edge's latency
+/// row = the op index in ms (0, 1, …, n − 1; mean m = (n − 1)/2): the
+/// expected sum is m per DARTS edge (14 edges per cell at N = 4) and m per
+/// node under a joint softmax (4 nodes); three cells.
+#[test]
+fn expected_sum_at_uniform_alpha_is_the_hand_worked_value() {
+    let ops = OpSpace::darts(ZeroConfig::V1).ops().to_vec();
+    let n_ops = ops.len();
+    let row: Vec<f64> = (0..n_ops).map(|i| i as f64).collect();
+    let inputs = PenaltyInputs {
+        ops: ops.clone(),
+        n_nodes: N_NODES,
+        cells: [false, true, false]
+            .iter()
+            .enumerate()
+            .map(|(index, &reduction)| CellCosts {
+                index,
+                reduction,
+                edges: vec![row.clone(); edge_count(N_NODES)],
+            })
+            .collect(),
+        normalized: false,
+    };
+    let mean = (n_ops - 1) as f64 / 2.0;
+    let zeros = vec![0.0f32; edge_count(N_NODES) * n_ops];
+    for (rel, want) in [
+        (Relaxation::Darts, 3.0 * 14.0 * mean),
+        (Relaxation::IDarts, 3.0 * 4.0 * mean),
+        (Relaxation::XDarts, 3.0 * 4.0 * mean),
+    ] {
+        let p = LatencyPenalty::from_inputs(inputs.clone(), PenaltyKind::ExpectedSum, 1.0);
+        let got = value(&p, rel, &zeros, &zeros);
+        assert!(
+            (got - want).abs() < 1e-4 * want,
+            "{rel}: expected sum {got}, hand-worked {want}"
+        );
     }
 }
 

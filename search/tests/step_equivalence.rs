@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use search::batch::Batch;
 use search::icdarts::{SearchState, StepGradients, StepRates, build_eval, init_alphas};
-use search::{AlphaPenalty, SearchConfig};
+use search::{AlphaPenalty, PenaltyTerm, SearchConfig};
 
 fn batch(device: &Device, seed: u64) -> Batch {
     let images = Tensor::<4>::random([6, 1, 8, 8], Distribution::Normal(0.0, 1.0), device);
@@ -36,21 +36,12 @@ fn batch(device: &Device, seed: u64) -> Batch {
 struct Term;
 
 impl AlphaPenalty for Term {
-    fn penalty(&self, alphas: &models::Alphas, _: models::Relaxation) -> Tensor<1> {
+    fn expected(&self, alphas: &models::Alphas, _: models::Relaxation) -> Tensor<1> {
         let [edges, _] = alphas.normal.val().dims();
         burn::tensor::activation::softmax(alphas.normal.val(), 1)
             .slice([0..edges, 4..5])
             .sum()
             .mul_scalar(0.3)
-    }
-
-    fn report(
-        &self,
-        _: &models::Alphas,
-        _: models::Relaxation,
-        _: &models::Genotype,
-    ) -> (f64, f64) {
-        (0.0, 0.0)
     }
 }
 
@@ -107,7 +98,10 @@ fn optimized_step_gives_the_same_updates_as_the_reference_step() {
             let r;
             (state, r) = state.step(
                 &config,
-                Some(&Term),
+                Some(PenaltyTerm {
+                    penalty: &Term,
+                    coef: 1.0,
+                }),
                 &StepRates::uniform(&config, 0.05),
                 &bt,
                 &bv,

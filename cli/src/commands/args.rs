@@ -87,32 +87,87 @@ impl SearchOpts {
     }
 }
 
-/// The latency penalty δ·P(α) of a search.
+/// The latency penalty δ·P(α) of a search, or its latency budget.
 #[derive(Args, Debug, Clone)]
 pub struct PenaltyArgs {
+    /// The most accurate network that runs in at most MS milliseconds:
+    /// the deployed network's batch-1 latency on the table's device, as the
+    /// calibrated table predicts it. δ then adjusts itself every α step
+    /// (dual ascent on P(α)/budget, unitless) and the final genotype is
+    /// repaired into the budget; the run reports whether tract met it.
+    /// A budget below the fastest genotype of the space is refused before
+    /// any training.
+    #[arg(long, value_name = "MS")]
+    pub latency_budget: Option<f64>,
     /// δ: weight of P(α) in the α objective; P is in milliseconds unless
     /// --normalize. 0 disables the penalty. Default: 0.1 for `run`, 0 for
-    /// `search`.
+    /// `search`. With --latency-budget: δ's starting value (default 0).
     #[arg(long)]
     pub latency_coef: Option<f64>,
-    /// P(α): algo3 (Algorithm 3, smooth max over node paths) or
-    /// expected-sum (FBNet/ProxylessNAS: Σ over all edges).
-    #[arg(long, default_value = "algo3")]
-    pub penalty: PenaltyKind,
+    /// With --latency-budget: the dual ascent's step,
+    /// δ ← max(0, δ + rate·(predicted/budget − 1)) after each α step.
+    #[arg(long, default_value_t = artifacts::config::DEFAULT_BUDGET_RATE)]
+    pub budget_rate: f64,
+    /// P(α): algo3 (Algorithm 3, smooth max over node paths; the default)
+    /// or expected-sum (FBNet/ProxylessNAS: Σ over all edges). Needs a
+    /// table.
+    #[arg(long)]
+    pub penalty: Option<PenaltyKind>,
     /// Use the normalized per-op weights (docs/algorithms.md §4.3, summing
-    /// to 1) computed from the table instead of milliseconds.
+    /// to 1) computed from the table instead of milliseconds (`latency-lut
+    /// show --normalized` prints them). Needs a table.
     #[arg(long)]
     pub normalize: bool,
 }
 
 impl PenaltyArgs {
-    /// The settings, with δ = `default_coef` when --latency-coef is absent.
+    /// The settings, with δ = `default_coef` when --latency-coef is absent
+    /// (0 under a budget).
     pub fn settings(&self, default_coef: f64) -> PenaltySettings {
-        PenaltySettings::new(
+        let default_coef = if self.latency_budget.is_some() {
+            0.0
+        } else {
+            default_coef
+        };
+        let mut settings = PenaltySettings::new(
             self.latency_coef.unwrap_or(default_coef),
-            self.penalty,
+            self.penalty.unwrap_or(PenaltyKind::Algo3),
             self.normalize,
         )
+        .with_budget(self.latency_budget);
+        settings.budget_rate = self.budget_rate;
+        settings
+    }
+
+    /// The flags given that only mean something with a latency table.
+    pub fn needing_a_table(&self) -> Vec<&'static str> {
+        let mut flags = Vec::new();
+        if self.latency_budget.is_some() {
+            flags.push("--latency-budget");
+        }
+        if self.latency_coef.is_some_and(|c| c != 0.0) {
+            flags.push("--latency-coef");
+        }
+        if self.penalty.is_some() {
+            flags.push("--penalty");
+        }
+        if self.normalize {
+            flags.push("--normalize");
+        }
+        flags
+    }
+
+    /// Errors on a non-positive or non-finite budget or rate.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(b) = self.latency_budget
+            && !(b.is_finite() && b > 0.0)
+        {
+            anyhow::bail!("--latency-budget must be a positive number of milliseconds, not {b}");
+        }
+        if !(self.budget_rate.is_finite() && self.budget_rate > 0.0) {
+            anyhow::bail!("--budget-rate must be positive, not {}", self.budget_rate);
+        }
+        Ok(())
     }
 }
 

@@ -40,12 +40,19 @@ pub struct RunArgs {
     /// Replace an existing output folder.
     #[arg(long)]
     pub force: bool,
+    /// Skip the search and retrain a uniformly random genotype instead
+    /// (seeded by --seed); with --latency-budget, one whose predicted
+    /// latency lies within [0.8·budget, budget] (rejection sampling): the
+    /// baseline a budget search must beat.
+    #[arg(long)]
+    pub random_genotype: bool,
     /// Print the summary (run.json) on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
+    args.penalty.check()?;
     let config = RunConfig {
         data: args.data.data,
         search: args.search.config(),
@@ -56,6 +63,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         lut_cache: args.lut_cache,
         out: args.out,
         force: args.force,
+        random_genotype: args.random_genotype,
     };
     let s = pipeline::run(&config, &Bars)?;
     if args.json {
@@ -68,35 +76,43 @@ pub fn run(args: RunArgs) -> Result<()> {
     for line in s.genotype.to_string().lines() {
         eprintln!("    {line}");
     }
-    eprintln!(
-        "  search: val accuracy S {:.2}%{} in {:.0} s",
-        s.search_val_accuracy,
-        s.eval_val_accuracy
-            .map(|a| format!(", E {a:.2}%"))
-            .unwrap_or_default(),
-        s.search_seconds
-    );
+    match s.search_val_accuracy {
+        Some(acc) => eprintln!(
+            "  search: val accuracy S {acc:.2}%{} in {:.0} s",
+            s.eval_val_accuracy
+                .map(|a| format!(", E {a:.2}%"))
+                .unwrap_or_default(),
+            s.search_seconds
+        ),
+        None => eprintln!("  no search: a random genotype ({})", s.genotype_source),
+    }
     eprintln!(
         "  retrain: test accuracy {:.2}% on {} images in {:.0} s",
         s.test_accuracy, s.test_samples, s.retrain_seconds
     );
-    eprintln!(
-        "  latency on {}: predicted {:.3} ms per image (δ = {}, P = {}{}, table {})",
-        s.device,
-        s.predicted_latency_ms,
-        s.penalty.coef,
-        s.penalty.kind.name(),
-        if s.penalty.normalize {
-            " normalized"
-        } else {
-            " in ms"
-        },
-        s.penalty
-            .lut_path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    );
+    let table = s
+        .penalty
+        .lut_path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    match s.penalty.budget_ms {
+        Some(budget) => eprintln!(
+            "  latency on {}: budget {budget} ms, predicted {:.3} ms per image (δ by dual ascent, P = {}, {}; table {table})",
+            s.device,
+            s.predicted_latency_ms,
+            s.penalty.kind.name(),
+            s.penalty.unit(),
+        ),
+        None => eprintln!(
+            "  latency on {}: predicted {:.3} ms per image (δ = {}, P = {}, {}; table {table})",
+            s.device,
+            s.predicted_latency_ms,
+            s.penalty.coef,
+            s.penalty.kind.name(),
+            s.penalty.unit(),
+        ),
+    }
     eprintln!(
         "  deployed: {} — tract accuracy {:.2}% on {} images, latency {:.3} ms p50 / {:.3} ms p90 at batch 1, 1 thread",
         s.onnx_path.display(),
@@ -105,6 +121,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         s.tract_latency_ms_p50,
         s.tract_latency_ms_p90
     );
+    if let (Some(budget), Some(met), Some(over)) =
+        (s.penalty.budget_ms, s.budget_met, s.budget_over_pct)
+    {
+        eprintln!(
+            "  budget {budget} ms {} on the device: tract p50 {:.3} ms, p90 {:.3} ms ({} by {:.1} %)",
+            if met { "MET" } else { "MISSED" },
+            s.tract_latency_ms_p50,
+            s.tract_latency_ms_p90,
+            if met { "under" } else { "over" },
+            over.abs()
+        );
+    }
     eprintln!(
         "  artifacts: {}",
         s.run_path.parent().unwrap_or(&s.run_path).display()

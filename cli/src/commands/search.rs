@@ -33,6 +33,14 @@ pub struct SearchArgs {
 }
 
 pub fn run(args: SearchArgs) -> Result<()> {
+    args.penalty.check()?;
+    let flags = args.penalty.needing_a_table();
+    if args.lut.is_none() && !flags.is_empty() {
+        anyhow::bail!(
+            "{} need(s) a latency table: pass --lut (a table from `latency-lut profile`)",
+            flags.join(", ")
+        );
+    }
     let job = SearchJob {
         data: args.data.data,
         config: args.opts.config(),
@@ -53,6 +61,15 @@ pub fn run(args: SearchArgs) -> Result<()> {
             "genotype ({}):\n{}",
             result.genotype.relaxation, result.genotype
         );
+        if let Some(b) = &result.budget {
+            eprintln!(
+                "latency budget {} ms: predicted {:.3} ms ({} repair(s) after discretization at {:.3} ms)",
+                b.budget_ms,
+                b.predicted_ms,
+                b.repairs.len(),
+                b.discretized_ms
+            );
+        }
         eprintln!("wrote {}", result.genotype_path.display());
     }
     Ok(())

@@ -1,5 +1,6 @@
-//! `edgenas sweep`: the δ sweep — one `edgenas run` per latency
-//! coefficient, then the deployed models timed side by side.
+//! `edgenas sweep`: one `edgenas run` per latency coefficient δ, latency
+//! budget and seed, random genotypes under each budget, then the deployed
+//! models timed side by side.
 
 use std::path::PathBuf;
 
@@ -9,14 +10,30 @@ use pipeline::SweepConfig;
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
-    /// Comma-separated latency coefficients δ, one search + retrain each.
-    #[arg(long, value_delimiter = ',', default_values_t = [0.0, 0.01, 0.05, 0.1])]
-    pub latency_coef: Vec<f64>,
+    /// Comma-separated latency coefficients δ (P in ms), one search +
+    /// retrain per seed each. Default: 0, 0.01, 0.05, 0.1; with
+    /// --latency-budget only 0 (the unconstrained reference).
+    #[arg(long, value_delimiter = ',')]
+    pub latency_coef: Option<Vec<f64>>,
+    /// Comma-separated latency budgets (ms), one budget search + retrain per
+    /// seed each, plus --random-per-budget random genotypes drawn under each.
+    #[arg(long, value_delimiter = ',', value_name = "MS,...")]
+    pub latency_budget: Vec<f64>,
+    /// Comma-separated seeds of every search (and its retraining).
+    #[arg(long, value_delimiter = ',', default_values_t = [0])]
+    pub seeds: Vec<u64>,
+    /// Random genotypes per budget (seeds 0, 1, …), rejection-sampled to a
+    /// predicted latency within [0.8·budget, budget] and retrained exactly
+    /// like the searched ones: the baseline the budget search must beat.
+    #[arg(long, default_value_t = 3)]
+    pub random_per_budget: usize,
     /// Runs at a time (separate processes).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// Output folder: OUT/delta-<δ>/ per run, OUT/sweep.json, OUT/sweep.md,
-    /// OUT/pareto.svg.
+    /// Output folder: OUT/delta-<δ>-seed<s>/, OUT/budget-<B>ms-seed<s>/,
+    /// OUT/random-<B>ms-seed<s>/ per run, OUT/sweep.json, OUT/sweep.md
+    /// (per-run table and, per budget, searched vs random mean ± std),
+    /// OUT/pareto.svg (accuracy vs measured latency, budgets drawn).
     #[arg(long)]
     pub out: PathBuf,
     /// Timed tract runs per model (batch 1), interleaved across models.
@@ -31,7 +48,9 @@ pub struct SweepArgs {
     #[arg(long)]
     pub resume: bool,
     /// Options passed to every `edgenas run` (after `--`), e.g.
-    /// `-- --data DIR --cell xdarts --normalize --train-subset 2000`.
+    /// `-- --data DIR --cell xdarts --normalize --train-subset 2000`
+    /// (not --seed, --latency-coef, --latency-budget or --out: the sweep
+    /// sets those per run).
     #[arg(last = true)]
     pub run_args: Vec<String>,
 }
@@ -39,7 +58,16 @@ pub struct SweepArgs {
 pub fn run(args: SweepArgs) -> Result<()> {
     let config = SweepConfig {
         exe: std::env::current_exe().context("locating the edgenas binary")?,
-        latency_coef: args.latency_coef,
+        latency_coef: args.latency_coef.unwrap_or_else(|| {
+            if args.latency_budget.is_empty() {
+                vec![0.0, 0.01, 0.05, 0.1]
+            } else {
+                vec![0.0]
+            }
+        }),
+        latency_budget: args.latency_budget,
+        seeds: args.seeds,
+        random_per_budget: args.random_per_budget,
         jobs: args.jobs,
         out: args.out,
         repeats: args.repeats,

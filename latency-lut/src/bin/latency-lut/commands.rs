@@ -11,7 +11,7 @@ use latency_lut::measure::Backends;
 use latency_lut::stage::{
     TemplateSource, calibrate_file, predict_file, resolve_template, validate_file,
 };
-use latency_lut::{DeviceProfile, Lut};
+use latency_lut::{DeviceProfile, Lut, PenaltyInputs};
 use serde::Serialize;
 use ui::{Bars, DeployArgs, SearchNetworkArgs};
 
@@ -146,10 +146,43 @@ pub struct ShowArgs {
     /// Print the whole table as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Print instead the per-op weights `edgenas search --normalize` uses
+    /// (docs/algorithms.md §4.3): each op's mean latency over every edge of
+    /// the table's deployed network, divided by the sum of those means.
+    #[arg(long)]
+    pub normalized: bool,
 }
 
 pub fn show(args: ShowArgs) -> Result<()> {
     let lut = Lut::load(&args.lut)?;
+    if args.normalized {
+        let net = lut.template.deploy_network();
+        let inputs = PenaltyInputs::from_lut(&lut, &net, &lut.template.ops, false)
+            .with_context(|| format!("{}: building the penalty's inputs", args.lut.display()))?;
+        let weights = inputs.normalized_weights();
+        if args.json {
+            let map: serde_json::Map<String, serde_json::Value> = lut
+                .template
+                .ops
+                .iter()
+                .zip(&weights)
+                .map(|(op, w)| (op.name().to_string(), serde_json::json!(w)))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&map)?);
+            return Ok(());
+        }
+        println!(
+            "normalized per-op weights of {} (deployed network C={} L={}, {} cells):",
+            args.lut.display(),
+            net.channels,
+            net.layers,
+            inputs.cells.len()
+        );
+        for (op, w) in lut.template.ops.iter().zip(&weights) {
+            println!("{:<16} {w:.4}", op.name());
+        }
+        return Ok(());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&lut)?);
         return Ok(());
