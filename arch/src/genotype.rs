@@ -172,7 +172,8 @@ impl Genotype {
     }
 }
 
-fn input_name(predecessor: usize) -> String {
+/// How a genotype names predecessor `predecessor` of a node: `c_k-2`, `c_k-1`, `n0`, …
+pub fn input_name(predecessor: usize) -> String {
     match predecessor {
         0 => "c_k-2".into(),
         1 => "c_k-1".into(),

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostics::relaxation_weights;
-use crate::genotype::{CellGenotype, Genotype, GenotypeEdge, random_genotype};
+use crate::genotype::{CellGenotype, Genotype, GenotypeEdge, input_name, random_genotype};
 use crate::space::{OpKind, OpSpace, Relaxation, node_first_edge};
 
 /// One move of a repair, as `search.json` records it.
@@ -34,6 +34,24 @@ pub struct Repair {
     pub saved_ms: f64,
     /// Predicted latency after the move (ms).
     pub predicted_ms: f64,
+}
+
+impl std::fmt::Display for Repair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} n{}: {}({}) → {}({}), strength −{:.4}, −{:.3} ms → {:.3} ms",
+            self.cell,
+            self.node,
+            self.from_op,
+            input_name(self.from_predecessor),
+            self.to_op,
+            input_name(self.to_predecessor),
+            self.strength_lost,
+            self.saved_ms,
+            self.predicted_ms
+        )
+    }
 }
 
 /// The relaxation weight of every `(node, predecessor, op)` of both cell

@@ -106,20 +106,7 @@ pub fn burn_device(profile: &DeviceProfile) -> Result<Device, LutError> {
 
 #[cfg(feature = "cuda")]
 fn cuda_device() -> Result<Device, LutError> {
-    // burn-cuda loads the CUDA driver on first use and panics when there is
-    // none; probe it once and turn that into an error.
-    std::panic::catch_unwind(|| {
-        let device = Device::cuda(0);
-        let _ = Tensor::<1>::ones([1], &device).into_data();
-        device
-    })
-    .map_err(|_| {
-        LutError::Backend(
-            "this build has CUDA support, but no CUDA device or driver could be opened \
-             (is this the Jetson, and does `nvidia-smi`/`tegrastats` see the GPU?)"
-                .into(),
-        )
-    })
+    search::device::probe_cuda().map_err(LutError::Backend)
 }
 
 #[cfg(not(feature = "cuda"))]

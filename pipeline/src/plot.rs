@@ -47,7 +47,7 @@ pub fn markdown(rows: &[SweepRow]) -> String {
     let budgets = budgets(rows);
     if !budgets.is_empty() {
         s.push_str(
-            "\n| budget (ms) | searched: test accuracy (%) | searched: tract median (ms) | searched ≤ budget / ≤ 1.05·budget | random: test accuracy (%) | random: tract median (ms) |\n|---|---|---|---|---|---|\n",
+            "\n| budget (ms) | searched: test accuracy (%) | searched: tract median (ms) | searched: mean median / budget | searched ≤ budget / ≤ 1.05·budget | random: test accuracy (%) | random: tract median (ms) |\n|---|---|---|---|---|---|---|\n",
         );
         for b in budgets {
             let of = |random: bool| -> Vec<&SweepRow> {
@@ -72,9 +72,16 @@ pub fn markdown(rows: &[SweepRow]) -> String {
                     .filter(|r| r.measured.median <= f * b)
                     .count()
             };
+            let usage = if searched.is_empty() {
+                "–".to_string()
+            } else {
+                let mean =
+                    searched.iter().map(|r| r.measured.median).sum::<f64>() / searched.len() as f64;
+                format!("{:.2}", mean / b)
+            };
             let _ = writeln!(
                 s,
-                "| {b} | {} | {} | {}/{n} / {}/{n} | {} | {} |",
+                "| {b} | {} | {} | {usage} | {}/{n} / {}/{n} | {} | {} |",
                 acc(&searched),
                 lat(&searched),
                 within(1.0),

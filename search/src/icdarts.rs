@@ -443,20 +443,7 @@ fn fit_budget(
     let repaired = repair(discretized.clone(), strengths, budget_ms, &mut latency)
         .unwrap_or_else(|e| match e {});
     for r in &repaired.repairs {
-        log::info!(
-            "budget repair: {} node {}: {}←{} {} → {}←{} {} (strength −{:.4}, −{:.3} ms → {:.3} ms)",
-            r.cell,
-            r.node,
-            r.node + 2,
-            r.from_predecessor,
-            r.from_op,
-            r.node + 2,
-            r.to_predecessor,
-            r.to_op,
-            r.strength_lost,
-            r.saved_ms,
-            r.predicted_ms
-        );
+        log::info!("budget repair: {r}");
     }
     let replaced_by_cheapest = !repaired.within_budget;
     let (genotype, predicted_ms) = if replaced_by_cheapest {

@@ -108,6 +108,7 @@ pub struct PenaltyArgs {
     /// δ ← max(0, δ + rate·(predicted/budget − 1)) after each α step.
     #[arg(long, default_value_t = artifacts::config::DEFAULT_BUDGET_RATE)]
     pub budget_rate: f64,
+
     /// P(α): algo3 (Algorithm 3, smooth max over node paths; the default)
     /// or expected-sum (FBNet/ProxylessNAS: Σ over all edges). Needs a
     /// table.
@@ -145,6 +146,7 @@ impl PenaltyArgs {
         if self.latency_budget.is_some() {
             flags.push("--latency-budget");
         }
+
         if self.latency_coef.is_some_and(|c| c != 0.0) {
             flags.push("--latency-coef");
         }
@@ -163,6 +165,11 @@ impl PenaltyArgs {
             && !(b.is_finite() && b > 0.0)
         {
             anyhow::bail!("--latency-budget must be a positive number of milliseconds, not {b}");
+        }
+        if let Some(c) = self.latency_coef
+            && !(c.is_finite() && c >= 0.0 && c <= f32::MAX as f64)
+        {
+            anyhow::bail!("--latency-coef must be a finite, non-negative number, not {c}");
         }
         if !(self.budget_rate.is_finite() && self.budget_rate > 0.0) {
             anyhow::bail!("--budget-rate must be positive, not {}", self.budget_rate);

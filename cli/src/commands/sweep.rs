@@ -12,9 +12,10 @@ use pipeline::SweepConfig;
 pub struct SweepArgs {
     /// Comma-separated latency coefficients δ (P in ms), one search +
     /// retrain per seed each. Default: 0, 0.01, 0.05, 0.1; with
-    /// --latency-budget only 0 (the unconstrained reference).
+    /// --latency-budget only 0 (the unconstrained reference); `none` for
+    /// no δ runs.
     #[arg(long, value_delimiter = ',')]
-    pub latency_coef: Option<Vec<f64>>,
+    pub latency_coef: Option<Vec<Coef>>,
     /// Comma-separated latency budgets (ms), one budget search + retrain per
     /// seed each, plus --random-per-budget random genotypes drawn under each.
     #[arg(long, value_delimiter = ',', value_name = "MS,...")]
@@ -55,10 +56,43 @@ pub struct SweepArgs {
     pub run_args: Vec<String>,
 }
 
+/// A δ value, or `none`.
+#[derive(Debug, Clone, Copy)]
+pub struct Coef(Option<f64>);
+
+impl std::str::FromStr for Coef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "none" {
+            return Ok(Coef(None));
+        }
+        s.parse::<f64>()
+            .map(|v| Coef(Some(v)))
+            .map_err(|e| format!("`{s}` is not a number or `none`: {e}"))
+    }
+}
+
 pub fn run(args: SweepArgs) -> Result<()> {
+    if let Some(b) = args
+        .latency_budget
+        .iter()
+        .find(|b| !(b.is_finite() && **b > 0.0))
+    {
+        anyhow::bail!("--latency-budget values must be positive milliseconds, not {b}");
+    }
+    let latency_coef: Option<Vec<f64>> = args
+        .latency_coef
+        .map(|v| v.into_iter().filter_map(|c| c.0).collect());
+    if let Some(c) = latency_coef
+        .iter()
+        .flatten()
+        .find(|c| !(c.is_finite() && **c >= 0.0))
+    {
+        anyhow::bail!("--latency-coef values must be finite and non-negative, not {c}");
+    }
     let config = SweepConfig {
         exe: std::env::current_exe().context("locating the edgenas binary")?,
-        latency_coef: args.latency_coef.unwrap_or_else(|| {
+        latency_coef: latency_coef.unwrap_or_else(|| {
             if args.latency_budget.is_empty() {
                 vec![0.0, 0.01, 0.05, 0.1]
             } else {
