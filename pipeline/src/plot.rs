@@ -184,12 +184,13 @@ pub fn svg(rows: &[SweepRow]) -> String {
         "<polyline points=\"{}\" fill=\"none\" stroke=\"#c33\" stroke-width=\"1.5\"/>",
         points.join(" ")
     );
-    for b in &budget_lines {
+    for (i, b) in budget_lines.iter().enumerate() {
+        // Labels alternate between two heights so neighbours do not overlap.
         let _ = writeln!(
             s,
             "<line x1=\"{bx:.1}\" y1=\"{m}\" x2=\"{bx:.1}\" y2=\"{}\" stroke=\"#36c\" stroke-dasharray=\"4 3\"/><text x=\"{bx:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#36c\">budget {b} ms</text>",
             h - m,
-            m - 6.0,
+            m - 6.0 - 14.0 * (i % 2) as f64,
             bx = x(*b)
         );
     }
