@@ -32,6 +32,7 @@ fn check(report: &Path, baseline: &Path, extra: &[&str]) -> std::process::Output
 
 #[test]
 fn check_passes_on_two_runs_of_the_same_model() {
+    let _timing = timing_lock();
     let dir = tempfile::tempdir().unwrap();
     let model = export_model(dir.path(), "model.onnx", small_config(), 11);
     let (first, second) = (dir.path().join("a.json"), dir.path().join("b.json"));
@@ -57,6 +58,7 @@ fn check_passes_on_two_runs_of_the_same_model() {
 
 #[test]
 fn check_fails_when_the_model_gets_bigger() {
+    let _timing = timing_lock();
     let dir = tempfile::tempdir().unwrap();
     let small = export_model(dir.path(), "small.onnx", small_config(), 12);
     // More channels and cells: several times the work on the same input.
@@ -94,6 +96,7 @@ fn check_fails_when_the_model_gets_bigger() {
 
 #[test]
 fn check_fails_with_an_injected_slowdown() {
+    let _timing = timing_lock();
     let dir = tempfile::tempdir().unwrap();
     let model = export_model(dir.path(), "model.onnx", small_config(), 13);
     let (normal, slowed) = (dir.path().join("n.json"), dir.path().join("s.json"));
@@ -134,6 +137,7 @@ fn check_fails_with_an_injected_slowdown() {
 
 #[test]
 fn the_slowdown_can_come_from_the_environment() {
+    let _timing = timing_lock();
     let dir = tempfile::tempdir().unwrap();
     let model = export_model(dir.path(), "model.onnx", small_config(), 14);
     let out = dir.path().join("r.json");
@@ -162,6 +166,7 @@ fn the_slowdown_can_come_from_the_environment() {
 
 #[test]
 fn the_committed_baseline_still_reads_and_passes_against_itself() {
+    let _timing = timing_lock();
     // The CI gate compares every run with this file: a change of the report
     // types must keep reading it.
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/baseline.json");

@@ -45,7 +45,7 @@ pub struct SweepArgs {
     pub json: bool,
     /// Keep the finished runs of an earlier, interrupted sweep into the
     /// same --out (those whose recorded run options equal this sweep's)
-    /// and run only the missing δ.
+    /// and run only the missing ones; every model is timed again.
     #[arg(long)]
     pub resume: bool,
     /// Options passed to every `edgenas run` (after `--`), e.g.

@@ -312,3 +312,12 @@ pub fn assert_exit(output: &Output, code: i32) {
 pub fn props(model: &TestModel) -> BTreeMap<String, String> {
     model.metadata.to_props()
 }
+
+/// The tests of one binary run in parallel threads. Tests whose verdict
+/// rests on timings hold this lock, so their measurements do not compete
+/// with each other for the cores (on a 2-core machine they did, and the
+/// same model then "regressed" by 24 %).
+pub fn timing_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
