@@ -86,18 +86,6 @@ impl Strengths {
         }
     }
 
-    /// Equal strengths everywhere (a repair then minimizes the number of
-    /// moves' latency cost alone; used for random genotypes).
-    pub fn uniform(space: &OpSpace, n_nodes: usize) -> Self {
-        let n = node_first_edge(n_nodes) * space.len();
-        Self {
-            space: space.clone(),
-            n_nodes,
-            normal: vec![0.0; n],
-            reduce: vec![0.0; n],
-        }
-    }
-
     fn of(&self, reduce: bool, node: usize, predecessor: usize, op: OpKind) -> f64 {
         let column = self
             .space

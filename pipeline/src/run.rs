@@ -341,7 +341,7 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
     let search_dir = staged.path().join("search");
     let retrain_dir = staged.path().join("retrain");
     let device = search::training_device(config.backend)?;
-    let searched = if config.random_genotype {
+    let (genotype, searched) = if config.random_genotype {
         let draw = random_genotype(
             &lut,
             search_config,
@@ -366,9 +366,9 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
             },
         )?;
         write_json(&search_dir.join("random.json"), &draw)?;
-        None
+        (draw.genotype, None)
     } else {
-        Some(search_into(
+        let searched = search_into(
             search_config,
             &data,
             &device,
@@ -378,11 +378,8 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
             progress,
             &search_dir,
             false,
-        )?)
-    };
-    let genotype = match &searched {
-        Some(s) => s.genotype.clone(),
-        None => GenotypeFile::load(&search_dir.join(GENOTYPE_FILE))?,
+        )?;
+        (searched.genotype.clone(), Some(searched))
     };
     let model = retrain_into(
         &retrain_config,

@@ -130,11 +130,7 @@ pub fn run_search(
                 fastest,
             ))
         }
-        (None, Some(_)) => {
-            return Err(SearchError::Budget(
-                "a latency budget needs a latency table".into(),
-            ));
-        }
+        // `settings` come from the penalty: no penalty, no budget.
         _ => None,
     };
     let mut dual = budget.as_ref().map(|(d, _)| *d);

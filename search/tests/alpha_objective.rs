@@ -61,22 +61,28 @@ fn identity_margin(alpha: &[f32], n_ops: usize, column: usize) -> f64 {
         / (alpha.len() / n_ops) as f64
 }
 
-#[test]
-fn an_extra_alpha_term_moves_alpha() {
-    let data = tiny_dataset();
-    let config = SearchConfig {
+/// A search small enough for the tiny data: C = 4, L = 3, N = 2, no
+/// pretraining, one warm-up epoch.
+fn tiny_config(epochs: usize, seed: u64) -> SearchConfig {
+    SearchConfig {
         channels: 4,
         layers: 3,
         nodes: 2,
         eval_channels: 4,
         eval_layers: 3,
         batch_size: 16,
-        epochs: 5,
+        epochs,
         pretrain_epochs: 0,
         warmup_epochs: 1,
-        seed: 3,
+        seed,
         ..SearchConfig::default()
-    };
+    }
+}
+
+#[test]
+fn an_extra_alpha_term_moves_alpha() {
+    let data = tiny_dataset();
+    let config = tiny_config(5, 3);
     let column = config.space().position(OpKind::Identity).unwrap();
     let n_ops = config.space().len();
     let device = Device::flex().autodiff();
@@ -143,19 +149,7 @@ fn a_budget_search_ends_within_budget_and_logs_every_alpha_step() {
     use artifacts::{PenaltyKind, PenaltySettings};
     use search::latency::LatencyPenalty;
     let data = tiny_dataset();
-    let config = SearchConfig {
-        channels: 4,
-        layers: 3,
-        nodes: 2,
-        eval_channels: 4,
-        eval_layers: 3,
-        batch_size: 16,
-        epochs: 3,
-        pretrain_epochs: 0,
-        warmup_epochs: 1,
-        seed: 5,
-        ..SearchConfig::default()
-    };
+    let config = tiny_config(3, 5);
     let (lut, template) = synthetic_table(&config);
     let device = Device::flex().autodiff();
     let fixed = LatencyPenalty::new(
