@@ -94,10 +94,16 @@ pub enum GenotypeError {
         expected: usize,
         relaxation: Relaxation,
     },
-    #[error("{cell} cell: concat lists node {node}, outside 0..{n_nodes}")]
-    ConcatOutOfRange {
+    /// edgenas cells, like DARTS', concatenate every intermediate node in
+    /// order: the channel layout of the following cells (arch::shape)
+    /// depends on it.
+    #[error(
+        "{cell} cell: concat is {found:?}; it must list every intermediate node in order, {expected:?} (edgenas cells concatenate all {n_nodes} nodes)"
+    )]
+    Concat {
         cell: &'static str,
-        node: usize,
+        found: Vec<usize>,
+        expected: Vec<usize>,
         n_nodes: usize,
     },
 }
@@ -152,10 +158,12 @@ impl Genotype {
                     });
                 }
             }
-            if let Some(&node) = genotype.concat.iter().find(|&&n| n >= self.n_nodes) {
-                return Err(GenotypeError::ConcatOutOfRange {
+            let expected: Vec<usize> = (0..self.n_nodes).collect();
+            if genotype.concat != expected {
+                return Err(GenotypeError::Concat {
                     cell,
-                    node,
+                    found: genotype.concat.clone(),
+                    expected,
                     n_nodes: self.n_nodes,
                 });
             }
@@ -348,6 +356,17 @@ mod tests {
             g.validate(),
             Err(GenotypeError::InputCount { .. })
         ));
+
+        // Empty, partial, duplicated and out-of-range concat lists (they
+        // crashed `retrain` in burn's Cat).
+        for concat in [vec![], vec![0], vec![0, 0], vec![1, 0], vec![0, 2]] {
+            let mut g = sample();
+            g.reduce.concat = concat.clone();
+            assert!(
+                matches!(g.validate(), Err(GenotypeError::Concat { ref found, .. }) if *found == concat),
+                "{concat:?}"
+            );
+        }
 
         let mut g = sample();
         g.relaxation = Relaxation::XDarts;

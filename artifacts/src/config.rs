@@ -168,6 +168,8 @@ impl SearchConfig {
     }
 
     /// Rejects configurations that cannot run, before any work starts.
+    /// Real-valued knobs must be finite in f32, the precision the kernels
+    /// compute in (1e39 is a finite f64 but an infinite f32).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |msg: &str| Err(ConfigError(msg.to_string()));
         if self.batch_size == 0 {
@@ -184,14 +186,31 @@ impl SearchConfig {
         if self.nodes == 0 || self.layers == 0 || self.eval_layers == 0 {
             return bad("nodes and layers must be at least 1");
         }
-        if let Some(lr) = self.lr_alpha
-            && !(lr.is_finite() && lr >= 0.0)
-        {
-            return bad("the α learning rate must be a finite number ≥ 0");
+        if let Some(lr) = self.lr_alpha {
+            real("the α learning rate (--arch-lr)", lr, Bound::AtLeast(0.0))?;
         }
-        if self.kd_temperature <= 0.0 {
-            return bad("the KD temperature must be positive");
-        }
+        real(
+            "the weights' learning rate",
+            self.lr_weights,
+            Bound::Positive,
+        )?;
+        real("the momentum", self.momentum, Bound::Fraction)?;
+        real("the weight decay", self.weight_decay, Bound::AtLeast(0.0))?;
+        real("α's Adam β1", self.alpha_beta1 as f64, Bound::Fraction)?;
+        real("α's Adam β2", self.alpha_beta2 as f64, Bound::Fraction)?;
+        real(
+            "α's weight decay",
+            self.alpha_weight_decay,
+            Bound::AtLeast(0.0),
+        )?;
+        real(
+            "the gradient clipping norm",
+            self.grad_clip,
+            Bound::Positive,
+        )?;
+        real("the KD weight λ", self.kd_lambda, Bound::AtLeast(0.0))?;
+        real("the KD temperature", self.kd_temperature, Bound::Positive)?;
+        check_subset(self.train_subset, 2)?;
         Ok(())
     }
 }
@@ -240,6 +259,76 @@ impl Default for RetrainConfig {
             train_subset: None,
             seed: 0,
         }
+    }
+}
+
+impl RetrainConfig {
+    /// Rejects configurations that cannot run, before any work starts
+    /// (real-valued knobs finite in f32, as for [`SearchConfig::validate`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |msg: &str| Err(ConfigError(msg.to_string()));
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1");
+        }
+        if self.channels < 2 || !self.channels.is_multiple_of(2) {
+            return bad(
+                "the channel count must be even and at least 2 (FactorizedReduce halves it)",
+            );
+        }
+        if self.layers == 0 {
+            return bad("layers must be at least 1");
+        }
+        real("the learning rate", self.lr, Bound::Positive)?;
+        real("the momentum", self.momentum, Bound::Fraction)?;
+        real("the weight decay", self.weight_decay, Bound::AtLeast(0.0))?;
+        real("the drop-path probability", self.drop_path, Bound::Fraction)?;
+        real(
+            "the auxiliary head's weight",
+            self.aux_weight,
+            Bound::AtLeast(0.0),
+        )?;
+        real(
+            "the gradient clipping norm",
+            self.grad_clip,
+            Bound::Positive,
+        )?;
+        check_subset(self.train_subset, 1)?;
+        Ok(())
+    }
+}
+
+/// The range a real-valued option must lie in.
+#[derive(Clone, Copy)]
+enum Bound {
+    Positive,
+    AtLeast(f64),
+    /// [0, 1).
+    Fraction,
+}
+
+/// `value` is finite in f32 and within `bound`.
+fn real(what: &str, value: f64, bound: Bound) -> Result<(), ConfigError> {
+    let finite = value.is_finite() && value.abs() <= f32::MAX as f64;
+    let (ok, wanted) = match bound {
+        Bound::Positive => (value > 0.0, "positive".to_string()),
+        Bound::AtLeast(lo) => (value >= lo, format!("≥ {lo}")),
+        Bound::Fraction => ((0.0..1.0).contains(&value), "in [0, 1)".to_string()),
+    };
+    if finite && ok {
+        Ok(())
+    } else {
+        Err(ConfigError(format!(
+            "{what} must be a finite (f32) number {wanted}, not {value}"
+        )))
+    }
+}
+
+fn check_subset(subset: Option<usize>, least: usize) -> Result<(), ConfigError> {
+    match subset {
+        Some(n) if n < least => Err(ConfigError(format!(
+            "a training subset of {n} image(s) is too small (at least {least})"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -321,6 +410,9 @@ pub struct PenaltySettings {
     pub lut_path: Option<PathBuf>,
     #[serde(default)]
     pub lut_fingerprint: Option<String>,
+    /// SHA-256 of the table file's bytes as the run read it.
+    #[serde(default)]
+    pub lut_hash: Option<String>,
     #[serde(default)]
     pub lut_device: Option<String>,
     /// C and L of the deployed network P(α) costs.
@@ -337,6 +429,10 @@ pub struct PenaltySettings {
     /// after every α step.
     #[serde(default = "default_budget_rate", rename = "budget_rate")]
     pub budget_rate: f64,
+    /// Anti-windup: after an α step whose genotype is within budget, δ is
+    /// first multiplied by this factor (1 = plain dual ascent).
+    #[serde(default = "default_budget_decay", rename = "budget_decay")]
+    pub budget_decay: f64,
 }
 
 /// The default step of the budget's dual ascent (docs/algorithms.md §4.4).
@@ -344,6 +440,16 @@ pub const DEFAULT_BUDGET_RATE: f64 = 0.5;
 
 fn default_budget_rate() -> f64 {
     DEFAULT_BUDGET_RATE
+}
+
+/// The default factor δ is multiplied by after an α step within budget
+/// (docs/algorithms.md §4.4): δ halves every step the budget is met, so
+/// what it integrated while over budget does not keep pushing α to cheaper
+/// operations once the budget is met.
+pub const DEFAULT_BUDGET_DECAY: f64 = 0.5;
+
+fn default_budget_decay() -> f64 {
+    DEFAULT_BUDGET_DECAY
 }
 
 impl PenaltySettings {
@@ -355,10 +461,12 @@ impl PenaltySettings {
             normalize,
             lut_path: None,
             lut_fingerprint: None,
+            lut_hash: None,
             lut_device: None,
             deploy_network: None,
             budget_ms: None,
             budget_rate: DEFAULT_BUDGET_RATE,
+            budget_decay: DEFAULT_BUDGET_DECAY,
         }
     }
 

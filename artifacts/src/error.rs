@@ -12,6 +12,9 @@ pub enum ArtifactError {
     },
     #[error("output folder {0} already exists and is not empty (pass --force to replace it)")]
     OutputExists(PathBuf),
+    /// An output folder that must not be replaced or created there.
+    #[error("refusing output folder {path}: {reason}")]
+    UnsafeOutput { path: PathBuf, reason: String },
     /// The file exists but is not what it should be.
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },

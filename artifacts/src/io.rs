@@ -106,26 +106,23 @@ pub struct StagedDir {
 }
 
 impl StagedDir {
-    /// Prepares a staging folder next to `target`. Fails if `target` exists
-    /// and is not empty, unless `replace` is set.
+    /// Prepares a staging folder next to `target`, after
+    /// [`check_output`] with no inputs of the caller's: fails if `target`
+    /// exists and is not empty, unless `replace` is set, or if replacing it
+    /// would remove the current folder or `/`. Staging folders of the same
+    /// target left by killed runs are removed first.
     pub fn create(target: &Path, replace: bool) -> Result<Self, ArtifactError> {
-        if target.exists() && !replace && !is_empty_dir(target) {
-            return Err(ArtifactError::OutputExists(target.to_path_buf()));
-        }
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        check_output(target, replace, &[])?;
+        let parent = parent_of(target);
         fs::create_dir_all(&parent).map_err(|source| ArtifactError::io(&parent, source))?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "out".into());
-        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        let name = staging_prefix(target);
+        remove_stale_staging(&parent, &name);
+        let staging = parent.join(format!("{name}{}", std::process::id()));
         if staging.exists() {
             let _ = fs::remove_dir_all(&staging);
         }
         fs::create_dir_all(&staging).map_err(|source| ArtifactError::io(&staging, source))?;
+        active_staging().push(staging.clone());
         Ok(Self {
             staging,
             target: target.to_path_buf(),
@@ -152,6 +149,7 @@ impl StagedDir {
         fs::rename(&self.staging, &self.target)
             .map_err(|source| ArtifactError::io(&self.target, source))?;
         self.committed = true;
+        forget_staging(&self.staging);
         Ok(self.target.clone())
     }
 }
@@ -160,8 +158,192 @@ impl Drop for StagedDir {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.staging);
+            forget_staging(&self.staging);
         }
     }
+}
+
+/// The staging folders of this process not yet committed or dropped.
+fn active_staging() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    static ACTIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    ACTIVE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn forget_staging(staging: &Path) {
+    active_staging().retain(|p| p != staging);
+}
+
+/// Removes every staging folder this process has open, for a signal
+/// handler that is about to exit (destructors do not run then). Returns
+/// the folders removed.
+pub fn remove_active_staging() -> Vec<PathBuf> {
+    let mut active = active_staging();
+    let removed: Vec<PathBuf> = active.drain(..).collect();
+    for dir in &removed {
+        // Files may still be appearing in it: try a few times.
+        for _ in 0..5 {
+            if fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+                break;
+            }
+        }
+    }
+    removed
+}
+
+fn parent_of(target: &Path) -> PathBuf {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `.NAME.partial-`: staging folders of `target` are this prefix and the
+/// PID of the process that made them.
+fn staging_prefix(target: &Path) -> String {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    format!(".{name}.partial-")
+}
+
+/// Removes the staging folders in `parent` with `prefix` whose process is
+/// gone (killed runs: SIGKILL, power loss). Where liveness cannot be told
+/// (no `/proc`), nothing is removed.
+fn remove_stale_staging(parent: &Path, prefix: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// An absolute form of `path` with symbolic links of its existing part
+/// resolved, `.` and `..` folded; `path` need not exist.
+pub fn resolve(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(path)
+    };
+    // Fold `.`/`..` lexically, then canonicalize the longest existing
+    // ancestor and re-attach the rest.
+    let mut folded = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                folded.pop();
+            }
+            other => folded.push(other),
+        }
+    }
+    let mut existing = folded.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match existing.file_name() {
+            Some(name) => rest.push(name.to_os_string()),
+            None => break,
+        }
+        existing.pop();
+    }
+    let mut resolved = fs::canonicalize(&existing).unwrap_or(existing);
+    for name in rest.into_iter().rev() {
+        resolved.push(name);
+    }
+    resolved
+}
+
+/// Checks that `target` can be (re)placed as an output folder before any
+/// work starts:
+/// - it is not `/`, nor the current folder or one of its ancestors, nor the
+///   folder of the running program or one of its ancestors;
+/// - it is not, and does not contain, any of `inputs` (`(what, path)`:
+///   data, tables, caches, files the run reads);
+/// - an existing `target` is a folder, empty unless `replace`, and its
+///   parent is writable.
+pub fn check_output(
+    target: &Path,
+    replace: bool,
+    inputs: &[(&str, &Path)],
+) -> Result<(), ArtifactError> {
+    let unsafe_output = |reason: String| ArtifactError::UnsafeOutput {
+        path: target.to_path_buf(),
+        reason,
+    };
+    let resolved = resolve(target);
+    if resolved.parent().is_none() {
+        return Err(unsafe_output("it is the root folder".into()));
+    }
+    let mut guarded: Vec<(String, PathBuf)> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        guarded.push(("the current folder".into(), cwd));
+    }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        guarded.push(("the folder of the edgenas program".into(), dir));
+    }
+    for (what, path) in inputs {
+        guarded.push(((*what).to_string(), path.to_path_buf()));
+    }
+    for (what, path) in &guarded {
+        let guarded_path = resolve(path);
+        if guarded_path.starts_with(&resolved) {
+            let how = if guarded_path == resolved {
+                "is"
+            } else {
+                "contains"
+            };
+            return Err(unsafe_output(format!(
+                "it {how} {what} ({}); choose a new folder",
+                path.display()
+            )));
+        }
+    }
+    if let Ok(meta) = fs::symlink_metadata(target) {
+        if !meta.is_dir() {
+            return Err(unsafe_output(
+                "it exists and is not a folder; remove it or choose a new folder".into(),
+            ));
+        }
+        if !replace && !is_empty_dir(target) {
+            return Err(ArtifactError::OutputExists(target.to_path_buf()));
+        }
+    }
+    let parent = parent_of(&resolved);
+    let mut existing = parent.as_path();
+    while !existing.exists() {
+        match existing.parent() {
+            Some(p) => existing = p,
+            None => break,
+        }
+    }
+    if fs::metadata(existing).is_ok_and(|m| m.permissions().readonly()) {
+        return Err(unsafe_output(format!(
+            "{} is read-only",
+            existing.display()
+        )));
+    }
+    Ok(())
 }
 
 fn is_empty_dir(path: &Path) -> bool {
@@ -199,6 +381,54 @@ mod tests {
             Err(ArtifactError::OutputExists(_))
         ));
         assert!(StagedDir::create(&target, true).is_ok());
+    }
+
+    #[test]
+    fn outputs_that_would_destroy_inputs_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data/fmnist");
+        fs::create_dir_all(&data).unwrap();
+        let inputs = [("the data folder", data.as_path())];
+        let refused = |target: &Path| match check_output(target, true, &inputs) {
+            Err(ArtifactError::UnsafeOutput { reason, .. }) => reason,
+            other => panic!("{} accepted: {other:?}", target.display()),
+        };
+        // The input itself, an ancestor, and the same through `..`.
+        assert!(refused(&data).contains("is the data folder"));
+        assert!(refused(tmp.path()).contains("contains the data folder"));
+        assert!(refused(&data.join("../../data")).contains("contains the data folder"));
+        // The current folder and `/`, whatever the inputs.
+        let cwd = std::env::current_dir().unwrap();
+        assert!(refused(&cwd).contains("the current folder"));
+        assert!(refused(Path::new(".")).contains("the current folder"));
+        assert!(refused(Path::new("/")).contains("root"));
+        // An existing file is refused before any work, even with --force.
+        let file = tmp.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        assert!(refused(&file).contains("not a folder"));
+        // A sibling of the data is fine.
+        check_output(&tmp.path().join("data/out"), true, &inputs).unwrap();
+    }
+
+    #[test]
+    fn staging_left_by_a_killed_run_is_removed_by_the_next() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out");
+        // PIDs are below 2^22 on Linux: this process does not exist.
+        let stale = tmp.path().join(".out.partial-4000000000");
+        fs::create_dir_all(&stale).unwrap();
+        let other = tmp.path().join(".other.partial-4000000000");
+        fs::create_dir_all(&other).unwrap();
+        let staged = StagedDir::create(&target, false).unwrap();
+        if Path::new("/proc/self").exists() {
+            assert!(!stale.exists(), "stale staging kept");
+        }
+        assert!(other.exists(), "another target's staging removed");
+        // Registered for the signal handler until committed or dropped.
+        let path = staged.path().to_path_buf();
+        assert!(active_staging().contains(&path));
+        drop(staged);
+        assert!(!active_staging().contains(&path) && !path.exists());
     }
 
     #[test]

@@ -8,6 +8,42 @@
 pub mod commands;
 
 pub use ui::{exit_with, init_logging};
+
+/// On SIGINT or SIGTERM: removes the staging folders of the outputs in
+/// progress (destructors do not run when a signal ends the process), says
+/// so, and exits 130 or 143 like a shell. Nothing is left beside `--out`.
+pub fn clean_up_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(s) => s,
+        Err(err) => {
+            log::warn!(
+                "cannot watch SIGINT/SIGTERM ({err}); an interrupted run may leave a .partial folder"
+            );
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let name = if signal == SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            let removed = artifacts::io::remove_active_staging();
+            if removed.is_empty() {
+                eprintln!("interrupted ({name})");
+            } else {
+                let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+                eprintln!(
+                    "interrupted ({name}): nothing written; removed the unfinished {}",
+                    names.join(", ")
+                );
+            }
+            std::process::exit(128 + signal);
+        }
+    });
+}
 /// Runs `work` on a worker thread of a rayon pool sized like rayon's global
 /// one (RAYON_NUM_THREADS, else every core).
 ///

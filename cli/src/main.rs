@@ -47,6 +47,7 @@ enum Command {
 fn main() {
     edgenas::init_logging();
     let cli = Cli::parse();
+    edgenas::clean_up_on_signals();
     let result = edgenas::on_worker_pool(|| match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Search(args) => commands::search::run(args),

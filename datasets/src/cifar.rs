@@ -132,5 +132,5 @@ pub(crate) fn load_dir(dir: &Path, name: String, source: String) -> Result<Datas
         })?;
     let train = load_split(&train_files, limit)?;
     let test = load_split(&[test_file], limit)?;
-    Ok(Dataset::assemble(name, source, SHAPE, names, train, test))
+    Dataset::assemble(name, source, SHAPE, names, train, test, dir)
 }

@@ -102,6 +102,17 @@ pub enum DataError {
         limit: usize,
     },
 
+    /// Labels with a gap: no training image of class `missing`, images of
+    /// classes above it.
+    #[error("{} has no training image of class {missing} but {count} image(s) with higher labels: {labels}; these look stray and would make a {classes}-class problem (fix or drop them)", path.display())]
+    StrayLabels {
+        path: PathBuf,
+        missing: usize,
+        count: usize,
+        labels: String,
+        classes: usize,
+    },
+
     /// Train and test images must have the same shape to share a network.
     #[error("image size differs between {} ({train}) and {} ({test})", train_path.display(), test_path.display())]
     SizeMismatch {

@@ -228,14 +228,15 @@ pub(crate) fn build(
             test: format!("1x{}x{}", test.0, test.1),
         });
     }
-    Ok(Dataset::assemble(
+    Dataset::assemble(
         name,
         source,
         (1, train.0, train.1),
         class_names,
         train.2,
         test.2,
-    ))
+        &train_lbl.path,
+    )
 }
 
 /// Parses one images/labels pair into (rows, cols, split).

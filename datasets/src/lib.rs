@@ -37,6 +37,37 @@ pub use split::Split;
 /// `num_classes` within a `u8`.
 pub(crate) const MAX_LABELS: usize = 255;
 
+/// Errors unless every label `0..n` has a training image; the labels above
+/// the first class without one are reported as stray, with their counts.
+fn check_contiguous(
+    train: &Split,
+    test: &Split,
+    n: usize,
+    labels_path: &std::path::Path,
+) -> Result<(), DataError> {
+    let counts = train.class_counts(n);
+    let Some(missing) = counts.iter().position(|&c| c == 0) else {
+        return Ok(());
+    };
+    let mut stray = std::collections::BTreeMap::<u8, usize>::new();
+    for &l in train.labels.iter().chain(&test.labels) {
+        if usize::from(l) > missing {
+            *stray.entry(l).or_default() += 1;
+        }
+    }
+    Err(DataError::StrayLabels {
+        path: labels_path.to_path_buf(),
+        missing,
+        count: stray.values().sum(),
+        labels: stray
+            .iter()
+            .map(|(l, c)| format!("{l} (×{c})"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        classes: n,
+    })
+}
+
 /// A dataset with its train and test splits, all in memory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
@@ -60,6 +91,10 @@ pub struct Dataset {
 impl Dataset {
     /// Builds the dataset and derives `num_classes` / `class_names`.
     /// Labels were already checked against `class_names` by the parsers.
+    /// Without class names the labels must be 0..n with every class
+    /// present in the training split: a stray label (200 among 0–9) would
+    /// otherwise silently make a 201-class problem. `labels_path` names the
+    /// training labels in that error.
     pub(crate) fn assemble(
         name: String,
         source: String,
@@ -67,13 +102,18 @@ impl Dataset {
         class_names: Option<Vec<String>>,
         train: Split,
         test: Split,
-    ) -> Dataset {
-        let class_names = class_names.unwrap_or_else(|| {
-            let max = train.labels.iter().chain(&test.labels).max().copied();
-            let n = max.map_or(0, |m| usize::from(m) + 1);
-            (0..n).map(|i| i.to_string()).collect()
-        });
-        Dataset {
+        labels_path: &std::path::Path,
+    ) -> Result<Dataset, DataError> {
+        let class_names = match class_names {
+            Some(names) => names,
+            None => {
+                let max = train.labels.iter().chain(&test.labels).max().copied();
+                let n = max.map_or(0, |m| usize::from(m) + 1);
+                check_contiguous(&train, &test, n, labels_path)?;
+                (0..n).map(|i| i.to_string()).collect()
+            }
+        };
+        Ok(Dataset {
             name,
             source,
             channels,
@@ -83,7 +123,7 @@ impl Dataset {
             class_names,
             train,
             test,
-        }
+        })
     }
 
     /// Values per image: channels * height * width.

@@ -62,7 +62,7 @@ fn idx_folder(gz: bool, test_prefix: &str) -> tempfile::TempDir {
     write(
         p,
         &format!("train-labels-idx1-ubyte{ext}"),
-        &enc(idx_labels(&[0, 4, 2])),
+        &enc(idx_labels(&[0, 2, 1])),
     );
     write(
         p,
@@ -104,9 +104,9 @@ fn idx_plain_and_gzipped_load_the_same() {
     for d in [&plain, &gz] {
         assert_eq!((d.channels, d.height, d.width), (1, 2, 3));
         assert_eq!((d.train.len, d.test.len), (3, 2));
-        assert_eq!(d.num_classes, 5, "max label + 1");
-        assert_eq!(d.class_names, ["0", "1", "2", "3", "4"]);
-        assert_eq!(d.train.labels, [0, 4, 2]);
+        assert_eq!(d.num_classes, 3, "max label + 1");
+        assert_eq!(d.class_names, ["0", "1", "2"]);
+        assert_eq!(d.train.labels, [0, 2, 1]);
         assert_eq!(d.train.image(2), &[2.0; 6]);
     }
     assert_eq!((&plain.train, &plain.test), (&gz.train, &gz.test));
@@ -241,6 +241,29 @@ fn idx_label_255_rejected() {
 }
 
 #[test]
+fn a_stray_label_is_named_not_turned_into_classes() {
+    // Label 200 among 0–2 used to make a 201-class problem silently.
+    let dir = idx_folder(false, "t10k");
+    write(
+        dir.path(),
+        "train-labels-idx1-ubyte",
+        &idx_labels(&[0, 1, 200]),
+    );
+    write(dir.path(), "t10k-labels-idx1-ubyte", &idx_labels(&[2, 200]));
+    let e = expect_err(
+        dir.path(),
+        &[
+            "train-labels-idx1-ubyte",
+            "no training image of class 2",
+            "2 image(s)",
+            "200 (×2)",
+            "201-class",
+        ],
+    );
+    assert!(matches!(e, DataError::StrayLabels { .. }));
+}
+
+#[test]
 fn fashion_folder_names_limit_labels() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("my-fashion-mnist");
@@ -354,25 +377,25 @@ fn cifar_plain_and_gzipped_with_meta() {
 #[test]
 fn cifar_without_meta_uses_max_label() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "train.bin.gz", &gzip(&cifar(&[0, 7])));
-    write(dir.path(), "test.bin.gz", &gzip(&cifar(&[3])));
+    write(dir.path(), "train.bin.gz", &gzip(&cifar(&[0, 2, 1])));
+    write(dir.path(), "test.bin.gz", &gzip(&cifar(&[2])));
     let d = load_path(dir.path()).unwrap();
-    assert_eq!(d.num_classes, 8);
-    assert_eq!(d.class_names.last().map(String::as_str), Some("7"));
+    assert_eq!(d.num_classes, 3);
+    assert_eq!(d.class_names.last().map(String::as_str), Some("2"));
 }
 
 #[test]
 fn cifar_official_batches_concatenate_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    write(p, "data_batch_2.bin", &cifar(&[2, 2]));
+    write(p, "data_batch_2.bin", &cifar(&[2, 0]));
     write(p, "data_batch_1.bin.gz", &gzip(&cifar(&[1])));
-    write(p, "data_batch_5.bin", &cifar(&[5]));
+    write(p, "data_batch_5.bin", &cifar(&[3]));
     write(p, "test_batch.bin", &cifar(&[0]));
     let d = load_path(p).unwrap();
-    assert_eq!(d.train.labels, [1, 2, 2, 5]);
+    assert_eq!(d.train.labels, [1, 2, 0, 3]);
     assert_eq!(d.test.labels, [0]);
-    assert_eq!(d.num_classes, 6);
+    assert_eq!(d.num_classes, 4);
 }
 
 #[test]

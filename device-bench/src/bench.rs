@@ -53,10 +53,21 @@ impl Default for RunOptions {
     }
 }
 
+/// The largest `--batch` a run accepts.
+pub const MAX_BATCH: usize = 4096;
+
 impl RunOptions {
     fn check(&self) -> Result<(), BenchError> {
         if self.batch == 0 {
             return Err(BenchError::Option("--batch must be at least 1".into()));
+        }
+        // Memory grows with the batch (11 GB at 100,000 on the digits
+        // network); beyond this a batch measures nothing a deployment uses.
+        if self.batch > MAX_BATCH {
+            return Err(BenchError::Option(format!(
+                "--batch {} is above the largest supported batch, {MAX_BATCH}",
+                self.batch
+            )));
         }
         if self.repeats == 0 {
             return Err(BenchError::Option("--repeats must be at least 1".into()));

@@ -134,6 +134,17 @@ impl ModelFile {
                 metadata.class_names.len()
             )));
         }
+        // A model trained into NaN still runs (every prediction the same
+        // class); its weights say so before anything is measured.
+        for tensor in &graph.initializer {
+            let bad = non_finite_values(tensor);
+            if bad > 0 {
+                return Err(model_error(format!(
+                    "weight tensor {:?} has {bad} NaN or infinite value(s): the model is broken; retrain it",
+                    tensor.name
+                )));
+            }
+        }
         let onnx_nodes = graph.node.len();
         let sha256 = hex(&Sha256::digest(&bytes));
         Ok(Self {
@@ -184,6 +195,23 @@ fn fixed(dim: &Dim, name: &str, what: &str) -> Result<usize, String> {
 /// `1×8×8`.
 pub fn shape_text(shape: [usize; 3]) -> String {
     format!("{}×{}×{}", shape[0], shape[1], shape[2])
+}
+
+/// NaN or infinite values of a float initializer (`float_data` or
+/// little-endian `raw_data`); 0 for other element types.
+fn non_finite_values(tensor: &onnx_protobuf::TensorProto) -> usize {
+    const FLOAT: i32 = 1;
+    if tensor.data_type != FLOAT {
+        return 0;
+    }
+    let from_list = tensor.float_data.iter().filter(|v| !v.is_finite()).count();
+    let from_raw = tensor
+        .raw_data
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .filter(|v| !v.is_finite())
+        .count();
+    from_list + from_raw
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -414,5 +414,51 @@ pub fn read_reference(path: &Path) -> Result<Reference, BenchError> {
     {
         return Err(bad("a latency or calibration median is not positive".into()));
     }
+    consistent(report).map_err(bad)?;
     Ok(reference)
+}
+
+/// The first self-contradiction of a report: every number finite,
+/// percentiles ordered, ratios positive, the accuracy its own counts.
+/// A gate that compares a contradictory report proves nothing.
+fn consistent(report: &BenchReport) -> Result<(), String> {
+    let a = &report.accuracy;
+    if a.samples == 0 || a.correct > a.samples {
+        return Err(format!(
+            "accuracy counts {} correct of {} images",
+            a.correct, a.samples
+        ));
+    }
+    let percent = 100.0 * a.correct as f64 / a.samples as f64;
+    if !a.percent.is_finite() || (a.percent - percent).abs() > 1e-6 {
+        return Err(format!(
+            "accuracy {} % disagrees with its counts ({} of {} = {percent} %)",
+            a.percent, a.correct, a.samples
+        ));
+    }
+    for l in &report.latency {
+        for (what, s) in [("latency", &l.stats), ("calibration", &l.calibration)] {
+            let values = [
+                s.mean_ms, s.std_ms, s.min_ms, s.p10_ms, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms,
+            ];
+            let ordered = s.min_ms <= s.p10_ms
+                && s.p10_ms <= s.p50_ms
+                && s.p50_ms <= s.p90_ms
+                && s.p90_ms <= s.p99_ms
+                && s.p99_ms <= s.max_ms;
+            if !values.iter().all(|v| v.is_finite() && *v >= 0.0) || !ordered || s.count == 0 {
+                return Err(format!(
+                    "batch {} {what} statistics are not finite, ordered (min ≤ p10 ≤ p50 ≤ p90 ≤ p99 ≤ max) and counted",
+                    l.batch
+                ));
+            }
+        }
+        if !(l.calibration_ratio.is_finite() && l.calibration_ratio > 0.0) {
+            return Err(format!(
+                "batch {} calibration ratio {} is not a positive number",
+                l.batch, l.calibration_ratio
+            ));
+        }
+    }
+    Ok(())
 }

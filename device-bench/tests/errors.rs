@@ -97,6 +97,25 @@ fn bad_models_exit_2_naming_the_file() {
         &["plain.onnx", "no edgenas metadata"],
     );
 
+    // Weights that trained into NaN: the model runs (every prediction the
+    // same class, 9.72 %) and used to pass.
+    let stem_bias: Vec<u8> = values(good.config.channels, good.seed + 1, 0.1)
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let at = bytes
+        .windows(stem_bias.len())
+        .position(|w| w == stem_bias.as_slice())
+        .expect("the stem bias is stored raw");
+    let mut nan = bytes.clone();
+    nan[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(p("nan.onnx"), nan).unwrap();
+    bad_run(
+        &p("nan.onnx"),
+        &[],
+        &["nan.onnx", "stem/conv/bias", "1 NaN or infinite value"],
+    );
+
     // Metadata that contradicts the graph.
     let mut props = props(&good);
     props.insert("edgenas.input_shape".into(), "[1,9,9]".into());
@@ -157,6 +176,12 @@ fn bad_options_and_data_exit_2() {
         &["/nonexistent/edgenas-data", "not found"],
     );
     bad_run(&model.path, &["--batch", "0"], &["--batch"]);
+    // It grew to 11 GB and ran for 15 minutes.
+    bad_run(
+        &model.path,
+        &["--batch", "100000"],
+        &["--batch 100000", "largest supported batch"],
+    );
     bad_run(
         &model.path,
         &["--out", "/nonexistent/edgenas/report.json"],
@@ -240,6 +265,40 @@ fn bad_reports_and_baselines_exit_2() {
         &good,
         &["batch8.json", "good.json", "not comparable", "batch sizes"],
     );
+
+    // Self-contradictory reports: the gate would compare nonsense.
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (name, pointer, new, fragment) in [
+        (
+            "ratio-negative.json",
+            "/latency/0/calibration_ratio",
+            serde_json::json!(-3.0),
+            "calibration ratio -3",
+        ),
+        (
+            "ratio-zero.json",
+            "/latency/0/calibration_ratio",
+            serde_json::json!(0.0),
+            "calibration ratio 0",
+        ),
+        (
+            "too-many-correct.json",
+            "/accuracy/correct",
+            serde_json::json!(1_000_000),
+            "1000000 correct of 360",
+        ),
+        (
+            "unordered.json",
+            "/latency/0/stats/p90_ms",
+            serde_json::json!(0.0),
+            "not finite, ordered",
+        ),
+    ] {
+        let mut edited = value.clone();
+        *edited.pointer_mut(pointer).unwrap() = new;
+        std::fs::write(p(name), serde_json::to_string(&edited).unwrap()).unwrap();
+        check(&p(name), &good, &[name, fragment]);
+    }
 
     // `baseline` reads reports only, and writes nothing on failure.
     let out = p("baseline.json");

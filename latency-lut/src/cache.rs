@@ -116,6 +116,38 @@ pub fn calibrate_table(
     lut.save(path)
 }
 
+/// Holds the exclusive lock of the cache entry `path` (`.NAME.lock` beside
+/// it), waiting for another process that holds it.
+fn lock_entry(path: &Path) -> Result<std::fs::File, LutError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lock_path = path.with_file_name(format!(".{name}.lock"));
+    let failed = |e: std::io::Error| LutError::Table {
+        path: lock_path.display().to_string(),
+        message: format!("cannot lock the cache entry: {e}"),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            log::info!(
+                "another process is profiling {}; waiting for it to finish",
+                path.display()
+            );
+            file.lock().map_err(failed)?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+    }
+    Ok(file)
+}
+
 /// A folder of measured tables, one per (device profile, template).
 pub struct Cache {
     dir: PathBuf,
@@ -146,18 +178,27 @@ impl Cache {
         progress: &dyn Progress,
     ) -> Result<(Lut, PathBuf), LutError> {
         let path = self.path(device, template);
-        let mut lut = match Lut::load(&path) {
-            Ok(lut) => {
-                log::info!("reusing latency table {}", path.display());
-                lut
-            }
-            Err(_) => {
-                std::fs::create_dir_all(&self.dir).map_err(|e| LutError::Table {
-                    path: self.dir.display().to_string(),
-                    message: format!("cannot create the latency cache: {e}"),
-                })?;
-                profile_and_calibrate(template, device, backends, &path, 0, progress)?
-            }
+        std::fs::create_dir_all(&self.dir).map_err(|e| LutError::Table {
+            path: self.dir.display().to_string(),
+            message: format!("cannot create the latency cache: {e}"),
+        })?;
+        // One process profiles a table at a time; the others wait here and
+        // then reuse it (an OS advisory lock, released when the file closes,
+        // also when the holder is killed).
+        let _lock = lock_entry(&path)?;
+        let mut lut = if path.exists() {
+            // A cached table that does not load is an error, not a silent
+            // re-measurement: runs that used it point at it.
+            let lut = Lut::load(&path).map_err(|e| LutError::Table {
+                path: path.display().to_string(),
+                message: format!(
+                    "the cached table does not load ({e}); delete it to profile the device again"
+                ),
+            })?;
+            log::info!("reusing latency table {}", path.display());
+            lut
+        } else {
+            profile_and_calibrate(template, device, backends, &path, 0, progress)?
         };
         // A table cut off between profiling and calibration is complete but
         // uncalibrated: finish it now.
@@ -171,6 +212,13 @@ impl Cache {
                 progress,
             )?;
         }
+        // Cite the file as it is now, profiled or calibrated just now or
+        // not (the lock is still held: it is the file later runs read).
+        let bytes = std::fs::read(&path).map_err(|e| LutError::Table {
+            path: path.display().to_string(),
+            message: format!("cannot read back: {e}"),
+        })?;
+        lut.file_hash = Some(crate::table::file_sha256(&bytes));
         Ok((lut, path))
     }
 }

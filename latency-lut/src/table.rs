@@ -26,8 +26,9 @@ pub struct Entry {
     pub stats: Stats,
 }
 
-/// A latency lookup table (docs/algorithms.md §4.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A latency lookup table (docs/algorithms.md §4.1). Two tables are equal
+/// when their contents are, wherever they were read from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Lut {
     pub schema_version: u32,
     pub kind: String,
@@ -43,6 +44,11 @@ pub struct Lut {
     pub calibration: Option<Calibration>,
     #[serde(skip)]
     index: BTreeMap<LutKey, usize>,
+    /// SHA-256 of the file this table was loaded from, byte for byte
+    /// (`None` for a table built in memory): records cite it so a
+    /// prediction can be traced to the exact file.
+    #[serde(skip)]
+    pub file_hash: Option<String>,
 }
 
 /// A linear correction of the summed table fitted on whole networks
@@ -57,6 +63,16 @@ pub struct Calibration {
     pub seed: u64,
     /// Root mean square relative error (%) of the fit on those samples.
     pub fit_rmse_pct: f64,
+}
+
+/// SHA-256 of a file's bytes, as 64 hex digits: records cite the exact
+/// table file a run read.
+pub fn file_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// FNV-1a 64 of a string, as 16 hex digits.
@@ -75,6 +91,28 @@ pub fn fingerprint(profile: &DeviceProfile, template: &Template) -> String {
     fnv1a(&canonical)
 }
 
+impl PartialEq for Lut {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.schema_version,
+            &self.kind,
+            &self.device,
+            &self.template,
+            &self.fingerprint,
+            &self.entries,
+            &self.calibration,
+        ) == (
+            other.schema_version,
+            &other.kind,
+            &other.device,
+            &other.template,
+            &other.fingerprint,
+            &other.entries,
+            &other.calibration,
+        )
+    }
+}
+
 impl Lut {
     pub fn new(device: DeviceDescription, template: Template, entries: Vec<Entry>) -> Self {
         let fingerprint = fingerprint(&device.profile, &template);
@@ -87,6 +125,7 @@ impl Lut {
             entries,
             calibration: None,
             index: BTreeMap::new(),
+            file_hash: None,
         };
         lut.reindex();
         lut
@@ -154,6 +193,7 @@ impl Lut {
         let mut lut: Lut =
             serde_json::from_str(&text).map_err(|e| bad(format!("wrong schema: {e}")))?;
         lut.reindex();
+        lut.file_hash = Some(file_sha256(text.as_bytes()));
         if lut.index.len() != lut.entries.len() {
             return Err(bad("duplicate keys".into()));
         }
@@ -164,6 +204,19 @@ impl Lut {
                 .all(|v| v.is_finite() && *v >= 0.0);
             if !finite || s.count == 0 || s.p10 > s.median || s.median > s.p90 {
                 return Err(bad(format!("entry {} has invalid statistics {s:?}", e.key)));
+            }
+        }
+        if let Some(c) = &lut.calibration {
+            let sane = c.scale.is_finite()
+                && c.scale > 0.0
+                && c.offset_ms.is_finite()
+                && c.fit_rmse_pct.is_finite()
+                && c.fit_rmse_pct >= 0.0;
+            if !sane {
+                return Err(bad(format!(
+                    "invalid calibration (scale {}, offset {} ms, fit RMSE {} %): the scale must be positive and every value finite; remove the \"calibration\" block and run `latency-lut calibrate`",
+                    c.scale, c.offset_ms, c.fit_rmse_pct
+                )));
             }
         }
         let expected = fingerprint(&lut.device.profile, &lut.template);

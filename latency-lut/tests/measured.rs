@@ -273,6 +273,33 @@ fn bad_tables_are_rejected_with_the_file_and_problem() {
             "fingerprint",
         ),
     ];
+    // A calibration that would make predictions negative, zero or
+    // meaningless (it was accepted, and search used it).
+    let with_calibration = |scale: f64| {
+        let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+        v["calibration"] = serde_json::json!({
+            "scale": scale, "offset_ms": 0.0, "samples": 5, "seed": 1, "fit_rmse_pct": 3.0
+        });
+        serde_json::to_string(&v).unwrap()
+    };
+    let cases = cases.into_iter().chain([
+        (
+            "negative-scale.json",
+            with_calibration(-1.0),
+            "invalid calibration",
+        ),
+        (
+            "zero-scale.json",
+            with_calibration(0.0),
+            "invalid calibration",
+        ),
+    ]);
+    Lut::load(&write(
+        dir.path(),
+        "calibrated.json",
+        &with_calibration(1.2),
+    ))
+    .unwrap();
     for (name, text, problem) in cases {
         let p = write(dir.path(), name, &text);
         let err = Lut::load(&p).unwrap_err().to_string();
@@ -281,6 +308,56 @@ fn bad_tables_are_rejected_with_the_file_and_problem() {
     let lut = Lut::load(&out).unwrap();
     let err = lut.expect_device(&out, "jetson").unwrap_err().to_string();
     assert!(err.contains("lut.json") && err.contains("\"cpu\""), "{err}");
+}
+
+/// Two runs on one empty cache: the second waits for the first's profile
+/// and calibration and reuses them (both used to profile and calibrate, the
+/// last writer won, and the first run's records cited a table that was
+/// gone). A cached table that does not load is an error naming it.
+#[test]
+fn concurrent_runs_share_one_cached_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = small_template();
+    let profile = quick_cpu();
+    let cache = latency_lut::Cache::new(dir.path());
+    let (a, b) = std::thread::scope(|s| {
+        let run = || {
+            cache
+                .get_or_profile(
+                    &profile,
+                    &template,
+                    &Backends::tract_only(),
+                    &artifacts::progress::Silent,
+                )
+                .unwrap()
+        };
+        let a = s.spawn(run);
+        let b = s.spawn(run);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(a.1, b.1);
+    let (ca, cb) = (a.0.calibration.unwrap(), b.0.calibration.unwrap());
+    assert_eq!((ca.scale, ca.offset_ms), (cb.scale, cb.offset_ms));
+    assert_eq!(a.0.entries.len(), b.0.entries.len());
+    // Both cite the bytes of the one file on disk.
+    let on_disk = latency_lut::table::file_sha256(&std::fs::read(&a.1).unwrap());
+    assert_eq!(a.0.file_hash.as_deref(), Some(on_disk.as_str()));
+    assert_eq!(b.0.file_hash, a.0.file_hash);
+
+    std::fs::write(&a.1, b"{\"kind\": ").unwrap();
+    let err = cache
+        .get_or_profile(
+            &profile,
+            &template,
+            &Backends::tract_only(),
+            &artifacts::progress::Silent,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&a.1.display().to_string()) && err.contains("delete it"),
+        "{err}"
+    );
 }
 
 /// latency-lut measures tract only; a burn-cuda (jetson) profile fails

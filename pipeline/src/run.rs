@@ -20,6 +20,26 @@ use serde::Serialize;
 
 use crate::PipelineError;
 
+/// The data folder of a `--data` spec; `None` for a built-in dataset.
+fn data_folder(spec: &str) -> Option<&Path> {
+    (!spec.starts_with("builtin:")).then(|| Path::new(spec))
+}
+
+/// Refuses `out` before any work when writing it could destroy an input
+/// or the current folder (artifacts::io::check_output).
+fn check_out(
+    out: &Path,
+    force: bool,
+    inputs: &[(&str, Option<&Path>)],
+) -> Result<(), PipelineError> {
+    let inputs: Vec<(&str, &Path)> = inputs
+        .iter()
+        .filter_map(|(what, path)| path.map(|p| (*what, p)))
+        .collect();
+    artifacts::io::check_output(out, force, &inputs)?;
+    Ok(())
+}
+
 fn load_data(spec: &str) -> Result<Dataset, PipelineError> {
     let data = datasets::load(spec).map_err(|source| PipelineError::Data {
         spec: spec.to_string(),
@@ -68,6 +88,14 @@ pub struct SearchResult {
 /// Runs a search into `job.out`.
 pub fn search(job: &SearchJob, progress: &dyn Progress) -> Result<SearchResult, PipelineError> {
     job.config.validate()?;
+    check_out(
+        &job.out,
+        job.force,
+        &[
+            ("the data folder", data_folder(&job.data)),
+            ("the latency table", job.latency.lut.as_deref()),
+        ],
+    )?;
     let data = load_data(&job.data)?;
     let penalty = search_penalty(&job.latency, &job.config, &data)?;
     let device = search::training_device(job.backend)?;
@@ -132,9 +160,10 @@ fn search_penalty(
 fn log_penalty(settings: &PenaltySettings, table: &Path) {
     match settings.budget_ms {
         Some(budget) => log::info!(
-            "latency budget {budget} ms: δ from {} by dual ascent (rate {}), P = {} ({}), table {}",
+            "latency budget {budget} ms: δ from {} by dual ascent (rate {}, decay {} within budget), P = {} ({}), table {}",
             settings.coef,
             settings.budget_rate,
+            settings.budget_decay,
             settings.kind.name(),
             settings.unit(),
             table.display()
@@ -174,6 +203,14 @@ pub struct RetrainResult {
 
 /// Retrains the evaluation network of a genotype file into `job.out`.
 pub fn retrain(job: &RetrainJob, progress: &dyn Progress) -> Result<RetrainResult, PipelineError> {
+    check_out(
+        &job.out,
+        job.force,
+        &[
+            ("the data folder", data_folder(&job.data)),
+            ("the genotype file", Some(&job.genotype)),
+        ],
+    )?;
     let genotype = GenotypeFile::load(&job.genotype)?;
     let data = load_data(&job.data)?;
     let config = job.settings.resolve(data.height);
@@ -298,8 +335,20 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
     let started = Instant::now();
     let search_config = &config.search;
     search_config.validate()?;
+    // The output is checked, and its staging folder made, before the
+    // table is profiled: a bad --out fails in a second, not after minutes.
+    check_out(
+        &config.out,
+        config.force,
+        &[
+            ("the data folder", data_folder(&config.data)),
+            ("the latency cache", Some(&config.lut_cache)),
+        ],
+    )?;
+    let staged = StagedDir::create(&config.out, config.force)?;
     let data = load_data(&config.data)?;
     let retrain_config = config.retrain.resolve(data.height);
+    retrain_config.validate()?;
 
     // The device's latency table: reused from the cache when one was
     // measured for the same profile and template, else profiled now.
@@ -337,7 +386,6 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
     })?;
     log_penalty(&settings, &lut_path);
 
-    let staged = StagedDir::create(&config.out, config.force)?;
     let search_dir = staged.path().join("search");
     let retrain_dir = staged.path().join("retrain");
     let device = search::training_device(config.backend)?;

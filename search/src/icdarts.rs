@@ -22,10 +22,10 @@ use std::convert::Infallible;
 use artifacts::{AlphaStep, BudgetOutcome};
 use models::repair::{Strengths, cheapest, repair};
 
-use crate::SearchError;
 use crate::batch::{Batch, Batches};
 use crate::progress::Progress;
 use crate::train::{clipped_step, correct, cosine_lr, cross_entropy, distillation};
+use crate::{At, SearchError};
 pub use artifacts::{Algo, EpochMetrics, PenaltySettings, SearchConfig};
 
 /// An extra term P(α) of the α objective, weighted by δ: the latency
@@ -47,6 +47,10 @@ pub trait AlphaPenalty {
     }
 }
 
+/// |α| beyond which the softmax over a node's operations is one-hot in f32
+/// (e^1000 overflows long before): the search has stopped moving.
+const ALPHA_SATURATED: f32 = 1e3;
+
 /// A penalty with the δ it is weighted by in one α step.
 #[derive(Clone, Copy)]
 pub struct PenaltyTerm<'a> {
@@ -55,20 +59,24 @@ pub struct PenaltyTerm<'a> {
 }
 
 /// δ under a latency budget (docs/algorithms.md §4.4): dual ascent on the
-/// constraint predicted ≤ budget, δ ← max(0, δ + rate·(predicted/budget − 1))
+/// constraint predicted ≤ budget, δ ← max(0, d·δ + rate·(predicted/budget − 1))
 /// after every α step, with `predicted` the calibrated table's latency of
-/// the genotype discretized from the updated α.
+/// the genotype discretized from the updated α, and d = `decay` when that
+/// genotype is within budget, 1 otherwise (anti-windup).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DualAscent {
     pub budget_ms: f64,
     pub rate: f64,
+    pub decay: f64,
     pub coef: f64,
 }
 
 impl DualAscent {
     pub fn update(&mut self, predicted_ms: f64) {
         if predicted_ms.is_finite() {
-            self.coef = (self.coef + self.rate * (predicted_ms / self.budget_ms - 1.0)).max(0.0);
+            let ratio = predicted_ms / self.budget_ms;
+            let kept = if ratio <= 1.0 { self.decay } else { 1.0 };
+            self.coef = (kept * self.coef + self.rate * (ratio - 1.0)).max(0.0);
         }
     }
 }
@@ -120,11 +128,13 @@ pub fn run_search(
                 fastest.1
             );
             let rate = settings.as_ref().map_or(0.0, |s| s.budget_rate);
+            let decay = settings.as_ref().map_or(1.0, |s| s.budget_decay);
             let coef = settings.as_ref().map_or(0.0, |s| s.coef);
             Some((
                 DualAscent {
                     budget_ms,
                     rate,
+                    decay,
                     coef,
                 },
                 fastest,
@@ -210,7 +220,15 @@ pub fn run_search(
             let lr = cosine_lr(config.lr_weights, step, total_steps);
             let b = train.batch(chunk, device);
             let loss = cross_entropy(state.net.forward(b.images, &state.alphas), b.labels);
-            loss_sum += loss.clone().into_scalar::<f32>() as f64;
+            let at = At {
+                phase: "pretrain",
+                epoch,
+                step,
+            };
+            loss_sum += at.finite(
+                "the search network's loss",
+                loss.clone().into_scalar::<f32>() as f64,
+            )?;
             let mut grads = loss.backward();
             state.net = clipped_step(
                 &mut state.opt_w,
@@ -276,6 +294,15 @@ pub fn run_search(
                     let lr = cosine_lr(config.lr_weights, eval_step, eval_life);
                     let b = train.batch(chunk, device);
                     let loss = cross_entropy(e.logits(b.images), b.labels);
+                    let at = At {
+                        phase: "warm-up",
+                        epoch,
+                        step: eval_step,
+                    };
+                    at.finite(
+                        "the evaluation network's loss",
+                        loss.clone().into_scalar::<f32>() as f64,
+                    )?;
                     let mut grads = loss.backward();
                     e = clipped_step(&mut opt_e, lr, e, &mut grads, config.grad_clip);
                     eval_step += 1;
@@ -318,6 +345,15 @@ pub fn run_search(
             let term = penalty.map(|penalty| PenaltyTerm { penalty, coef });
             let e;
             (state, e) = state.step(config, term, &rates, &bt, &bv, StepGradients::Needed);
+            check_step(
+                &e,
+                &state.alphas,
+                At {
+                    phase: "search",
+                    epoch,
+                    step: alpha_steps_done,
+                },
+            )?;
             if let Some(p) = penalty {
                 let predicted_ms = p.predicted_ms(&current_genotype(&state.alphas, &space, config));
                 alpha_steps.push(AlphaStep {
@@ -370,6 +406,15 @@ pub fn run_search(
     }
 
     let (alpha_normal, alpha_reduce) = state.alphas.to_values();
+    let largest = alpha_normal
+        .iter()
+        .chain(&alpha_reduce)
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    if largest > ALPHA_SATURATED {
+        log::warn!(
+            "α reached |α| = {largest:.3e}: its softmax is one-hot and the search stopped learning early; lower --arch-lr (it was {lr_alpha})"
+        );
+    }
     let discretized = current_genotype(&state.alphas, &space, config);
     let (genotype, budget) = match (budget, penalty) {
         (Some((_, fastest)), Some(p)) => {
@@ -711,6 +756,28 @@ pub fn sgd(config: &SearchConfig) -> ModuleOptimizer {
         .init()
 }
 
+/// The first non-finite loss, P(α) or α of a search step, as an error.
+fn check_step(losses: &StepLosses, alphas: &Alphas, at: At) -> Result<(), SearchError> {
+    at.finite("the α loss", losses.loss_alpha)?;
+    at.finite("the search network's loss", losses.loss_search)?;
+    if let Some(v) = losses.loss_eval {
+        at.finite("the evaluation network's loss", v)?;
+    }
+    if let Some(v) = losses.kd {
+        at.finite("the KD term", v)?;
+    }
+    if let Some(v) = losses.penalty {
+        at.finite("P(α)", v)?;
+    }
+    let (normal, reduce) = alphas.to_values();
+    for (cell, values) in [("normal", normal), ("reduce", reduce)] {
+        if let Some(&v) = values.iter().find(|v| !v.is_finite()) {
+            at.finite(&format!("α of the {cell} cell"), v as f64)?;
+        }
+    }
+    Ok(())
+}
+
 fn current_genotype(alphas: &Alphas, space: &OpSpace, config: &SearchConfig) -> Genotype {
     let (normal, reduce) = alphas.to_values();
     discretize(&normal, &reduce, space, config.nodes, config.relaxation)
@@ -832,4 +899,43 @@ pub fn accuracy(
         right += correct(forward(b.images), &b.labels_host);
     }
     100.0 * right as f64 / data.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DualAscent;
+
+    #[test]
+    fn dual_ascent_rises_over_budget_and_halves_within_it() {
+        let mut dual = DualAscent {
+            budget_ms: 2.0,
+            rate: 0.5,
+            decay: 0.5,
+            coef: 0.0,
+        };
+        // Over budget by 50 %: +0.5·0.5 each step, no decay.
+        dual.update(3.0);
+        assert_eq!(dual.coef, 0.25);
+        dual.update(3.0);
+        assert_eq!(dual.coef, 0.5);
+        // Within budget (1.5/2 = 0.75): 0.5·0.5 + 0.5·(−0.25) = 0.125.
+        dual.update(1.5);
+        assert_eq!(dual.coef, 0.125);
+        // Exactly on budget counts as within: halved, nothing added.
+        dual.update(2.0);
+        assert_eq!(dual.coef, 0.0625);
+        // Never below 0; a non-finite prediction leaves δ alone.
+        dual.update(0.2);
+        assert_eq!(dual.coef, 0.0);
+        dual.update(f64::NAN);
+        assert_eq!(dual.coef, 0.0);
+        // decay = 1 is plain dual ascent: 1 + 0.5·(−0.25).
+        let mut plain = DualAscent {
+            decay: 1.0,
+            coef: 1.0,
+            ..dual
+        };
+        plain.update(1.5);
+        assert_eq!(plain.coef, 0.875);
+    }
 }

@@ -35,6 +35,7 @@ impl LatencyPenalty {
         let inputs = PenaltyInputs::from_lut(&lut, &deploy, &needed.ops, settings.normalize)?;
         let mut settings = settings.clone();
         settings.lut_fingerprint = Some(lut.fingerprint.clone());
+        settings.lut_hash = lut.file_hash.clone();
         settings.lut_device = Some(lut.device.profile.name.clone());
         settings.deploy_network = Some((deploy.channels, deploy.layers));
         Ok(Self {

@@ -38,6 +38,44 @@ pub enum SearchError {
     /// network.
     #[error("{path}: {message}")]
     Weights { path: PathBuf, message: String },
+    /// The first non-finite loss or α of a run: it stops there and writes
+    /// nothing.
+    #[error(
+        "{quantity} is {value} at {phase} epoch {epoch}, step {step}: the run stopped and wrote nothing (lower the learning rate, or check the data)"
+    )]
+    NonFinite {
+        quantity: String,
+        value: f64,
+        phase: &'static str,
+        epoch: usize,
+        step: usize,
+    },
+}
+
+/// Where in a run a number was computed, for [`SearchError::NonFinite`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At {
+    pub phase: &'static str,
+    pub epoch: usize,
+    pub step: usize,
+}
+
+impl At {
+    /// `value`, or the error naming `quantity` and this place when it is
+    /// NaN or infinite.
+    pub(crate) fn finite(self, quantity: &str, value: f64) -> Result<f64, SearchError> {
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(SearchError::NonFinite {
+                quantity: quantity.to_string(),
+                value,
+                phase: self.phase,
+                epoch: self.epoch,
+                step: self.step,
+            })
+        }
+    }
 }
 
 impl From<ConfigError> for SearchError {

@@ -57,11 +57,7 @@ pub fn retrain(
     genotype
         .validate()
         .map_err(|e| SearchError::Config(format!("genotype: {e}")))?;
-    if config.batch_size == 0 || !config.channels.is_multiple_of(2) || config.layers == 0 {
-        return Err(SearchError::Config(
-            "retraining needs batch size ≥ 1, an even channel count and ≥ 1 layer".into(),
-        ));
-    }
+    config.validate()?;
     device.seed(config.seed);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let train_split = match config.train_subset {
@@ -110,7 +106,12 @@ pub fn retrain(
                 train_step(config, model, &mut optim, &b, lr, drop_prob);
             model = next;
             right += batch_right;
-            loss_sum += loss;
+            let at = crate::At {
+                phase: "retrain",
+                epoch,
+                step,
+            };
+            loss_sum += at.finite("the training loss", loss)?;
             step += 1;
             bar.inc();
         }
@@ -134,6 +135,16 @@ pub fn retrain(
         epochs.push(record);
     }
 
+    let bad = crate::train::non_finite_values(&model);
+    if bad > 0 {
+        return Err(SearchError::NonFinite {
+            quantity: format!("a trained weight ({bad} of them)"),
+            value: f64::NAN,
+            phase: "retrain",
+            epoch: config.epochs.saturating_sub(1),
+            step,
+        });
+    }
     let inference = device.clone().inner();
     let valid = model.valid();
     let test_accuracy = accuracy(&test, 256, &inference, |x| valid.logits(x));

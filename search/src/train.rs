@@ -105,6 +105,23 @@ pub fn correct(logits: Tensor<2>, labels: &[u8]) -> usize {
         .count()
 }
 
+/// How many parameter and running-statistic values of `module` are NaN or
+/// infinite: a run must not write such a model.
+pub fn non_finite_values<M: Module>(module: &M) -> usize {
+    struct Count(usize);
+    impl ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let data = param.val().into_data().convert::<f32>();
+            if let Ok(values) = data.as_slice::<f32>() {
+                self.0 += values.iter().filter(|v| !v.is_finite()).count();
+            }
+        }
+    }
+    let mut count = Count(0);
+    module.visit(&mut count);
+    count.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

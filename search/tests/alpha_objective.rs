@@ -203,8 +203,15 @@ fn a_budget_search_ends_within_budget_and_logs_every_alpha_step() {
             .all(|s| s.coef >= 0.0 && s.penalty > 0.0 && s.predicted_ms > 0.0)
     );
     for w in steps.windows(2) {
-        // δ moves by rate·(predicted/budget − 1) after each step.
-        let want = (w[0].coef + settings.budget_rate * (w[0].predicted_ms / budget - 1.0)).max(0.0);
+        // δ moves by rate·(predicted/budget − 1) after each step, first
+        // multiplied by the decay when the step's genotype is within budget.
+        let ratio = w[0].predicted_ms / budget;
+        let kept = if ratio <= 1.0 {
+            settings.budget_decay
+        } else {
+            1.0
+        };
+        let want = (kept * w[0].coef + settings.budget_rate * (ratio - 1.0)).max(0.0);
         assert!((w[1].coef - want).abs() < 1e-9, "{} vs {want}", w[1].coef);
     }
 

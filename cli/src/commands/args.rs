@@ -108,6 +108,12 @@ pub struct PenaltyArgs {
     /// δ ← max(0, δ + rate·(predicted/budget − 1)) after each α step.
     #[arg(long, default_value_t = artifacts::config::DEFAULT_BUDGET_RATE)]
     pub budget_rate: f64,
+    /// With --latency-budget: anti-windup. After each α step whose genotype
+    /// is within budget, δ is first multiplied by this factor, so δ built up
+    /// while over budget stops pushing α to cheaper operations once the
+    /// budget is met. 1 = plain dual ascent. In [0, 1].
+    #[arg(long, default_value_t = artifacts::config::DEFAULT_BUDGET_DECAY)]
+    pub budget_decay: f64,
 
     /// P(α): algo3 (Algorithm 3, smooth max over node paths; the default)
     /// or expected-sum (FBNet/ProxylessNAS: Σ over all edges). Needs a
@@ -137,6 +143,7 @@ impl PenaltyArgs {
         )
         .with_budget(self.latency_budget);
         settings.budget_rate = self.budget_rate;
+        settings.budget_decay = self.budget_decay;
         settings
     }
 
@@ -173,6 +180,12 @@ impl PenaltyArgs {
         }
         if !(self.budget_rate.is_finite() && self.budget_rate > 0.0) {
             anyhow::bail!("--budget-rate must be positive, not {}", self.budget_rate);
+        }
+        if !(0.0..=1.0).contains(&self.budget_decay) {
+            anyhow::bail!(
+                "--budget-decay must be in [0, 1], not {}",
+                self.budget_decay
+            );
         }
         Ok(())
     }

@@ -92,9 +92,16 @@ pub fn max_forward(g: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
                 {
                     *o = best[at];
                     let (kh, kw) = tap_rows_cols[tap[at] as usize];
-                    // The padded pixel (oy·s + kh, ox·s + kw), unpadded.
-                    let row = oy * g.stride + kh - g.padding;
-                    let col = ox * g.stride + kw - g.padding;
+                    // The padded pixel (oy·s + kh, ox·s + kw), unpadded. A
+                    // window whose values are all NaN keeps tap 0, which may
+                    // be padding: clamped into the image, its (NaN) gradient
+                    // goes to a real pixel instead of out of bounds.
+                    let row = (oy * g.stride + kh)
+                        .saturating_sub(g.padding)
+                        .min(g.height - 1);
+                    let col = (ox * g.stride + kw)
+                        .saturating_sub(g.padding)
+                        .min(g.width - 1);
                     *i = (row * g.width + col) as u32;
                 }
             },
@@ -205,4 +212,33 @@ pub fn avg_backward(g: &PoolGeometry, gy: &[f32]) -> Vec<f32> {
         },
     );
     gx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A diverged network feeds NaN into max pooling: the argmax of an
+    /// all-NaN window stayed on a padding tap and the backward pass indexed
+    /// 2^32 − 3 (a panic in `retrain --lr 1e6`). It must stay in the plane.
+    #[test]
+    fn all_nan_windows_keep_their_argmax_inside_the_plane() {
+        let g = PoolGeometry {
+            batch: 1,
+            channels: 1,
+            height: 2,
+            width: 2,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        };
+        let (y, arg) = max_forward(&g, &[f32::NAN; 4]);
+        assert_eq!(y.len(), 4);
+        assert!(arg.iter().all(|&i| i < 4), "{arg:?}");
+        let gx = max_backward(&g, &[1.0; 4], &arg);
+        assert_eq!(gx.iter().sum::<f32>(), 4.0);
+        // Finite inputs are untouched by the clamp: each window's maximum.
+        let (y, arg) = max_forward(&g, &[1.0, 4.0, 3.0, 2.0]);
+        assert_eq!((y, arg), (vec![4.0; 4], vec![1; 4]));
+    }
 }

@@ -1,0 +1,255 @@
+//! Issue 17's findings as regression tests, each driving the real binary:
+//! outputs that would destroy inputs, interruption, non-finite numbers and
+//! structures that pass parsing but cannot be built.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn edgenas_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgenas"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("edgenas runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Fails with one `error` line containing `needle`, never a panic (101).
+fn assert_refused(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "expected failure:\n{err}");
+    assert_ne!(out.status.code(), Some(101), "panicked:\n{err}");
+    assert!(err.contains(needle), "error should say `{needle}`:\n{err}");
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+const TINY: &[&str] = &[
+    "--data",
+    "builtin:digits",
+    "--channels",
+    "4",
+    "--layers",
+    "3",
+    "--eval-channels",
+    "4",
+    "--eval-layers",
+    "3",
+    "--train-subset",
+    "256",
+];
+
+#[test]
+fn out_dot_with_force_leaves_the_current_folder_alone() {
+    // Finding 1: `--out . --force` emptied the current folder.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("keep.txt"), b"precious").unwrap();
+    for out in [".", "..", "/"] {
+        let mut args = vec!["search", "--out", out, "--force", "--epochs", "1"];
+        args.extend_from_slice(TINY);
+        let run = edgenas_in(tmp.path(), &args);
+        assert_refused(&run, "refusing output folder");
+        assert_eq!(entries(tmp.path()), vec!["keep.txt"]);
+    }
+    let run = edgenas_in(
+        tmp.path(),
+        &["run", "--out", ".", "--force", "--epochs", "1"],
+    );
+    assert_refused(&run, "the current folder");
+    assert_eq!(entries(tmp.path()), vec!["keep.txt"]);
+}
+
+#[test]
+fn an_output_that_contains_the_data_or_the_genotype_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("runs/data");
+    std::fs::create_dir_all(&data).unwrap();
+    let run = edgenas_in(
+        tmp.path(),
+        &["search", "--data", "runs/data", "--out", "runs", "--force"],
+    );
+    assert_refused(&run, "contains the data folder");
+    assert!(data.exists());
+
+    let genotype = tmp.path().join("runs/genotype.json");
+    std::fs::write(&genotype, b"{}").unwrap();
+    let run = edgenas_in(
+        tmp.path(),
+        &[
+            "retrain",
+            "--genotype",
+            "runs/genotype.json",
+            "--out",
+            "runs",
+            "--force",
+        ],
+    );
+    assert_refused(&run, "contains the genotype file");
+    assert!(genotype.exists());
+}
+
+#[test]
+fn a_file_as_output_is_refused_before_the_search() {
+    // Finding 6: `--out FILE --force` was found only after the search.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("out"), b"a file").unwrap();
+    let started = Instant::now();
+    let mut args = vec!["search", "--out", "out", "--force", "--epochs", "50"];
+    args.extend_from_slice(TINY);
+    let run = edgenas_in(tmp.path(), &args);
+    assert_refused(&run, "not a folder");
+    // 50 epochs would take minutes; refused at once. (A bound, not a timing.)
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(std::fs::read(tmp.path().join("out")).unwrap(), b"a file");
+}
+
+/// Starts a long search, waits for its staging folder, sends `signal`.
+fn interrupt_search(signal: &str) -> (Output, Vec<String>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["search", "--out", "out", "--epochs", "50"];
+    args.extend_from_slice(TINY);
+    let child = Command::new(env!("CARGO_BIN_EXE_edgenas"))
+        .args(&args)
+        .current_dir(tmp.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !entries(tmp.path())
+        .iter()
+        .any(|n| n.starts_with(".out.partial-"))
+    {
+        assert!(Instant::now() < deadline, "no staging folder appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let it write its first metrics into the staging folder.
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    (out, entries(tmp.path()))
+}
+
+#[test]
+fn sigint_and_sigterm_leave_nothing_behind() {
+    // Finding 3: interrupted runs left `.NAME.partial-PID/` folders.
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let (out, left) = interrupt_search(signal);
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+        assert!(left.is_empty(), "left behind after {signal}: {left:?}");
+    }
+}
+
+fn genotype_file(dir: &Path) -> std::path::PathBuf {
+    let mut state = 3u64;
+    let genotype = arch::genotype::random_genotype(
+        arch::Relaxation::Darts,
+        4,
+        &arch::OpSpace::darts(arch::ZeroConfig::V1),
+        &mut |n| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((state >> 33) as usize) % n
+        },
+    );
+    let path = dir.join("genotype.json");
+    std::fs::write(&path, genotype.to_json_pretty()).unwrap();
+    path
+}
+
+fn retrain(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "retrain",
+        "--genotype",
+        "genotype.json",
+        "--data",
+        "builtin:digits",
+        "--channels",
+        "4",
+        "--layers",
+        "3",
+        "--out",
+        "out",
+    ];
+    args.extend_from_slice(extra);
+    edgenas_in(dir, &args)
+}
+
+#[test]
+fn a_retraining_that_diverges_stops_and_writes_nothing() {
+    // Finding 2: `--lr 1e6` exited 0 with NaN weights, a model.json export
+    // could not read and "test accuracy 9.72 %".
+    let tmp = tempfile::tempdir().unwrap();
+    genotype_file(tmp.path());
+    let run = retrain(
+        tmp.path(),
+        &["--lr", "1e6", "--epochs", "6", "--train-subset", "64"],
+    );
+    assert_refused(&run, "NaN");
+    assert!(stderr(&run).contains("wrote nothing"), "{}", stderr(&run));
+    assert_eq!(entries(tmp.path()), vec!["genotype.json"]);
+}
+
+#[test]
+fn options_outside_f32_or_their_range_are_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    genotype_file(tmp.path());
+    for (extra, needle) in [
+        (&["--lr", "inf"][..], "learning rate"),
+        (&["--lr", "1e39"], "learning rate"),
+        (&["--lr=-1"], "learning rate"),
+        (&["--train-subset", "0"], "subset of 0"),
+        (&["--momentum", "1.5"], "momentum"),
+    ] {
+        let run = retrain(tmp.path(), extra);
+        assert_refused(&run, needle);
+    }
+    // The search: 1e39 is a finite f64 but an infinite f32 (it panicked in
+    // a pooling kernel); NaN/inf δ likewise.
+    for (extra, needle) in [
+        (&["--arch-lr", "1e39"][..], "α learning rate"),
+        (&["--nodes", "0"], "at least 1"),
+        (&["--batch-size", "0"], "batch size"),
+    ] {
+        let mut args = vec!["search", "--out", "s"];
+        args.extend_from_slice(TINY);
+        args.extend_from_slice(extra);
+        let run = edgenas_in(tmp.path(), &args);
+        assert_refused(&run, needle);
+    }
+    assert_eq!(entries(tmp.path()), vec!["genotype.json"]);
+}
+
+#[test]
+fn genotypes_that_cannot_be_built_are_refused_with_what_to_fix() {
+    // Finding 4: empty, partial and duplicated concat lists panicked in
+    // burn's Cat during `retrain`.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = genotype_file(tmp.path());
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for concat in [vec![], vec![0], vec![0, 0, 1, 2], vec![0, 1, 2, 9]] {
+        let mut g = good.clone();
+        g["normal"]["concat"] = serde_json::json!(concat);
+        std::fs::write(&path, g.to_string()).unwrap();
+        let run = retrain(tmp.path(), &["--epochs", "1"]);
+        assert_refused(&run, "must list every intermediate node in order");
+    }
+}
