@@ -9,9 +9,10 @@ pub mod commands;
 
 pub use ui::{exit_with, init_logging};
 
-/// On SIGINT or SIGTERM: removes the staging folders of the outputs in
-/// progress (destructors do not run when a signal ends the process), says
-/// so, and exits 130 or 143 like a shell. Nothing is left beside `--out`.
+/// On SIGINT or SIGTERM: stops a sweep's runs in flight, removes the
+/// staging folders of the outputs in progress (destructors do not run when
+/// a signal ends the process), says so, and exits 130 or 143 like a shell.
+/// Nothing is left beside `--out`.
 pub fn clean_up_on_signals() {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
@@ -30,6 +31,12 @@ pub fn clean_up_on_signals() {
             } else {
                 "SIGTERM"
             };
+            let runs = pipeline::sweep::terminate_runs();
+            if runs > 0 {
+                eprintln!(
+                    "interrupted ({name}): stopped {runs} run(s) of the sweep; `--resume` keeps the finished ones"
+                );
+            }
             let removed = artifacts::io::remove_active_staging();
             if removed.is_empty() {
                 eprintln!("interrupted ({name})");
@@ -44,6 +51,7 @@ pub fn clean_up_on_signals() {
         }
     });
 }
+
 /// Runs `work` on a worker thread of a rayon pool sized like rayon's global
 /// one (RAYON_NUM_THREADS, else every core).
 ///

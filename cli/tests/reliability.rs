@@ -253,3 +253,63 @@ fn genotypes_that_cannot_be_built_are_refused_with_what_to_fix() {
         assert_refused(&run, "must list every intermediate node in order");
     }
 }
+
+#[test]
+fn sigterm_to_a_sweep_stops_its_runs_and_leaves_no_staging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "sweep",
+        "--latency-coef",
+        "0,0.1",
+        "--jobs",
+        "2",
+        "--out",
+        "sw",
+        "--",
+        "--epochs",
+        "50",
+        "--lut-cache",
+        "cache",
+    ];
+    args.extend_from_slice(&TINY[2..]);
+    let child = Command::new(env!("CARGO_BIN_EXE_edgenas"))
+        .args(&args)
+        .current_dir(tmp.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sweep_dir = tmp.path().join("sw");
+    let staging = |dir: &Path| -> Vec<String> {
+        if !dir.exists() {
+            return Vec::new();
+        }
+        entries(dir)
+            .into_iter()
+            .filter(|n| n.contains(".partial-"))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while staging(&sweep_dir).is_empty() {
+        assert!(Instant::now() < deadline, "no run started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stopped"), "{}", stderr(&out));
+    // The runs clean up after themselves within moments.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !staging(&sweep_dir).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {:?}",
+            staging(&sweep_dir)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

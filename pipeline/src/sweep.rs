@@ -201,7 +201,7 @@ fn spawn(config: &SweepConfig, point: &Point) -> Result<Child, PipelineError> {
         dir.display(),
         log.display()
     );
-    Command::new(&config.exe)
+    let child = Command::new(&config.exe)
         .arg("run")
         .arg("--force")
         .args(point.args())
@@ -211,13 +211,39 @@ fn spawn(config: &SweepConfig, point: &Point) -> Result<Child, PipelineError> {
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
-        .map_err(|e| io_error(&config.exe, e))
+        .map_err(|e| io_error(&config.exe, e))?;
+    running().push(child.id());
+    Ok(child)
+}
+
+/// The PIDs of the runs this process has started and not yet collected.
+fn running() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+    RUNNING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Sends SIGTERM to every run the sweep has in flight, for a signal
+/// handler about to exit: each run removes its staging folder and exits;
+/// `--resume` later keeps the runs that had finished. Returns how many
+/// were signalled.
+pub fn terminate_runs() -> usize {
+    let pids: Vec<u32> = running().drain(..).collect();
+    for pid in &pids {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    pids.len()
 }
 
 fn finish(child: Child, point: &Point, out: &Path) -> Result<RunSummary, PipelineError> {
+    let pid = child.id();
     let output = child
         .wait_with_output()
         .map_err(|e| io_error(&log_path(out, point), e))?;
+    running().retain(|&p| p != pid);
     if !output.status.success() {
         return Err(PipelineError::Sweep(format!(
             "the run {} failed (see {})",
