@@ -163,6 +163,37 @@ impl Drop for StagedDir {
     }
 }
 
+/// Checkpoint folders this process keeps up to date, for a signal handler
+/// to announce (they are kept when the process is interrupted).
+fn active_checkpoints() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    static ACTIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    ACTIVE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Records that `dir` holds a resumable checkpoint of this process's work.
+pub fn register_checkpoint(dir: &Path) {
+    let mut active = active_checkpoints();
+    if !active.iter().any(|p| p == dir) {
+        active.push(dir.to_path_buf());
+    }
+}
+
+/// The checkpoint is gone (the work finished) or no longer this process's.
+pub fn forget_checkpoint(dir: &Path) {
+    active_checkpoints().retain(|p| p != dir);
+}
+
+/// The checkpoints an interrupted process leaves for `--resume`.
+pub fn checkpoints_in_progress() -> Vec<PathBuf> {
+    active_checkpoints()
+        .iter()
+        .filter(|p| p.join("state.json").exists())
+        .cloned()
+        .collect()
+}
+
 /// The staging folders of this process not yet committed or dropped.
 fn active_staging() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     static ACTIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());

@@ -47,6 +47,12 @@ pub fn clean_up_on_signals() {
                     names.join(", ")
                 );
             }
+            for checkpoint in artifacts::io::checkpoints_in_progress() {
+                eprintln!(
+                    "the last checkpoint is kept in {}: run the same command with --resume to continue",
+                    checkpoint.display()
+                );
+            }
             std::process::exit(128 + signal);
         }
     });

@@ -204,7 +204,12 @@ fn a_retraining_that_diverges_stops_and_writes_nothing() {
     );
     assert_refused(&run, "NaN");
     assert!(stderr(&run).contains("wrote nothing"), "{}", stderr(&run));
-    assert_eq!(entries(tmp.path()), vec!["genotype.json"]);
+    // Only the last good checkpoint is kept, and announced.
+    assert!(stderr(&run).contains("--resume"), "{}", stderr(&run));
+    assert_eq!(
+        entries(tmp.path()),
+        vec![".out.checkpoint", "genotype.json"]
+    );
 }
 
 #[test]
@@ -312,4 +317,118 @@ fn sigterm_to_a_sweep_stops_its_runs_and_leaves_no_staging() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Every float tensor of a retrained model as bits, in module order (the
+/// .bpk bytes differ between runs: burn stores random parameter ids).
+fn weight_bits(retrain_dir: &Path) -> Vec<u32> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct Bits(Vec<u32>);
+    impl ModuleVisitor for Bits {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = param.val().into_data().try_to_vec::<f32>().unwrap();
+            self.0.extend(values.iter().map(|v| v.to_bits()));
+        }
+    }
+    let (_, model) = export::load_retrained(retrain_dir, &burn::tensor::Device::flex()).unwrap();
+    let mut bits = Bits(Vec::new());
+    model.visit(&mut bits);
+    bits.0
+}
+
+fn test_accuracy(retrain_dir: &Path) -> f64 {
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(retrain_dir.join("model.json")).unwrap())
+            .unwrap();
+    model["test_accuracy"].as_f64().unwrap()
+}
+
+#[test]
+fn kill_9_then_resume_gives_the_uninterrupted_retraining() {
+    let tmp = tempfile::tempdir().unwrap();
+    genotype_file(tmp.path());
+    let options = ["--epochs", "6", "--train-subset", "512", "--seed", "1"];
+    let command = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "retrain",
+            "--genotype",
+            "genotype.json",
+            "--data",
+            "builtin:digits",
+            "--channels",
+            "4",
+            "--layers",
+            "3",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(&options);
+        args.extend_from_slice(extra);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_edgenas"));
+        command
+            .args(&args)
+            .current_dir(tmp.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    let whole = command("whole", &[]).output().unwrap();
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let state = tmp.path().join(".resumed.checkpoint/state.json");
+    let epochs_done = || -> usize {
+        std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map_or(0, |v| v["epochs"].as_array().map_or(0, Vec::len))
+    };
+    // Killed (SIGKILL: no handler runs) at three moments: right after a
+    // checkpoint, and 40 and 120 ms into the next epoch.
+    for (round, delay_ms) in [0u64, 40, 120].into_iter().enumerate() {
+        let before = epochs_done();
+        let mut child = command("resumed", if round == 0 { &[] } else { &["--resume"] })
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while epochs_done() <= before {
+            assert!(Instant::now() < deadline, "no new checkpoint");
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        eprintln!("killed after {} checkpointed epoch(s)", epochs_done());
+    }
+    assert!(
+        epochs_done() < 6,
+        "the kills came too late to test anything"
+    );
+    // The checkpoint is neither ignored nor resumed into another run.
+    let fresh = command("resumed", &[]).output().unwrap();
+    assert_refused(&fresh, "pass --resume to continue it");
+    let other = command("resumed", &["--resume", "--lr", "0.01"])
+        .output()
+        .unwrap();
+    assert_refused(&other, "different retraining");
+    let last = command("resumed", &["--resume"]).output().unwrap();
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    assert_eq!(
+        test_accuracy(&tmp.path().join("resumed")),
+        test_accuracy(&tmp.path().join("whole"))
+    );
+    assert!(weight_bits(&tmp.path().join("resumed")) == weight_bits(&tmp.path().join("whole")));
+    // The checkpoint is gone once the output is in place; nothing else is
+    // left beside it.
+    assert_eq!(
+        entries(tmp.path()),
+        vec!["genotype.json", "resumed", "whole"]
+    );
 }

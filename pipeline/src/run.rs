@@ -188,6 +188,8 @@ pub struct RetrainJob {
     pub backend: Backend,
     pub out: PathBuf,
     pub force: bool,
+    /// Continue the interrupted retraining whose checkpoint is beside `out`.
+    pub resume: bool,
 }
 
 /// What `edgenas retrain --json` prints.
@@ -216,7 +218,7 @@ pub fn retrain(job: &RetrainJob, progress: &dyn Progress) -> Result<RetrainResul
     let config = job.settings.resolve(data.height);
     let device = search::training_device(job.backend)?;
     let model = retrain_into(
-        &config, &genotype, &data, &device, progress, &job.out, job.force,
+        &config, &genotype, &data, &device, progress, &job.out, job.force, job.resume,
     )?;
     Ok(retrain_result(&model, &job.out))
 }
@@ -436,6 +438,8 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
         &device,
         progress,
         &retrain_dir,
+        false,
+        // The run's stages resume only as a whole (not yet built).
         false,
     )?;
     let predicted = predict(&lut, &genotype, &template.deploy_network()).map_err(|source| {

@@ -14,7 +14,6 @@ use models::{
     Alphas, EvalNetwork, EvalNetworkConfig, Genotype, NetworkConfig, OpSpace, Relaxation,
     SearchNetwork, SearchNetworkConfig, discretize,
 };
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use std::convert::Infallible;
@@ -22,7 +21,7 @@ use std::convert::Infallible;
 use artifacts::{AlphaStep, BudgetOutcome};
 use models::repair::{Strengths, cheapest, repair};
 
-use crate::batch::{Batch, Batches};
+use crate::batch::{Batch, Batches, DataRng};
 use crate::progress::Progress;
 use crate::train::{clipped_step, correct, cosine_lr, cross_entropy, distillation};
 use crate::{At, SearchError};
@@ -146,7 +145,7 @@ pub fn run_search(
     let mut dual = budget.as_ref().map(|(d, _)| *d);
     let fixed_coef = settings.as_ref().map_or(1.0, |s| s.coef);
     device.seed(config.seed);
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut rng = DataRng::seed_from_u64(config.seed);
 
     let pool = match config.train_subset {
         Some(n) => data.train.sample(n, config.seed),
@@ -737,7 +736,7 @@ pub fn alpha_optimizer(config: &SearchConfig) -> ModuleOptimizer {
 
 /// α ~ 1e-3·N(0, 1) (docs/algorithms.md §3), from the search's own seeded generator so the
 /// initial architecture does not depend on the backend's RNG.
-pub fn init_alphas(edges: usize, ops: usize, rng: &mut StdRng, device: &Device) -> Alphas {
+pub fn init_alphas(edges: usize, ops: usize, rng: &mut DataRng, device: &Device) -> Alphas {
     let mut normal_sample = || {
         // Box–Muller: two uniforms → one standard normal.
         let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);

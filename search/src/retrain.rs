@@ -14,10 +14,9 @@ use burn::tensor::Device;
 use datasets::{Dataset, Normalization};
 use models::{EvalNetwork, EvalNetworkConfig, Genotype, NetworkConfig};
 use rand::SeedableRng;
-use rand::rngs::StdRng;
 
 use crate::SearchError;
-use crate::batch::{Augment, Batch, Batches};
+use crate::batch::{Augment, Batch, Batches, DataRng};
 use crate::icdarts::accuracy;
 use crate::progress::Progress;
 use crate::train::{clipped_step, correct, cosine_lr, cross_entropy};
@@ -31,6 +30,31 @@ pub struct RetrainOutcome {
     pub test_accuracy: f64,
     pub test_samples: usize,
     pub epochs: Vec<RetrainEpoch>,
+}
+
+/// A retraining between two epochs, complete enough to continue it bit for
+/// bit: the weights (BatchNorm running statistics synced first) and the
+/// SGD state as burn records, the data RNG, the step count and the epochs
+/// done. Each epoch also reseeds burn's device RNG (drop-path masks) from
+/// the seed and the epoch, since that RNG's state cannot be read.
+pub struct RetrainState {
+    pub epochs: Vec<RetrainEpoch>,
+    pub step: usize,
+    pub rng: DataRng,
+    pub weights: burn::store::ModuleRecord,
+    pub optimizer: burn::optim::OptimizerRecord,
+}
+
+/// The seed of burn's device RNG for `epoch` of a run seeded with `seed`.
+pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Checkpoints of a retraining: where it resumes from, and where each
+/// epoch's state goes.
+pub struct Checkpoints<'a> {
+    pub resume: Option<RetrainState>,
+    pub save: &'a mut dyn FnMut(RetrainState) -> Result<(), SearchError>,
 }
 
 /// The evaluation network configuration retraining builds for `data`.
@@ -54,12 +78,38 @@ pub fn retrain(
     progress: &dyn Progress,
     on_epoch: &mut dyn FnMut(&RetrainEpoch) -> Result<(), SearchError>,
 ) -> Result<RetrainOutcome, SearchError> {
+    retrain_resumable(
+        config,
+        genotype,
+        data,
+        device,
+        progress,
+        on_epoch,
+        Checkpoints {
+            resume: None,
+            save: &mut |_| Ok(()),
+        },
+    )
+}
+
+/// [`retrain`], continuing from `checkpoints.resume` when given and handing
+/// the state after every epoch to `checkpoints.save`. A resumed run ends
+/// with the same weights, bit for bit, as one that was never interrupted.
+pub fn retrain_resumable(
+    config: &RetrainConfig,
+    genotype: &Genotype,
+    data: &Dataset,
+    device: &Device,
+    progress: &dyn Progress,
+    on_epoch: &mut dyn FnMut(&RetrainEpoch) -> Result<(), SearchError>,
+    checkpoints: Checkpoints,
+) -> Result<RetrainOutcome, SearchError> {
     genotype
         .validate()
         .map_err(|e| SearchError::Config(format!("genotype: {e}")))?;
     config.validate()?;
     device.seed(config.seed);
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut rng = DataRng::seed_from_u64(config.seed);
     let train_split = match config.train_subset {
         Some(n) => data.train.sample(n, config.seed),
         None => data.train.clone(),
@@ -86,8 +136,34 @@ pub fn retrain(
     let total = config.epochs * steps_per_epoch;
     let mut step = 0;
     let mut epochs = Vec::new();
-    for epoch in 0..config.epochs {
+    if let Some(state) = checkpoints.resume {
+        let bad = |what: &str, e: String| SearchError::Config(format!("checkpoint {what}: {e}"));
+        model = model
+            .try_load_record(state.weights)
+            .map_err(|e| bad("weights", e.to_string()))?;
+        optim = optim.load_record(state.optimizer);
+        rng = state.rng;
+        step = state.step;
+        epochs = state.epochs;
+        if epochs.len() > config.epochs || step != epochs.len() * steps_per_epoch {
+            return Err(bad(
+                "state",
+                format!(
+                    "{} epochs and {step} steps done do not fit this run ({} epochs of {steps_per_epoch} steps)",
+                    epochs.len(),
+                    config.epochs
+                ),
+            ));
+        }
+        log::info!(
+            "resuming the retraining after epoch {} of {}",
+            epochs.len(),
+            config.epochs
+        );
+    }
+    for epoch in epochs.len()..config.epochs {
         let started = Instant::now();
+        device.seed(epoch_seed(config.seed, epoch));
         let drop_prob = config.drop_path * epoch as f64 / config.epochs as f64;
         let order = train.shuffled(&mut rng);
         let bar = progress.start(
@@ -133,18 +209,31 @@ pub fn retrain(
         );
         on_epoch(&record)?;
         epochs.push(record);
+        // Sync the BatchNorm running statistics (a pending per-thread
+        // update is otherwise missing from the record), then hand over the
+        // state; both paths sync, so resumed and uninterrupted runs agree.
+        let _ = model.valid();
+        // A checkpoint is always a good one: weights the last step of the
+        // epoch turned into NaN stop the run here.
+        let bad = crate::train::non_finite_values(&model);
+        if bad > 0 {
+            return Err(SearchError::NonFinite {
+                quantity: format!("a trained weight ({bad} of them)"),
+                value: f64::NAN,
+                phase: "retrain",
+                epoch,
+                step,
+            });
+        }
+        (checkpoints.save)(RetrainState {
+            epochs: epochs.clone(),
+            step,
+            rng: rng.clone(),
+            weights: model.clone().into_record(),
+            optimizer: optim.to_record(),
+        })?;
     }
 
-    let bad = crate::train::non_finite_values(&model);
-    if bad > 0 {
-        return Err(SearchError::NonFinite {
-            quantity: format!("a trained weight ({bad} of them)"),
-            value: f64::NAN,
-            phase: "retrain",
-            epoch: config.epochs.saturating_sub(1),
-            step,
-        });
-    }
     let inference = device.clone().inner();
     let valid = model.valid();
     let test_accuracy = accuracy(&test, 256, &inference, |x| valid.logits(x));

@@ -9,8 +9,8 @@
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use models::{NetworkConfig, SearchNetworkConfig};
 use rand::SeedableRng;
-use rand::rngs::StdRng;
 use search::batch::Batch;
+use search::batch::DataRng;
 use search::icdarts::{SearchState, StepGradients, StepRates, build_eval, init_alphas};
 use search::{AlphaPenalty, PenaltyTerm, SearchConfig};
 
@@ -83,7 +83,7 @@ fn optimized_step_gives_the_same_updates_as_the_reference_step() {
     let start = || {
         device.seed(0);
         let net = search_cfg.init(&device);
-        let alphas = init_alphas(edges, ops, &mut StdRng::seed_from_u64(0), &device);
+        let alphas = init_alphas(edges, ops, &mut DataRng::seed_from_u64(0), &device);
         let eval = build_eval(&config, &network, &alphas, &device);
         (net, alphas, eval, batch(&device, 1), batch(&device, 2))
     };

@@ -12,9 +12,9 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use clap::ValueEnum;
 use models::{EvalNetworkConfig, Genotype, NetworkConfig, SearchNetworkConfig, discretize};
 use rand::SeedableRng;
-use rand::rngs::StdRng;
 use search::RetrainConfig;
 use search::batch::Batch;
+use search::batch::DataRng;
 use search::icdarts::{
     SearchConfig, SearchState, StepGradients, StepRates, build_eval, init_alphas,
 };
@@ -164,7 +164,7 @@ pub fn search_eval_genotype(bench: &BenchConfig) -> Genotype {
     let config = bench.search_config();
     let search_cfg = SearchNetworkConfig::new(bench.network(), config.space());
     let [edges, ops] = search_cfg.alpha_shape();
-    let alphas = init_alphas(edges, ops, &mut StdRng::seed_from_u64(0), &Device::flex());
+    let alphas = init_alphas(edges, ops, &mut DataRng::seed_from_u64(0), &Device::flex());
     let (normal, reduce) = alphas.to_values();
     discretize(
         &normal,
@@ -292,7 +292,7 @@ pub fn search_step_times(
     let network = bench.network();
     let search_cfg = SearchNetworkConfig::new(network.clone(), config.space());
     let [edges, ops] = search_cfg.alpha_shape();
-    let mut rng = StdRng::seed_from_u64(0);
+    let mut rng = DataRng::seed_from_u64(0);
     let net = search_cfg.init(device);
     let alphas = init_alphas(edges, ops, &mut rng, device);
     let eval = Some(build_eval(&config, &network, &alphas, device));

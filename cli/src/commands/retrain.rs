@@ -25,6 +25,12 @@ pub struct RetrainArgs {
     pub backend: BackendArgs,
     #[command(flatten)]
     pub out: OutArgs,
+    /// Continue an interrupted retraining from its checkpoint
+    /// (`.OUT.checkpoint` beside --out, written after every epoch) with the
+    /// same options: the result is bit for bit that of an uninterrupted run.
+    /// Without a checkpoint, starts from the beginning.
+    #[arg(long)]
+    pub resume: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
@@ -38,6 +44,7 @@ pub fn run(args: RetrainArgs) -> Result<()> {
         backend: args.backend.backend,
         out: args.out.out,
         force: args.out.force,
+        resume: args.resume,
     };
     let result = pipeline::run::retrain(&job, &Bars)?;
     if args.json {

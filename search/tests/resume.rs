@@ -1,0 +1,88 @@
+//! A retraining resumed from a checkpoint ends bit for bit where the
+//! uninterrupted one does: weights, BatchNorm statistics, test accuracy.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use search::progress::Silent;
+use search::retrain::{Checkpoints, RetrainConfig, RetrainState, retrain_resumable};
+
+fn bits<M: Module>(m: &M) -> Vec<u32> {
+    struct Bits(Vec<u32>);
+    impl ModuleVisitor for Bits {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let d = p.val().into_data().convert::<f32>();
+            self.0
+                .extend(d.as_slice::<f32>().unwrap().iter().map(|v| v.to_bits()));
+        }
+    }
+    let mut b = Bits(Vec::new());
+    m.visit(&mut b);
+    b.0
+}
+
+#[test]
+fn a_resumed_retraining_equals_the_uninterrupted_one() {
+    let data = datasets::load("builtin:digits").unwrap();
+    let device = search::training_device(search::Backend::Flex).unwrap();
+    let mut state = 9u64;
+    let genotype = models::genotype::random_genotype(
+        models::Relaxation::Darts,
+        4,
+        &models::OpSpace::darts(models::ZeroConfig::V1),
+        &mut |n| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((state >> 33) as usize) % n
+        },
+    );
+    // Drop-path, augmentation and the auxiliary head all draw random numbers.
+    let config = RetrainConfig {
+        channels: 4,
+        layers: 3,
+        epochs: 3,
+        batch_size: 32,
+        train_subset: Some(256),
+        drop_path: 0.3,
+        crop_padding: 1,
+        cutout: 2,
+        seed: 4,
+        ..Default::default()
+    };
+    let run = |resume: Option<RetrainState>, keep: &mut Vec<RetrainState>| {
+        retrain_resumable(
+            &config,
+            &genotype,
+            &data,
+            &device,
+            &Silent,
+            &mut |_| Ok(()),
+            Checkpoints {
+                resume,
+                save: &mut |s| {
+                    keep.push(s);
+                    Ok(())
+                },
+            },
+        )
+        .unwrap()
+    };
+    let mut states = Vec::new();
+    let whole = run(None, &mut states);
+    assert_eq!(states.len(), 3, "one checkpoint per epoch");
+    let expected = bits(&whole.model);
+    // Resume after the first and after the second epoch.
+    for done in [2, 1] {
+        let state = states.remove(done - 1);
+        assert_eq!(state.epochs.len(), done);
+        let resumed = run(Some(state), &mut Vec::new());
+        assert_eq!(resumed.epochs.len(), 3);
+        assert_eq!(resumed.test_accuracy, whole.test_accuracy);
+        let got = bits(&resumed.model);
+        let same = got.iter().zip(&expected).filter(|(a, b)| a == b).count();
+        assert_eq!(
+            same,
+            expected.len(),
+            "resumed after epoch {done}: {same} of {} values equal",
+            expected.len()
+        );
+    }
+}
