@@ -68,6 +68,8 @@ pub struct SearchJob {
     pub backend: Backend,
     pub out: PathBuf,
     pub force: bool,
+    /// Continue the interrupted search whose checkpoint is beside `out`.
+    pub resume: bool,
 }
 
 /// What `edgenas search --json` prints.
@@ -107,6 +109,7 @@ pub fn search(job: &SearchJob, progress: &dyn Progress) -> Result<SearchResult, 
         progress,
         &job.out,
         job.force,
+        job.resume,
     )?;
     let out = &job.out;
     Ok(SearchResult {
@@ -427,6 +430,8 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
                 .then_some(&penalty as &dyn AlphaPenalty),
             progress,
             &search_dir,
+            false,
+            // The run's stages resume only as a whole (not yet built).
             false,
         )?;
         (searched.genotype.clone(), Some(searched))

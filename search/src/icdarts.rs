@@ -98,6 +98,33 @@ pub struct SearchOutcome {
     pub budget: Option<BudgetOutcome>,
 }
 
+/// A search between two epochs (pretraining included), complete enough to
+/// continue it bit for bit: S's weights (BatchNorm statistics synced), α,
+/// both optimizers' states as burn records, the data RNG, the counters, the
+/// metrics so far and the budget's δ. Each epoch also reseeds burn's device
+/// RNG (E's fresh weights) from the seed and the epoch.
+pub struct SearchCheckpoint {
+    /// Epochs done, pretraining included.
+    pub epochs_done: usize,
+    pub step: usize,
+    pub alpha_steps_done: usize,
+    pub rng: DataRng,
+    pub metrics: Vec<EpochMetrics>,
+    /// δ of the budget's dual ascent, under a budget.
+    pub dual_coef: Option<f64>,
+    pub net: burn::store::ModuleRecord,
+    pub alphas: burn::store::ModuleRecord,
+    pub opt_w: burn::optim::OptimizerRecord,
+    pub opt_alpha: burn::optim::OptimizerRecord,
+}
+
+/// Checkpoints of a search: where it resumes from, and where each epoch's
+/// state goes.
+pub struct SearchCheckpoints<'a> {
+    pub resume: Option<SearchCheckpoint>,
+    pub save: &'a mut dyn FnMut(SearchCheckpoint) -> Result<(), SearchError>,
+}
+
 /// Runs a search on `data` (its training split, halved into train/val).
 ///
 /// `on_epoch` is called after every epoch (pretraining included) so that the
@@ -109,6 +136,33 @@ pub fn run_search(
     penalty: Option<&dyn AlphaPenalty>,
     progress: &dyn Progress,
     on_epoch: &mut dyn FnMut(&EpochMetrics) -> Result<(), SearchError>,
+) -> Result<SearchOutcome, SearchError> {
+    run_search_resumable(
+        config,
+        data,
+        device,
+        penalty,
+        progress,
+        on_epoch,
+        SearchCheckpoints {
+            resume: None,
+            save: &mut |_| Ok(()),
+        },
+    )
+}
+
+/// [`run_search`], continuing from `checkpoints.resume` when given and
+/// handing the state after every epoch to `checkpoints.save`. A resumed
+/// search ends with the same genotype, α and weights, bit for bit, as one
+/// never interrupted.
+pub fn run_search_resumable(
+    config: &SearchConfig,
+    data: &Dataset,
+    device: &Device,
+    penalty: Option<&dyn AlphaPenalty>,
+    progress: &dyn Progress,
+    on_epoch: &mut dyn FnMut(&EpochMetrics) -> Result<(), SearchError>,
+    checkpoints: SearchCheckpoints,
 ) -> Result<SearchOutcome, SearchError> {
     config.validate()?;
     let settings = penalty.and_then(|p| p.settings());
@@ -205,9 +259,76 @@ pub fn run_search(
     let mut alpha_steps_done = 0usize;
     let mut metrics = Vec::new();
     let eval_net_cfg = config.eval_network(data);
+    let mut epochs_done = 0usize;
+    if let Some(c) = checkpoints.resume {
+        let bad = |what: &str, e: String| SearchError::Config(format!("checkpoint {what}: {e}"));
+        let SearchState {
+            net,
+            alphas,
+            opt_w,
+            opt_alpha,
+            eval,
+        } = state;
+        state = SearchState {
+            net: net
+                .try_load_record(c.net)
+                .map_err(|e| bad("search network", e.to_string()))?,
+            alphas: alphas
+                .try_load_record(c.alphas)
+                .map_err(|e| bad("α", e.to_string()))?,
+            opt_w: opt_w.load_record(c.opt_w),
+            opt_alpha: opt_alpha.load_record(c.opt_alpha),
+            eval,
+        };
+        if let (Some(d), Some(coef)) = (dual.as_mut(), c.dual_coef) {
+            d.coef = coef;
+        }
+        let total_epochs = config.pretrain_epochs + config.epochs;
+        if c.epochs_done > total_epochs || c.metrics.len() != c.epochs_done {
+            return Err(bad(
+                "state",
+                format!(
+                    "{} epochs done do not fit this search ({total_epochs} epochs)",
+                    c.epochs_done
+                ),
+            ));
+        }
+        rng = c.rng;
+        step = c.step;
+        alpha_steps_done = c.alpha_steps_done;
+        metrics = c.metrics;
+        epochs_done = c.epochs_done;
+        log::info!("resuming the search after epoch {epochs_done} of {total_epochs}");
+    }
+    // The state after an epoch, handed to `checkpoints.save`.
+    let mut checkpoint = |state: &SearchState,
+                          rng: &DataRng,
+                          done: usize,
+                          (step, alpha_steps_done): (usize, usize),
+                          metrics: &[EpochMetrics],
+                          dual: Option<&DualAscent>|
+     -> Result<(), SearchError> {
+        // Sync S's BatchNorm running statistics (burn keeps the last
+        // update pending per thread; a record taken without the sync lacks
+        // it); both paths sync, so resumed and uninterrupted runs agree.
+        let _ = state.net.valid();
+        (checkpoints.save)(SearchCheckpoint {
+            epochs_done: done,
+            step,
+            alpha_steps_done,
+            rng: rng.clone(),
+            metrics: metrics.to_vec(),
+            dual_coef: dual.map(|d| d.coef),
+            net: state.net.clone().into_record(),
+            alphas: state.alphas.clone().into_record(),
+            opt_w: state.opt_w.to_record(),
+            opt_alpha: state.opt_alpha.to_record(),
+        })
+    };
 
     // Pretraining of w_S with α frozen.
-    for epoch in 0..config.pretrain_epochs {
+    for epoch in epochs_done.min(config.pretrain_epochs)..config.pretrain_epochs {
+        device.seed(crate::retrain::epoch_seed(config.seed, epoch));
         let started = Instant::now();
         let order = train.shuffled(&mut rng);
         let bar = progress.start(
@@ -265,9 +386,21 @@ pub fn run_search(
         );
         on_epoch(&m)?;
         metrics.push(m);
+        checkpoint(
+            &state,
+            &rng,
+            epoch + 1,
+            (step, alpha_steps_done),
+            &metrics,
+            dual.as_ref(),
+        )?;
     }
 
-    for epoch in 0..config.epochs {
+    for epoch in epochs_done.saturating_sub(config.pretrain_epochs)..config.epochs {
+        device.seed(crate::retrain::epoch_seed(
+            config.seed,
+            config.pretrain_epochs + epoch,
+        ));
         let started = Instant::now();
         // ᾱ = discretize(α); E is rebuilt from it with fresh weights and warmed up.
         let mut eval_step = 0usize;
@@ -402,6 +535,14 @@ pub fn run_search(
         );
         on_epoch(&m)?;
         metrics.push(m);
+        checkpoint(
+            &state,
+            &rng,
+            config.pretrain_epochs + epoch + 1,
+            (step, alpha_steps_done),
+            &metrics,
+            dual.as_ref(),
+        )?;
     }
 
     let (alpha_normal, alpha_reduce) = state.alphas.to_values();

@@ -2,6 +2,7 @@
 //! discretized evaluation network, on burn.
 
 pub mod batch;
+pub mod checkpoint;
 pub mod device;
 pub mod icdarts;
 pub mod latency;

@@ -1,5 +1,7 @@
-//! Whole stages as the CLI runs them: the work, its artifacts, and the staged
-//! output folder that is renamed into place only when everything succeeded.
+//! Whole stages as the CLI runs them: the work, its artifacts, the staged
+//! output folder that is renamed into place only when everything
+//! succeeded, and the checkpoint folder beside it that `--resume` continues
+//! from ([`crate::checkpoint`]).
 
 use std::path::Path;
 use std::time::Instant;
@@ -7,18 +9,64 @@ use std::time::Instant;
 use burn::tensor::Device;
 use datasets::Dataset;
 use models::Genotype;
+use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
-use crate::icdarts::{AlphaPenalty, SearchConfig, run_search};
+use crate::batch::DataRng;
+use crate::checkpoint::{CheckpointStore, Loaded, Record};
+use crate::icdarts::{
+    AlphaPenalty, EpochMetrics, SearchCheckpoint, SearchCheckpoints, SearchConfig,
+    run_search_resumable,
+};
 use crate::progress::Progress;
+use crate::report;
+use crate::retrain::{Checkpoints, RetrainConfig, RetrainEpoch, RetrainState, retrain_resumable};
 use artifacts::StagedDir;
 use artifacts::{ModelFile, SearchSummary};
 
-use crate::batch::DataRng;
-use crate::report;
-use crate::retrain::{Checkpoints, RetrainConfig, RetrainEpoch, RetrainState, retrain_resumable};
+/// Where a checkpointed stage stands, beside its records (`state.json`'s
+/// `progress`).
+#[derive(Serialize, Deserialize)]
+struct SearchProgress {
+    step: usize,
+    alpha_steps_done: usize,
+    rng: DataRng,
+    metrics: Vec<EpochMetrics>,
+    dual_coef: Option<f64>,
+}
 
-/// Runs a search and commits its artifacts to `out`.
+#[derive(Serialize, Deserialize)]
+struct RetrainProgress {
+    epochs: Vec<RetrainEpoch>,
+    step: usize,
+    rng: DataRng,
+}
+
+/// The store of the stage writing `out`, or the refusal of a checkpoint
+/// left there when not resuming; with `resume`, the checkpoint to continue.
+fn open_store(
+    out: &Path,
+    kind: &'static str,
+    identity: serde_json::Value,
+    replace: bool,
+    resume: bool,
+) -> Result<(CheckpointStore, Option<Loaded>), SearchError> {
+    let store = CheckpointStore::beside(out, kind, identity);
+    if resume {
+        let loaded = store.load()?;
+        Ok((store, loaded))
+    } else {
+        store.clear_or_refuse(out, replace)?;
+        Ok((store, None))
+    }
+}
+
+/// Runs a search and commits its artifacts to `out`. After every epoch
+/// (pretraining included) the state goes to the checkpoint folder beside
+/// `out`; with `resume`, a checkpoint of the same search found there is
+/// continued, bit for bit as if never interrupted. The checkpoint is
+/// removed once `out` is committed.
+#[allow(clippy::too_many_arguments)]
 pub fn search_into(
     config: &SearchConfig,
     data: &Dataset,
@@ -27,25 +75,83 @@ pub fn search_into(
     progress: &dyn Progress,
     out: &Path,
     replace: bool,
+    resume: bool,
 ) -> Result<SearchSummary, SearchError> {
     let staged = StagedDir::create(out, replace)?;
+    let identity = serde_json::json!({
+        "config": config,
+        "data": artifacts::DataInfo::of(data),
+        "penalty": penalty.and_then(|p| p.settings()),
+    });
+    let (store, loaded) = open_store(out, "search", identity, replace, resume)?;
+    let resume_state = match loaded {
+        Some(l) => {
+            let p: SearchProgress = l.progress()?;
+            Some(SearchCheckpoint {
+                epochs_done: p.metrics.len(),
+                step: p.step,
+                alpha_steps_done: p.alpha_steps_done,
+                rng: p.rng,
+                metrics: p.metrics,
+                dual_coef: p.dual_coef,
+                net: l.module("net")?,
+                alphas: l.module("alphas")?,
+                opt_w: l.optimizer("opt_w")?,
+                opt_alpha: l.optimizer("opt_alpha")?,
+            })
+        }
+        None => None,
+    };
     let started = Instant::now();
-    let mut lines = Vec::new();
-    let outcome = run_search(config, data, device, penalty, progress, &mut |m| {
-        lines.push(m.clone());
-        report::write_metrics_lines(staged.path(), &lines)
-    })?;
+    let mut lines: Vec<EpochMetrics> = resume_state
+        .as_ref()
+        .map_or_else(Vec::new, |s| s.metrics.clone());
+    if !lines.is_empty() {
+        report::write_metrics_lines(staged.path(), &lines)?;
+    }
+    let outcome = run_search_resumable(
+        config,
+        data,
+        device,
+        penalty,
+        progress,
+        &mut |m| {
+            lines.push(m.clone());
+            report::write_metrics_lines(staged.path(), &lines)
+        },
+        SearchCheckpoints {
+            resume: resume_state,
+            save: &mut |c| {
+                let progress = SearchProgress {
+                    step: c.step,
+                    alpha_steps_done: c.alpha_steps_done,
+                    rng: c.rng,
+                    metrics: c.metrics,
+                    dual_coef: c.dual_coef,
+                };
+                store.save(
+                    c.epochs_done,
+                    serde_json::to_value(&progress).expect("the progress serializes"),
+                    vec![
+                        ("net", Record::Module(c.net)),
+                        ("alphas", Record::Module(c.alphas)),
+                        ("opt_w", Record::Optimizer(c.opt_w)),
+                        ("opt_alpha", Record::Optimizer(c.opt_alpha)),
+                    ],
+                )
+            },
+        },
+    )
+    .inspect_err(|_| store.announce_kept())?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = report::write_search(staged.path(), config, data, &outcome, seconds)?;
     staged.commit()?;
+    store.remove();
     Ok(summary)
 }
 
 /// Retrains the evaluation network of `genotype` and commits its artifacts
-/// to `out`. After every epoch the state goes to the checkpoint folder
-/// beside `out` ([`checkpoint_dir`]); with `resume`, a checkpoint of the
-/// same retraining found there is continued (bit for bit as if never
-/// interrupted). The checkpoint is removed once `out` is committed.
+/// to `out`, with checkpoints and `resume` as for [`search_into`].
 #[allow(clippy::too_many_arguments)]
 pub fn retrain_into(
     config: &RetrainConfig,
@@ -58,25 +164,29 @@ pub fn retrain_into(
     resume: bool,
 ) -> Result<ModelFile, SearchError> {
     let staged = StagedDir::create(out, replace)?;
-    let store = CheckpointStore::beside(out, config, genotype, data);
-    let state = if resume {
-        store.load()?
-    } else {
-        if store.dir.exists() {
-            if !replace {
-                return Err(SearchError::Config(format!(
-                    "{} holds the checkpoint of an interrupted retraining to {}: pass --resume to continue it, or --force to start again",
-                    store.dir.display(),
-                    out.display()
-                )));
-            }
-            std::fs::remove_dir_all(&store.dir)
-                .map_err(|e| artifacts::ArtifactError::io(&store.dir, e))?;
+    let identity = serde_json::json!({
+        "config": config,
+        "genotype": genotype,
+        "data": artifacts::DataInfo::of(data),
+    });
+    let (store, loaded) = open_store(out, "retraining", identity, replace, resume)?;
+    let resume_state = match loaded {
+        Some(l) => {
+            let p: RetrainProgress = l.progress()?;
+            Some(RetrainState {
+                epochs: p.epochs,
+                step: p.step,
+                rng: p.rng,
+                weights: l.module("weights")?,
+                optimizer: l.optimizer("optimizer")?,
+            })
         }
-        None
+        None => None,
     };
     let started = Instant::now();
-    let mut lines: Vec<RetrainEpoch> = state.as_ref().map_or_else(Vec::new, |s| s.epochs.clone());
+    let mut lines: Vec<RetrainEpoch> = resume_state
+        .as_ref()
+        .map_or_else(Vec::new, |s| s.epochs.clone());
     if !lines.is_empty() {
         report::write_metrics_lines(staged.path(), &lines)?;
     }
@@ -91,171 +201,29 @@ pub fn retrain_into(
             report::write_metrics_lines(staged.path(), &lines)
         },
         Checkpoints {
-            resume: state,
-            save: &mut |s| store.save(s),
+            resume: resume_state,
+            save: &mut |s| {
+                let done = s.epochs.len();
+                let progress = RetrainProgress {
+                    epochs: s.epochs,
+                    step: s.step,
+                    rng: s.rng,
+                };
+                store.save(
+                    done,
+                    serde_json::to_value(&progress).expect("the progress serializes"),
+                    vec![
+                        ("weights", Record::Module(s.weights)),
+                        ("optimizer", Record::Optimizer(s.optimizer)),
+                    ],
+                )
+            },
         },
-    );
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            if store.dir.join(STATE_FILE).exists() {
-                log::warn!(
-                    "the retraining's last checkpoint is kept in {}: run the same command with --resume to continue it",
-                    store.dir.display()
-                );
-            }
-            return Err(e);
-        }
-    };
+    )
+    .inspect_err(|_| store.announce_kept())?;
     let seconds = started.elapsed().as_secs_f64();
     let model = report::write_retrain(staged.path(), config, data, genotype, &outcome, seconds)?;
     staged.commit()?;
     store.remove();
     Ok(model)
-}
-
-const STATE_FILE: &str = "state.json";
-const CHECKPOINT_KIND: &str = "edgenas-retrain-checkpoint";
-
-/// The checkpoint folder of a retraining into `out`: `.NAME.checkpoint`
-/// beside it.
-pub fn checkpoint_dir(out: &Path) -> std::path::PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    out.with_file_name(format!(".{name}.checkpoint"))
-}
-
-/// `state.json` of a checkpoint: what it belongs to, where the run stood,
-/// and the files holding its weights and optimizer state.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CheckpointState {
-    kind: String,
-    schema_version: u32,
-    tool: String,
-    /// What was being retrained: a checkpoint resumes only the same run.
-    identity: serde_json::Value,
-    epochs: Vec<RetrainEpoch>,
-    step: usize,
-    rng: DataRng,
-    weights: String,
-    optimizer: String,
-}
-
-/// Writes and reads the checkpoints of one retraining. Each epoch's weights
-/// and optimizer state go to files named by the epoch; `state.json`, written
-/// atomically last, points at them; older files are removed after. A kill at
-/// any moment leaves a `state.json` whose files are complete.
-struct CheckpointStore {
-    dir: std::path::PathBuf,
-    identity: serde_json::Value,
-}
-
-impl CheckpointStore {
-    fn beside(out: &Path, config: &RetrainConfig, genotype: &Genotype, data: &Dataset) -> Self {
-        Self {
-            dir: checkpoint_dir(out),
-            identity: serde_json::json!({
-                "config": config,
-                "genotype": genotype,
-                "data": artifacts::DataInfo::of(data),
-            }),
-        }
-    }
-
-    fn error(&self, message: String) -> SearchError {
-        SearchError::Artifact(artifacts::ArtifactError::invalid(&self.dir, message))
-    }
-
-    fn save(&self, state: RetrainState) -> Result<(), SearchError> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| artifacts::ArtifactError::io(&self.dir, e))?;
-        artifacts::io::register_checkpoint(&self.dir);
-        let n = state.epochs.len();
-        let (weights, optimizer) = (format!("weights-{n}.bpk"), format!("optimizer-{n}.bpk"));
-        let record_error = |file: &str, e: String| SearchError::Weights {
-            path: self.dir.join(file),
-            message: format!("cannot write the checkpoint: {e}"),
-        };
-        state
-            .weights
-            .save(self.dir.join(&weights))
-            .map_err(|e| record_error(&weights, e.to_string()))?;
-        state
-            .optimizer
-            .save(self.dir.join(&optimizer))
-            .map_err(|e| record_error(&optimizer, e.to_string()))?;
-        artifacts::write_json(
-            &self.dir.join(STATE_FILE),
-            &CheckpointState {
-                kind: CHECKPOINT_KIND.into(),
-                schema_version: 1,
-                tool: artifacts::tool_version(),
-                identity: self.identity.clone(),
-                epochs: state.epochs,
-                step: state.step,
-                rng: state.rng,
-                weights: weights.clone(),
-                optimizer: optimizer.clone(),
-            },
-        )?;
-        // Only the files state.json names are kept.
-        if let Ok(entries) = std::fs::read_dir(&self.dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".bpk") && name != weights && name != optimizer {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The checkpoint to resume, or `None` (logged) when there is none.
-    fn load(&self) -> Result<Option<RetrainState>, SearchError> {
-        let path = self.dir.join(STATE_FILE);
-        if !path.exists() {
-            log::info!(
-                "no checkpoint in {}: retraining from the start",
-                self.dir.display()
-            );
-            return Ok(None);
-        }
-        let state: CheckpointState = artifacts::read_json(&path, "a retraining checkpoint")?;
-        if state.kind != CHECKPOINT_KIND || state.schema_version != 1 {
-            return Err(self.error(format!(
-                "not a retraining checkpoint of this tool (kind {:?}, schema_version {})",
-                state.kind, state.schema_version
-            )));
-        }
-        if state.identity != self.identity {
-            return Err(self.error(
-                "the checkpoint is of a different retraining (configuration, genotype or data differ): resume with the same command, or pass --force without --resume to start again".into(),
-            ));
-        }
-        let read_error = |file: &str, e: String| SearchError::Weights {
-            path: self.dir.join(file),
-            message: format!("cannot read the checkpoint: {e}"),
-        };
-        let weights = burn::store::ModuleRecord::load(self.dir.join(&state.weights))
-            .map_err(|e| read_error(&state.weights, e.to_string()))?;
-        let optimizer = burn::optim::OptimizerRecord::load(self.dir.join(&state.optimizer))
-            .map_err(|e| read_error(&state.optimizer, e.to_string()))?;
-        artifacts::io::register_checkpoint(&self.dir);
-        Ok(Some(RetrainState {
-            epochs: state.epochs,
-            step: state.step,
-            rng: state.rng,
-            weights,
-            optimizer,
-        }))
-    }
-
-    fn remove(&self) {
-        artifacts::io::forget_checkpoint(&self.dir);
-        if self.dir.exists() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
 }

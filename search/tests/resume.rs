@@ -3,8 +3,12 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
+use search::icdarts::{SearchCheckpoint, SearchCheckpoints, SearchConfig, run_search_resumable};
 use search::progress::Silent;
 use search::retrain::{Checkpoints, RetrainConfig, RetrainState, retrain_resumable};
+
+/// burn's device RNG is one per process: the two tests take turns.
+static DEVICE_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn bits<M: Module>(m: &M) -> Vec<u32> {
     struct Bits(Vec<u32>);
@@ -22,6 +26,7 @@ fn bits<M: Module>(m: &M) -> Vec<u32> {
 
 #[test]
 fn a_resumed_retraining_equals_the_uninterrupted_one() {
+    let _turn = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let data = datasets::load("builtin:digits").unwrap();
     let device = search::training_device(search::Backend::Flex).unwrap();
     let mut state = 9u64;
@@ -84,5 +89,71 @@ fn a_resumed_retraining_equals_the_uninterrupted_one() {
             "resumed after epoch {done}: {same} of {} values equal",
             expected.len()
         );
+    }
+}
+
+#[test]
+fn a_resumed_search_equals_the_uninterrupted_one() {
+    let _turn = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let data = datasets::load("builtin:digits").unwrap();
+    let device = search::training_device(search::Backend::Flex).unwrap();
+    // Pretraining, then ICDARTS epochs whose E is rebuilt (fresh weights
+    // from burn's generator) and warmed up each time.
+    let config = SearchConfig {
+        channels: 4,
+        layers: 3,
+        nodes: 2,
+        eval_channels: 4,
+        eval_layers: 3,
+        batch_size: 32,
+        pretrain_epochs: 1,
+        epochs: 2,
+        warmup_epochs: 1,
+        train_subset: Some(256),
+        seed: 6,
+        ..SearchConfig::default()
+    };
+    let run = |resume: Option<SearchCheckpoint>, keep: &mut Vec<SearchCheckpoint>| {
+        run_search_resumable(
+            &config,
+            &data,
+            &device,
+            None,
+            &Silent,
+            &mut |_| Ok(()),
+            SearchCheckpoints {
+                resume,
+                save: &mut |c| {
+                    keep.push(c);
+                    Ok(())
+                },
+            },
+        )
+        .unwrap()
+    };
+    let mut states = Vec::new();
+    let whole = run(None, &mut states);
+    assert_eq!(
+        states.len(),
+        3,
+        "one checkpoint per epoch, pretraining included"
+    );
+    for done in [2, 1] {
+        let state = states.remove(done - 1);
+        assert_eq!(state.epochs_done, done);
+        let resumed = run(Some(state), &mut Vec::new());
+        assert_eq!(resumed.genotype, whole.genotype);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&resumed.alpha_normal),
+            bits(&whole.alpha_normal),
+            "α normal after resuming at {done}"
+        );
+        assert_eq!(bits(&resumed.alpha_reduce), bits(&whole.alpha_reduce));
+        assert_eq!(resumed.metrics.len(), whole.metrics.len());
+        for (a, b) in resumed.metrics.iter().zip(&whole.metrics) {
+            assert_eq!(a.loss_search_train.to_bits(), b.loss_search_train.to_bits());
+            assert_eq!(a.search_val_accuracy, b.search_val_accuracy);
+        }
     }
 }

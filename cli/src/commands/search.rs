@@ -27,6 +27,12 @@ pub struct SearchArgs {
     pub deploy: DeployArgs,
     #[command(flatten)]
     pub out: OutArgs,
+    /// Continue an interrupted search from its checkpoint (`.OUT.checkpoint`
+    /// beside --out, written after every epoch) with the same options: the
+    /// genotype, α and weights are bit for bit those of an uninterrupted
+    /// search. Without a checkpoint, starts from the beginning.
+    #[arg(long)]
+    pub resume: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
@@ -52,6 +58,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
         backend: args.backend.backend,
         out: args.out.out,
         force: args.out.force,
+        resume: args.resume,
     };
     let result = pipeline::run::search(&job, &Bars)?;
     if args.json {
