@@ -521,3 +521,104 @@ fn kill_9_then_resume_gives_the_uninterrupted_search() {
     }
     assert_eq!(entries(tmp.path()), vec!["resumed", "whole"]);
 }
+
+#[test]
+fn kill_9_of_run_at_five_moments_then_resume_gives_the_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let command = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--out",
+            out,
+            "--lut-cache",
+            "cache",
+            "--epochs",
+            "3",
+            "--pretrain-epochs",
+            "1",
+            "--warmup-epochs",
+            "1",
+            "--retrain-epochs",
+            "4",
+            "--retrain-channels",
+            "4",
+            "--retrain-layers",
+            "3",
+            "--retrain-subset",
+            "512",
+            "--seed",
+            "3",
+        ];
+        args.extend_from_slice(TINY);
+        args.extend_from_slice(extra);
+        let mut command = Command::new(env!("CARGO_BIN_EXE_edgenas"));
+        command
+            .args(&args)
+            .current_dir(tmp.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    // The uninterrupted run (it also measures the latency table the others
+    // reuse).
+    let whole = command("whole", &[]).output().unwrap();
+    assert!(whole.status.success(), "{}", stderr(&whole));
+
+    let ckpt = tmp.path().join(".resumed.checkpoint");
+    let epochs = |stage: &str| -> u64 {
+        std::fs::read_to_string(ckpt.join(format!(".{stage}.checkpoint/state.json")))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["epochs_done"].as_u64())
+            .unwrap_or(0)
+    };
+    let search_done = || ckpt.join("search/search.json").exists();
+    // Five moments: after the first and second search epochs, once the
+    // search finished, and 20 and 50 ms after the first and second
+    // retraining epochs.
+    let moments: [(&dyn Fn() -> bool, u64); 5] = [
+        (&|| epochs("search") >= 1, 0),
+        (&|| epochs("search") >= 2, 30),
+        (&|| search_done(), 0),
+        (&|| epochs("retrain") >= 1, 20),
+        (&|| epochs("retrain") >= 2, 50),
+    ];
+    for (round, (reached, delay_ms)) in moments.into_iter().enumerate() {
+        let mut child = command("resumed", if round == 0 { &[] } else { &["--resume"] })
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !reached() {
+            assert!(Instant::now() < deadline, "moment {round} never came");
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            !tmp.path().join("resumed").exists(),
+            "kill {round} came after the run had finished"
+        );
+    }
+    let last = command("resumed", &["--resume"]).output().unwrap();
+    assert!(last.status.success(), "{}", stderr(&last));
+    let run = |dir: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(tmp.path().join(dir).join("run.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let (a, b) = (run("whole"), run("resumed"));
+    assert_eq!(a["genotype"], b["genotype"]);
+    assert_eq!(a["test_accuracy"], b["test_accuracy"]);
+    assert_eq!(a["tract_accuracy"], b["tract_accuracy"]);
+    assert!(
+        weight_bits(&tmp.path().join("whole/retrain"))
+            == weight_bits(&tmp.path().join("resumed/retrain"))
+    );
+    assert_eq!(entries(tmp.path()), vec!["cache", "resumed", "whole"]);
+}

@@ -9,7 +9,7 @@ use artifacts::run::budget_verdict;
 use artifacts::{
     ALPHAS_FILE, ARTIFACT_SCHEMA_VERSION, Backend, GENOTYPE_FILE, GenotypeFile, METRICS_FILE,
     MODEL_FILE, ONNX_FILE, PenaltySettings, REPORT_FILE, RUN_FILE, RetrainSettings, RunSummary,
-    SearchConfig, SearchSummary, StagedDir, WEIGHTS_FILE, tool_version, write_json,
+    SEARCH_FILE, SearchConfig, SearchSummary, StagedDir, WEIGHTS_FILE, tool_version, write_json,
 };
 use datasets::Dataset;
 use latency_lut::{Cache, DeviceProfile, Lut, NetSize, predict, template_for};
@@ -259,6 +259,86 @@ pub struct RunConfig {
     /// Skip the search: retrain a uniformly random genotype (under the
     /// budget when there is one; seeded by the search seed).
     pub random_genotype: bool,
+    /// Continue an interrupted run from `.OUT.checkpoint` (finished stages
+    /// are kept, the unfinished one resumes from its last epoch).
+    pub resume: bool,
+}
+
+/// The checkpoint folder of a run: `.OUT.checkpoint/` holding `state.json`
+/// (what the run is), the stages that finished (`search/`, `retrain/`) and
+/// the checkpoints of the one in progress (`.search.checkpoint/`, …).
+struct RunCheckpoint {
+    dir: PathBuf,
+}
+
+const RUN_CHECKPOINT_KIND: &str = "edgenas-run-checkpoint";
+
+impl RunCheckpoint {
+    /// Opens the run's checkpoint: with `resume`, one of the same run is
+    /// continued (another is an error); without, one left there is refused
+    /// unless `force` discards it.
+    fn open(
+        out: &Path,
+        identity: serde_json::Value,
+        resume: bool,
+        force: bool,
+    ) -> Result<Self, PipelineError> {
+        let dir = search::checkpoint::checkpoint_dir(out);
+        let state = dir.join("state.json");
+        if dir.exists() && !resume {
+            if !force {
+                return Err(PipelineError::Usage(format!(
+                    "{} holds the checkpoint of an interrupted run to {}: pass --resume to continue it, or --force to start again",
+                    dir.display(),
+                    out.display()
+                )));
+            }
+            std::fs::remove_dir_all(&dir).map_err(|e| artifacts::ArtifactError::io(&dir, e))?;
+        }
+        if resume && state.exists() {
+            let found: serde_json::Value = artifacts::read_json(&state, "a run checkpoint")?;
+            if found["kind"] != RUN_CHECKPOINT_KIND || found["identity"] != identity {
+                return Err(artifacts::ArtifactError::invalid(
+                    &state,
+                    "the checkpoint is of a different run (options, data or latency table differ): resume with the same command, or pass --force without --resume to start again",
+                )
+                .into());
+            }
+            log::info!("resuming the run from {}", dir.display());
+        } else {
+            std::fs::create_dir_all(&dir).map_err(|e| artifacts::ArtifactError::io(&dir, e))?;
+            write_json(
+                &state,
+                &serde_json::json!({
+                    "kind": RUN_CHECKPOINT_KIND,
+                    "schema_version": 1,
+                    "tool": tool_version(),
+                    "identity": identity,
+                }),
+            )?;
+        }
+        artifacts::io::register_checkpoint(&dir);
+        Ok(Self { dir })
+    }
+
+    /// Where stage `name` writes its output (and, beside it, its staging
+    /// and checkpoints).
+    fn stage(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Moves the finished stage `name` into the run's staging folder.
+    fn hand_over(&self, name: &str, staged: &Path) -> Result<(), PipelineError> {
+        let from = self.stage(name);
+        let to = staged.join(name);
+        std::fs::rename(&from, &to).map_err(|e| artifacts::ArtifactError::io(&to, e))?;
+        Ok(())
+    }
+
+    fn remove(self) {
+        artifacts::io::forget_checkpoint(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Random genotypes under a budget are drawn with a predicted latency in
@@ -391,6 +471,21 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
     })?;
     log_penalty(&settings, &lut_path);
 
+    // The stages run inside the run's checkpoint folder, so that an
+    // interrupted run keeps the finished ones and the unfinished one's last
+    // epoch; they move into the output when everything succeeded.
+    let checkpoint = RunCheckpoint::open(
+        &config.out,
+        serde_json::json!({
+            "data": artifacts::DataInfo::of(&data),
+            "search": search_config,
+            "retrain": retrain_config,
+            "penalty": settings,
+            "random_genotype": config.random_genotype,
+        }),
+        config.resume,
+        config.force,
+    )?;
     let search_dir = staged.path().join("search");
     let retrain_dir = staged.path().join("retrain");
     let device = search::training_device(config.backend)?;
@@ -421,32 +516,48 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
         write_json(&search_dir.join("random.json"), &draw)?;
         (draw.genotype, None)
     } else {
-        let searched = search_into(
-            search_config,
-            &data,
-            &device,
-            settings
-                .is_active()
-                .then_some(&penalty as &dyn AlphaPenalty),
-            progress,
-            &search_dir,
-            false,
-            // The run's stages resume only as a whole (not yet built).
-            false,
-        )?;
+        let stage = checkpoint.stage("search");
+        let searched = if config.resume && stage.join(SEARCH_FILE).exists() {
+            log::info!("the search had finished: {}", stage.display());
+            SearchSummary::load(&stage.join(SEARCH_FILE))?
+        } else {
+            search_into(
+                search_config,
+                &data,
+                &device,
+                settings
+                    .is_active()
+                    .then_some(&penalty as &dyn AlphaPenalty),
+                progress,
+                &stage,
+                false,
+                config.resume,
+            )?
+        };
         (searched.genotype.clone(), Some(searched))
     };
-    let model = retrain_into(
-        &retrain_config,
-        &genotype,
-        &data,
-        &device,
-        progress,
-        &retrain_dir,
-        false,
-        // The run's stages resume only as a whole (not yet built).
-        false,
-    )?;
+    let stage = checkpoint.stage("retrain");
+    let model = if config.resume && stage.join(MODEL_FILE).exists() {
+        log::info!("the retraining had finished: {}", stage.display());
+        artifacts::ModelFile::load(&stage)?
+    } else {
+        retrain_into(
+            &retrain_config,
+            &genotype,
+            &data,
+            &device,
+            progress,
+            &stage,
+            false,
+            config.resume,
+        )?
+    };
+    // Both stages are done: they move into the output only now, so that an
+    // interruption before this point keeps them for --resume.
+    if searched.is_some() {
+        checkpoint.hand_over("search", staged.path())?;
+    }
+    checkpoint.hand_over("retrain", staged.path())?;
     let predicted = predict(&lut, &genotype, &template.deploy_network()).map_err(|source| {
         PipelineError::Lut {
             path: lut_path.clone(),
@@ -521,5 +632,6 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
     };
     write_json(&staged.path().join(RUN_FILE), &summary)?;
     staged.commit()?;
+    checkpoint.remove();
     Ok(summary)
 }

@@ -201,9 +201,13 @@ fn spawn(config: &SweepConfig, point: &Point) -> Result<Child, PipelineError> {
         dir.display(),
         log.display()
     );
+    // With --resume, a run interrupted with the sweep continues from its
+    // checkpoint (or starts over when it has none).
+    let resume: &[&str] = if config.resume { &["--resume"] } else { &[] };
     let child = Command::new(&config.exe)
         .arg("run")
         .arg("--force")
+        .args(resume)
         .args(point.args())
         .arg("--out")
         .arg(&dir)

@@ -46,6 +46,13 @@ pub struct RunArgs {
     /// baseline a budget search must beat.
     #[arg(long)]
     pub random_genotype: bool,
+    /// Continue an interrupted run from its checkpoint (`.OUT.checkpoint`
+    /// beside --out) with the same options: finished stages are kept, the
+    /// interrupted one continues from its last epoch, and the result is bit
+    /// for bit that of an uninterrupted run. Without a checkpoint, starts
+    /// from the beginning.
+    #[arg(long)]
+    pub resume: bool,
     /// Print the summary (run.json) on stdout.
     #[arg(long)]
     pub json: bool,
@@ -64,6 +71,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         out: args.out,
         force: args.force,
         random_genotype: args.random_genotype,
+        resume: args.resume,
     };
     let s = pipeline::run(&config, &Bars)?;
     if args.json {
