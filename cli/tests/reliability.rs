@@ -241,6 +241,14 @@ fn options_outside_f32_or_their_range_are_refused_before_training() {
         (&["--arch-lr", "1e39"][..], "α learning rate"),
         (&["--nodes", "0"], "at least 1"),
         (&["--batch-size", "0"], "batch size"),
+        (
+            &["--latency-coef", "NaN"],
+            "--latency-coef must be a finite",
+        ),
+        (
+            &["--latency-coef", "inf"],
+            "--latency-coef must be a finite",
+        ),
     ] {
         let mut args = vec!["search", "--out", "s"];
         args.extend_from_slice(TINY);
