@@ -350,13 +350,15 @@ pub fn run_search_resumable(
                 loss.clone().into_scalar::<f32>() as f64,
             )?;
             let mut grads = loss.backward();
-            state.net = clipped_step(
+            let norm;
+            (state.net, norm) = clipped_step(
                 &mut state.opt_w,
                 lr,
                 state.net,
                 &mut grads,
                 config.grad_clip,
             );
+            at.finite("the search network's gradient norm", norm)?;
             step += 1;
             bar.inc();
         }
@@ -436,7 +438,9 @@ pub fn run_search_resumable(
                         loss.clone().into_scalar::<f32>() as f64,
                     )?;
                     let mut grads = loss.backward();
-                    e = clipped_step(&mut opt_e, lr, e, &mut grads, config.grad_clip);
+                    let norm;
+                    (e, norm) = clipped_step(&mut opt_e, lr, e, &mut grads, config.grad_clip);
+                    at.finite("the evaluation network's gradient norm", norm)?;
                     eval_step += 1;
                     bar.inc();
                 }
@@ -699,6 +703,9 @@ pub struct StepLosses {
     pub kd: Option<f64>,
     /// P(α) before the α update, unscaled, when the step had a penalty.
     pub penalty: Option<f64>,
+    /// Global L2 norms of S's (and E's) weight gradients before clipping.
+    pub grad_norm_search: f64,
+    pub grad_norm_eval: Option<f64>,
 }
 
 /// Which gradients each half of a search step computes.
@@ -809,9 +816,12 @@ impl SearchState {
         };
         let loss_search = loss_s.into_scalar::<f32>() as f64;
         let mut grads = total.backward();
-        let net = clipped_step(&mut opt_w, rates.search, net, &mut grads, config.grad_clip);
+        let (net, grad_norm_search) =
+            clipped_step(&mut opt_w, rates.search, net, &mut grads, config.grad_clip);
+        let mut grad_norm_eval = None;
         let eval = eval.map(|(e, mut opt_e)| {
-            let e = clipped_step(&mut opt_e, rates.eval, e, &mut grads, config.grad_clip);
+            let (e, norm) = clipped_step(&mut opt_e, rates.eval, e, &mut grads, config.grad_clip);
+            grad_norm_eval = Some(norm);
             (e, opt_e)
         });
         (
@@ -828,6 +838,8 @@ impl SearchState {
                 loss_eval,
                 kd,
                 penalty: penalty_value,
+                grad_norm_search,
+                grad_norm_eval,
             },
         )
     }
@@ -896,7 +908,8 @@ pub fn sgd(config: &SearchConfig) -> ModuleOptimizer {
         .init()
 }
 
-/// The first non-finite loss, P(α) or α of a search step, as an error.
+/// The first non-finite loss, P(α), gradient norm or α of a search step, as
+/// an error.
 fn check_step(losses: &StepLosses, alphas: &Alphas, at: At) -> Result<(), SearchError> {
     at.finite("the α loss", losses.loss_alpha)?;
     at.finite("the search network's loss", losses.loss_search)?;
@@ -908,6 +921,13 @@ fn check_step(losses: &StepLosses, alphas: &Alphas, at: At) -> Result<(), Search
     }
     if let Some(v) = losses.penalty {
         at.finite("P(α)", v)?;
+    }
+    at.finite(
+        "the search network's gradient norm",
+        losses.grad_norm_search,
+    )?;
+    if let Some(v) = losses.grad_norm_eval {
+        at.finite("the evaluation network's gradient norm", v)?;
     }
     let (normal, reduce) = alphas.to_values();
     for (cell, values) in [("normal", normal), ("reduce", reduce)] {

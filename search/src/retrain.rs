@@ -178,7 +178,7 @@ pub fn retrain_resumable(
                 cutout: config.cutout,
             };
             let b = train.augmented_batch(chunk, augment, Some(&mut rng), device);
-            let (next, loss, batch_right) =
+            let (next, loss, batch_right, grad_norm) =
                 train_step(config, model, &mut optim, &b, lr, drop_prob);
             model = next;
             right += batch_right;
@@ -188,6 +188,7 @@ pub fn retrain_resumable(
                 step,
             };
             loss_sum += at.finite("the training loss", loss)?;
+            at.finite("the gradient norm", grad_norm)?;
             step += 1;
             bar.inc();
         }
@@ -259,7 +260,8 @@ pub fn optimizer(config: &RetrainConfig) -> ModuleOptimizer {
 /// One retraining step on `batch`: forward with drop-path `drop_prob` (and
 /// the auxiliary head when `config.aux_weight > 0`), CE + aux_weight · aux
 /// CE, backward, global-norm clipping, SGD step at `lr`. Returns the
-/// updated model, the loss and the batch's correct predictions.
+/// updated model, the loss, the batch's correct predictions and the
+/// gradient's global norm before clipping.
 pub fn train_step(
     config: &RetrainConfig,
     model: EvalNetwork,
@@ -267,7 +269,7 @@ pub fn train_step(
     batch: &Batch,
     lr: f64,
     drop_prob: f64,
-) -> (EvalNetwork, f64, usize) {
+) -> (EvalNetwork, f64, usize, f64) {
     let with_aux = config.aux_weight > 0.0;
     let out = model.forward(batch.images.clone(), drop_prob, with_aux);
     let right = correct(out.logits.clone(), &batch.labels_host);
@@ -277,6 +279,6 @@ pub fn train_step(
     }
     let loss_value = loss.clone().into_scalar::<f32>() as f64;
     let mut grads = loss.backward();
-    let model = clipped_step(optim, lr, model, &mut grads, config.grad_clip);
-    (model, loss_value, right)
+    let (model, grad_norm) = clipped_step(optim, lr, model, &mut grads, config.grad_clip);
+    (model, loss_value, right, grad_norm)
 }

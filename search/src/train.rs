@@ -46,10 +46,10 @@ pub fn clipped_step<M: Module>(
     module: M,
     grads: &mut Gradients,
     max_norm: f64,
-) -> M {
+) -> (M, f64) {
     let mut g = GradientsParams::from_module(grads, &module);
-    clip_global_norm(&mut g, &module, max_norm);
-    optimizer.step(lr, module, g)
+    let norm = clip_global_norm(&mut g, &module, max_norm);
+    (optimizer.step(lr, module, g), norm)
 }
 
 /// Scales all gradients of `module` so that their global L2 norm is at most

@@ -346,7 +346,7 @@ pub fn retrain_step_times(
     let mut model = Some(model);
     time_steps(warmup, steps, || {
         let m = model.take().expect("model is put back after each step");
-        let (m, _loss, _right) = search::retrain::train_step(
+        let (m, _loss, _right, _norm) = search::retrain::train_step(
             &settings,
             m,
             &mut optim,
