@@ -630,3 +630,31 @@ fn kill_9_of_run_at_five_moments_then_resume_gives_the_uninterrupted_run() {
     );
     assert_eq!(entries(tmp.path()), vec!["cache", "resumed", "whole"]);
 }
+
+#[test]
+fn a_read_only_target_is_refused_before_the_search() {
+    // Finding 6: found only after the whole search. /proc is read-only
+    // even for root (CI runs as root, which ignores permission bits).
+    let tmp = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut args = vec!["search", "--out", "/proc/edgenas-out", "--epochs", "50"];
+    args.extend_from_slice(TINY);
+    let run = edgenas_in(tmp.path(), &args);
+    assert_refused(&run, "read-only");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn a_saturating_alpha_learning_rate_is_reported() {
+    // Finding 2: `--arch-lr 1e6` saturated α at ±1e38 without a word.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["search", "--out", "s", "--epochs", "1", "--arch-lr", "1e6"];
+    args.extend_from_slice(TINY);
+    let run = edgenas_in(tmp.path(), &args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("α reached |α|") && stderr(&run).contains("lower --arch-lr"),
+        "{}",
+        stderr(&run)
+    );
+}
