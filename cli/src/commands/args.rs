@@ -63,6 +63,26 @@ pub struct SearchOpts {
     /// effect) where it started; the scaled rate moves it as far.
     #[arg(long)]
     pub arch_lr: Option<f64>,
+    /// SGD learning rate of the search-phase weights (S and E), annealed
+    /// by a cosine schedule (E's restarts with each rebuild).
+    #[arg(long, default_value_t = SearchConfig::default().lr_weights)]
+    pub w_lr: f64,
+    /// SGD momentum of the search-phase weights.
+    #[arg(long, default_value_t = SearchConfig::default().momentum)]
+    pub w_momentum: f64,
+    /// Weight decay of the search-phase weights.
+    #[arg(long, default_value_t = SearchConfig::default().weight_decay)]
+    pub w_weight_decay: f64,
+    /// Global-norm clipping of the search-phase weight gradients.
+    #[arg(long, default_value_t = SearchConfig::default().grad_clip)]
+    pub grad_clip: f64,
+    /// λ: weight of the knowledge-distillation term KD(S‖E) in S's loss
+    /// (ICDARTS; docs/algorithms.md §3).
+    #[arg(long, default_value_t = SearchConfig::default().kd_lambda)]
+    pub kd_lambda: f64,
+    /// T: temperature of the knowledge-distillation softmaxes.
+    #[arg(long, default_value_t = SearchConfig::default().kd_temperature)]
+    pub kd_temperature: f64,
     /// Seed of every random choice (split, init, batches): the same seed on
     /// the same machine gives the same genotype bit for bit.
     #[arg(long, default_value_t = 0)]
@@ -80,6 +100,12 @@ impl SearchOpts {
             batch_size: self.batch_size,
             train_subset: self.train_subset,
             lr_alpha: self.arch_lr,
+            lr_weights: self.w_lr,
+            momentum: self.w_momentum,
+            weight_decay: self.w_weight_decay,
+            grad_clip: self.grad_clip,
+            kd_lambda: self.kd_lambda,
+            kd_temperature: self.kd_temperature,
             seed: self.seed,
             ..SearchConfig::default()
         };
