@@ -658,3 +658,23 @@ fn a_saturating_alpha_learning_rate_is_reported() {
         stderr(&run)
     );
 }
+
+#[test]
+fn a_run_that_fails_before_any_progress_leaves_no_checkpoint() {
+    // An impossible budget is refused after the table is measured but
+    // before any training: nothing to resume, so nothing is kept.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "run",
+        "--out",
+        "out",
+        "--lut-cache",
+        "cache",
+        "--latency-budget",
+        "0.0001",
+    ];
+    args.extend_from_slice(TINY);
+    let run = edgenas_in(tmp.path(), &args);
+    assert_refused(&run, "latency budget");
+    assert_eq!(entries(tmp.path()), vec!["cache"]);
+}

@@ -286,7 +286,7 @@ impl RunCheckpoint {
         let dir = search::checkpoint::checkpoint_dir(out);
         let state = dir.join("state.json");
         if dir.exists() && !resume {
-            if !force {
+            if !force && !Self::holds_nothing(&dir) {
                 return Err(PipelineError::Usage(format!(
                     "{} holds the checkpoint of an interrupted run to {}: pass --resume to continue it, or --force to start again",
                     dir.display(),
@@ -338,6 +338,28 @@ impl RunCheckpoint {
     fn remove(self) {
         artifacts::io::forget_checkpoint(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Whether `dir` holds no stage's progress (only its `state.json`): a
+    /// run stopped before its first checkpoint.
+    fn holds_nothing(dir: &Path) -> bool {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().all(|e| {
+                e.file_name() == "state.json"
+                    || e.file_name().to_string_lossy().contains(".partial-")
+            })
+        })
+    }
+}
+
+impl Drop for RunCheckpoint {
+    /// A run that failed before any stage made progress leaves nothing to
+    /// resume: its checkpoint goes too.
+    fn drop(&mut self) {
+        if self.dir.exists() && Self::holds_nothing(&self.dir) {
+            artifacts::io::forget_checkpoint(&self.dir);
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
