@@ -36,6 +36,9 @@ enum Command {
     /// Export a retrained network to ONNX (BN folded, metadata for
     /// deployment), verified against burn with tract on test images.
     Export(commands::export::ExportArgs),
+    /// Draw a genotype's normal and reduction cells as an SVG diagram
+    /// (inputs, layered nodes, op-labelled arrows, the concatenation).
+    Draw(commands::draw::DrawArgs),
     /// Sweeps: one `edgenas run` per latency coefficient δ or latency
     /// budget and seed, plus random genotypes under each budget; then the
     /// deployed models (each run's verified model.onnx) timed in tract side
@@ -53,6 +56,7 @@ fn main() {
         Command::Search(args) => commands::search::run(args),
         Command::Retrain(args) => commands::retrain::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Draw(args) => commands::draw::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
     });
     if let Err(err) = result {

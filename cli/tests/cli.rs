@@ -624,3 +624,44 @@ fn retrain_rejects_a_corrupt_genotype_file() {
     ]);
     assert_clean_failure(&run, "genotype.json", &out);
 }
+
+#[test]
+fn draw_writes_both_cells_of_a_genotype_as_svg() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut state = 11u64;
+    let genotype = arch::genotype::random_genotype(
+        arch::Relaxation::XDarts,
+        3,
+        &arch::OpSpace::darts(arch::ZeroConfig::V1),
+        &mut |n| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((state >> 33) as usize) % n
+        },
+    );
+    let path = tmp.path().join("genotype.json");
+    std::fs::write(&path, genotype.to_json_pretty()).unwrap();
+    let out = tmp.path().join("cells.svg");
+    let run = edgenas(&[
+        "draw",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains("normal cell (xdarts)") && svg.contains("reduction cell (xdarts)"));
+    // XDARTS keeps 2 + 3 + 4 pairs per cell: one arrow each.
+    assert_eq!(svg.matches(r#"class="edge""#).count(), 2 * (2 + 3 + 4));
+    // A genotype that does not validate is refused, nothing written.
+    std::fs::write(&path, b"{\"schema_version\": 1}").unwrap();
+    let bad = tmp.path().join("bad.svg");
+    let run = edgenas(&[
+        "draw",
+        path.to_str().unwrap(),
+        "--out",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("genotype.json"), "{}", stderr(&run));
+    assert!(!bad.exists());
+}

@@ -7,6 +7,7 @@
 //! one function and prints its summary.
 
 pub mod burn_backend;
+pub mod draw;
 pub mod error;
 pub mod plot;
 pub mod run;

@@ -3,6 +3,7 @@
 //! several commands share are declared once in `args`.
 
 pub mod args;
+pub mod draw;
 pub mod export;
 pub mod retrain;
 pub mod run;
