@@ -22,8 +22,8 @@ enum Command {
     /// The main job: measure (or reuse) the device's latency table, search a
     /// cell with the latency penalty, retrain and test the network, export
     /// it to ONNX (checked against burn) and measure it with tract. Writes
-    /// OUT/search/, OUT/retrain/, OUT/model.onnx, OUT/report.json and
-    /// OUT/run.json and prints a summary.
+    /// OUT/search/, OUT/retrain/, OUT/model.onnx, OUT/report.json,
+    /// OUT/cells.svg and OUT/run.json and prints a summary.
     Run(commands::run::RunArgs),
     /// Architecture search (ICDARTS or first-order DARTS) on the training
     /// split, halved into train/val. Writes genotype.json, alphas.json,

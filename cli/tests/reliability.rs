@@ -622,6 +622,9 @@ fn kill_9_of_run_at_five_moments_then_resume_gives_the_uninterrupted_run() {
     };
     let (a, b) = (run("whole"), run("resumed"));
     assert_eq!(a["genotype"], b["genotype"]);
+    // The run also drew its cells; the same genotype, the same picture.
+    let cells = |dir: &str| std::fs::read(tmp.path().join(dir).join("cells.svg")).unwrap();
+    assert_eq!(cells("whole"), cells("resumed"));
     assert_eq!(a["test_accuracy"], b["test_accuracy"]);
     assert_eq!(a["tract_accuracy"], b["tract_accuracy"]);
     assert!(

@@ -264,6 +264,9 @@ pub struct RunConfig {
     pub resume: bool,
 }
 
+/// The cell diagram `edgenas run` writes beside run.json.
+pub const CELLS_FILE: &str = "cells.svg";
+
 /// The checkpoint folder of a run: `.OUT.checkpoint/` holding `state.json`
 /// (what the run is), the stages that finished (`search/`, `retrain/`) and
 /// the checkpoints of the one in progress (`.search.checkpoint/`, …).
@@ -653,6 +656,10 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
         run_path: out.join(RUN_FILE),
     };
     write_json(&staged.path().join(RUN_FILE), &summary)?;
+    artifacts::write_atomic(
+        &staged.path().join(CELLS_FILE),
+        crate::draw::cells_svg(&genotype).as_bytes(),
+    )?;
     staged.commit()?;
     checkpoint.remove();
     Ok(summary)

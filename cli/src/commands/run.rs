@@ -34,7 +34,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "runs/lut-cache")]
     pub lut_cache: PathBuf,
     /// Output folder: OUT/search, OUT/retrain, OUT/model.onnx,
-    /// OUT/report.json and OUT/run.json.
+    /// OUT/report.json, OUT/cells.svg (the cell diagram) and OUT/run.json.
     #[arg(long, default_value = "runs/default")]
     pub out: PathBuf,
     /// Replace an existing output folder.
