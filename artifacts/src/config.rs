@@ -433,6 +433,11 @@ pub struct PenaltySettings {
     /// first multiplied by this factor (1 = plain dual ascent).
     #[serde(default = "default_budget_decay", rename = "budget_decay")]
     pub budget_decay: f64,
+    /// δ may go below 0 while the genotype is under budget (a target
+    /// L = budget rather than L ≤ budget), pulling α back toward the
+    /// budget; the final repair still guarantees L ≤ budget.
+    #[serde(default)]
+    pub budget_two_sided: bool,
 }
 
 /// The default step of the budget's dual ascent (docs/algorithms.md §4.4).
@@ -467,6 +472,7 @@ impl PenaltySettings {
             budget_ms: None,
             budget_rate: DEFAULT_BUDGET_RATE,
             budget_decay: DEFAULT_BUDGET_DECAY,
+            budget_two_sided: false,
         }
     }
 

@@ -68,14 +68,21 @@ pub struct DualAscent {
     pub rate: f64,
     pub decay: f64,
     pub coef: f64,
+    /// δ may go negative (a target L = budget); the decay then also applies
+    /// to a negative δ once the genotype is over budget.
+    pub two_sided: bool,
 }
 
 impl DualAscent {
     pub fn update(&mut self, predicted_ms: f64) {
         if predicted_ms.is_finite() {
             let ratio = predicted_ms / self.budget_ms;
-            let kept = if ratio <= 1.0 { self.decay } else { 1.0 };
-            self.coef = (kept * self.coef + self.rate * (ratio - 1.0)).max(0.0);
+            // Anti-windup: δ is decayed when the violation's sign opposes
+            // it (under budget with δ > 0, over budget with δ < 0).
+            let opposed = (ratio <= 1.0 && self.coef > 0.0) || (ratio > 1.0 && self.coef < 0.0);
+            let kept = if opposed { self.decay } else { 1.0 };
+            let coef = kept * self.coef + self.rate * (ratio - 1.0);
+            self.coef = if self.two_sided { coef } else { coef.max(0.0) };
         }
     }
 }
@@ -182,6 +189,7 @@ pub fn run_search_resumable(
             );
             let rate = settings.as_ref().map_or(0.0, |s| s.budget_rate);
             let decay = settings.as_ref().map_or(1.0, |s| s.budget_decay);
+            let two_sided = settings.as_ref().is_some_and(|s| s.budget_two_sided);
             let coef = settings.as_ref().map_or(0.0, |s| s.coef);
             Some((
                 DualAscent {
@@ -189,6 +197,7 @@ pub fn run_search_resumable(
                     rate,
                     decay,
                     coef,
+                    two_sided,
                 },
                 fastest,
             ))
@@ -1072,6 +1081,7 @@ mod tests {
             rate: 0.5,
             decay: 0.5,
             coef: 0.0,
+            two_sided: false,
         };
         // Over budget by 50 %: +0.5·0.5 each step, no decay.
         dual.update(3.0);
