@@ -180,6 +180,20 @@ impl Genotype {
     }
 }
 
+/// A deterministic `pick` for [`random_genotype`]: `pick(n)` is in 0..n,
+/// from a 64-bit LCG seeded with `seed` (Knuth's MMIX constants). For tests
+/// and tools that need the same genotype from the same seed without an RNG
+/// crate.
+pub fn seeded_picker(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut state = seed;
+    move |n| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) % n as u64) as usize
+    }
+}
+
 /// How a genotype names predecessor `predecessor` of a node: `c_k-2`, `c_k-1`, `n0`, …
 pub fn input_name(predecessor: usize) -> String {
     match predecessor {
@@ -278,15 +292,7 @@ mod tests {
     use super::*;
     use crate::space::ZeroConfig;
 
-    fn lcg(seed: u64) -> impl FnMut(usize) -> usize {
-        let mut state = seed;
-        move |n| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) % n as u64) as usize
-        }
-    }
+    use super::seeded_picker as lcg;
 
     #[test]
     fn random_genotypes_always_validate() {

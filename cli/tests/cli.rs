@@ -25,31 +25,25 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+mod common;
+
 /// A deliberately tiny search so the structure checks run in seconds.
-const TINY_SEARCH: &[&str] = &[
-    "--data",
-    "builtin:digits",
-    "--epochs",
-    "1",
-    "--pretrain-epochs",
-    "1",
-    "--warmup-epochs",
-    "1",
-    "--channels",
-    "4",
-    "--layers",
-    "3",
-    "--eval-channels",
-    "4",
-    "--eval-layers",
-    "3",
-    "--train-subset",
-    "256",
-];
+fn tiny_search() -> Vec<&'static str> {
+    let mut args = vec![
+        "--epochs",
+        "1",
+        "--pretrain-epochs",
+        "1",
+        "--warmup-epochs",
+        "1",
+    ];
+    args.extend_from_slice(common::TINY_NETWORK);
+    args
+}
 
 fn search(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["search"];
-    args.extend_from_slice(TINY_SEARCH);
+    args.extend_from_slice(&tiny_search());
     args.extend_from_slice(extra);
     let out_s = out.to_str().unwrap();
     args.extend_from_slice(&["--out", out_s]);
@@ -142,7 +136,7 @@ fn a_fixed_seed_reproduces_the_run_bit_for_bit() {
     let run_once = |name: &str| -> (Value, Vec<Vec<f32>>, Value) {
         let out = tmp.path().join(name);
         let mut args = vec!["run", "--json"];
-        args.extend_from_slice(TINY_SEARCH);
+        args.extend_from_slice(&tiny_search());
         args.extend_from_slice(&[
             "--retrain-epochs",
             "1",
@@ -228,7 +222,7 @@ fn sweep_runs_each_delta_and_writes_table_and_plot() {
         out.to_str().unwrap(),
         "--",
     ];
-    args.extend_from_slice(TINY_SEARCH);
+    args.extend_from_slice(&tiny_search());
     args.extend_from_slice(&[
         "--retrain-epochs",
         "1",
@@ -628,18 +622,12 @@ fn retrain_rejects_a_corrupt_genotype_file() {
 #[test]
 fn draw_writes_both_cells_of_a_genotype_as_svg() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut state = 11u64;
-    let genotype = arch::genotype::random_genotype(
-        arch::Relaxation::XDarts,
-        3,
-        &arch::OpSpace::darts(arch::ZeroConfig::V1),
-        &mut |n| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-            ((state >> 33) as usize) % n
-        },
-    );
     let path = tmp.path().join("genotype.json");
-    std::fs::write(&path, genotype.to_json_pretty()).unwrap();
+    std::fs::write(
+        &path,
+        common::genotype_json(arch::Relaxation::XDarts, 3, 11),
+    )
+    .unwrap();
     let out = tmp.path().join("cells.svg");
     let run = edgenas(&[
         "draw",

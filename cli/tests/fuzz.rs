@@ -12,6 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
+
+mod common;
 use rand::{Rng, SeedableRng};
 
 fn budget() -> Duration {
@@ -142,17 +144,8 @@ fn cifar_folders() {
 
 #[test]
 fn genotype_files() {
-    let mut state = 7u64;
-    let genotype = arch::genotype::random_genotype(
-        arch::Relaxation::Darts,
-        4,
-        &arch::OpSpace::darts(arch::ZeroConfig::V1),
-        &mut |n| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-            ((state >> 33) as usize) % n
-        },
-    );
-    let files = [("genotype.json", genotype.to_json_pretty().into_bytes())];
+    let genotype = common::genotype_json(arch::Relaxation::Darts, 4, 7);
+    let files = [("genotype.json", genotype.into_bytes())];
     fuzz("genotype", 3, &files, |dir| {
         artifacts::GenotypeFile::load(&dir.join("genotype.json")).is_ok()
     });

@@ -15,6 +15,45 @@ fn edgenas_in(dir: &Path, args: &[&str]) -> Output {
         .expect("edgenas runs")
 }
 
+/// `edgenas ARGS` in `dir`, logging at warn, stderr captured.
+fn edgenas_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_edgenas"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// `epochs_done` of the checkpoint whose `state.json` is `state`; 0 when
+/// there is none yet.
+fn checkpoint_epochs(state: &Path) -> u64 {
+    std::fs::read_to_string(state)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["epochs_done"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Starts `command`, waits until `reached()` (or until it ended by
+/// itself), `delay_ms` more, and kills it with SIGKILL: no handler runs.
+fn kill_when(mut command: Command, reached: &dyn Fn() -> bool, delay_ms: u64) {
+    let mut child = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !reached() {
+        assert!(Instant::now() < deadline, "the moment never came");
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -36,20 +75,8 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
-const TINY: &[&str] = &[
-    "--data",
-    "builtin:digits",
-    "--channels",
-    "4",
-    "--layers",
-    "3",
-    "--eval-channels",
-    "4",
-    "--eval-layers",
-    "3",
-    "--train-subset",
-    "256",
-];
+mod common;
+use common::TINY_NETWORK as TINY;
 
 #[test]
 fn out_dot_with_force_leaves_the_current_folder_alone() {
@@ -168,18 +195,8 @@ fn sigint_and_sigterm_leave_only_the_announced_checkpoint() {
 }
 
 fn genotype_file(dir: &Path) -> std::path::PathBuf {
-    let mut state = 3u64;
-    let genotype = arch::genotype::random_genotype(
-        arch::Relaxation::Darts,
-        4,
-        &arch::OpSpace::darts(arch::ZeroConfig::V1),
-        &mut |n| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-            ((state >> 33) as usize) % n
-        },
-    );
     let path = dir.join("genotype.json");
-    std::fs::write(&path, genotype.to_json_pretty()).unwrap();
+    std::fs::write(&path, common::genotype_json(arch::Relaxation::Darts, 4, 3)).unwrap();
     path
 }
 
@@ -382,43 +399,22 @@ fn kill_9_then_resume_gives_the_uninterrupted_retraining() {
         ];
         args.extend_from_slice(&options);
         args.extend_from_slice(extra);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_edgenas"));
-        command
-            .args(&args)
-            .current_dir(tmp.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        command
+        edgenas_command(tmp.path(), &args)
     };
     let whole = command("whole", &[]).output().unwrap();
     assert!(whole.status.success(), "{}", stderr(&whole));
     let state = tmp.path().join(".resumed.checkpoint/state.json");
-    let epochs_done = || -> u64 {
-        std::fs::read_to_string(&state)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["epochs_done"].as_u64())
-            .unwrap_or(0)
-    };
-    // Killed (SIGKILL: no handler runs) at three moments: right after a
-    // checkpoint, and 20 and 50 ms into the next epoch.
+    let epochs_done = || checkpoint_epochs(&state);
+    // Killed at three moments: right after a checkpoint, and 20 and 50 ms
+    // into the next epoch.
     for (round, delay_ms) in [0u64, 20, 50].into_iter().enumerate() {
         let before = epochs_done();
-        let mut child = command("resumed", if round == 0 { &[] } else { &["--resume"] })
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while epochs_done() <= before {
-            assert!(Instant::now() < deadline, "no new checkpoint");
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        let resume: &[&str] = if round == 0 { &[] } else { &["--resume"] };
+        kill_when(
+            command("resumed", resume),
+            &|| epochs_done() > before,
+            delay_ms,
+        );
     }
     assert!(
         !tmp.path().join("resumed").exists() && epochs_done() < 8,
@@ -469,41 +465,20 @@ fn kill_9_then_resume_gives_the_uninterrupted_search() {
         ];
         args.extend_from_slice(TINY);
         args.extend_from_slice(extra);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_edgenas"));
-        command
-            .args(&args)
-            .current_dir(tmp.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        command
+        edgenas_command(tmp.path(), &args)
     };
     let whole = command("whole", &[]).output().unwrap();
     assert!(whole.status.success(), "{}", stderr(&whole));
     let state = tmp.path().join(".resumed.checkpoint/state.json");
-    let epochs_done = || -> u64 {
-        std::fs::read_to_string(&state)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["epochs_done"].as_u64())
-            .unwrap_or(0)
-    };
+    let epochs_done = || checkpoint_epochs(&state);
     for (round, delay_ms) in [0u64, 60].into_iter().enumerate() {
         let before = epochs_done();
-        let mut child = command("resumed", if round == 0 { &[] } else { &["--resume"] })
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while epochs_done() <= before {
-            assert!(Instant::now() < deadline, "no new checkpoint");
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        let resume: &[&str] = if round == 0 { &[] } else { &["--resume"] };
+        kill_when(
+            command("resumed", resume),
+            &|| epochs_done() > before,
+            delay_ms,
+        );
     }
     assert!(
         !tmp.path().join("resumed").exists() && epochs_done() < 5,
@@ -559,14 +534,7 @@ fn kill_9_of_run_at_five_moments_then_resume_gives_the_uninterrupted_run() {
         ];
         args.extend_from_slice(TINY);
         args.extend_from_slice(extra);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_edgenas"));
-        command
-            .args(&args)
-            .current_dir(tmp.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        command
+        edgenas_command(tmp.path(), &args)
     };
     // The uninterrupted run (it also measures the latency table the others
     // reuse).
@@ -574,13 +542,8 @@ fn kill_9_of_run_at_five_moments_then_resume_gives_the_uninterrupted_run() {
     assert!(whole.status.success(), "{}", stderr(&whole));
 
     let ckpt = tmp.path().join(".resumed.checkpoint");
-    let epochs = |stage: &str| -> u64 {
-        std::fs::read_to_string(ckpt.join(format!(".{stage}.checkpoint/state.json")))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["epochs_done"].as_u64())
-            .unwrap_or(0)
-    };
+    let epochs =
+        |stage: &str| checkpoint_epochs(&ckpt.join(format!(".{stage}.checkpoint/state.json")));
     let search_done = || ckpt.join("search/search.json").exists();
     // Five moments: after the first and second search epochs, once the
     // search finished, and 20 and 50 ms after the first and second
@@ -593,20 +556,8 @@ fn kill_9_of_run_at_five_moments_then_resume_gives_the_uninterrupted_run() {
         (&|| epochs("retrain") >= 2, 50),
     ];
     for (round, (reached, delay_ms)) in moments.into_iter().enumerate() {
-        let mut child = command("resumed", if round == 0 { &[] } else { &["--resume"] })
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while !reached() {
-            assert!(Instant::now() < deadline, "moment {round} never came");
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        let resume: &[&str] = if round == 0 { &[] } else { &["--resume"] };
+        kill_when(command("resumed", resume), reached, delay_ms);
         assert!(
             !tmp.path().join("resumed").exists(),
             "kill {round} came after the run had finished"

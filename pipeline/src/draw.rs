@@ -220,25 +220,20 @@ pub fn cells_svg(genotype: &Genotype) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use models::genotype::{GenotypeEdge, random_genotype};
+    use models::genotype::{GenotypeEdge, random_genotype, seeded_picker};
     use models::space::{OpKind, OpSpace, Relaxation, ZeroConfig};
-
-    fn lcg(seed: u64) -> impl FnMut(usize) -> usize {
-        let mut state = seed;
-        move |n| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) as usize) % n
-        }
-    }
 
     /// Every kept pair is one arrow with its op's label, every concatenated
     /// node one dashed arrow, every state one box, for each relaxation.
     #[test]
     fn every_edge_op_and_state_is_drawn() {
         for relaxation in [Relaxation::Darts, Relaxation::IDarts, Relaxation::XDarts] {
-            let g = random_genotype(relaxation, 4, &OpSpace::darts(ZeroConfig::V1), &mut lcg(3));
+            let g = random_genotype(
+                relaxation,
+                4,
+                &OpSpace::darts(ZeroConfig::V1),
+                &mut seeded_picker(3),
+            );
             let svg = cells_svg(&g);
             let edges = g.normal.edges.len() + g.reduce.edges.len();
             assert_eq!(svg.matches(r#"class="edge""#).count(), edges);

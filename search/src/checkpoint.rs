@@ -15,6 +15,23 @@ use crate::SearchError;
 
 const STATE_FILE: &str = "state.json";
 
+/// Checkpoints of a stage whose state between epochs is `S`: where it
+/// resumes from, and where each epoch's state goes.
+pub struct Checkpoints<'a, S> {
+    pub resume: Option<S>,
+    pub save: Box<dyn FnMut(S) -> Result<(), SearchError> + 'a>,
+}
+
+impl<S> Checkpoints<'_, S> {
+    /// No resume, states dropped: a stage run without checkpoints.
+    pub fn none() -> Self {
+        Self {
+            resume: None,
+            save: Box::new(|_| Ok(())),
+        }
+    }
+}
+
 /// One burn record of a checkpoint.
 pub enum Record {
     Module(burn::store::ModuleRecord),

@@ -22,6 +22,7 @@ use artifacts::{AlphaStep, BudgetOutcome};
 use models::repair::{Strengths, cheapest, repair};
 
 use crate::batch::{Batch, Batches, DataRng};
+use crate::checkpoint::Checkpoints;
 use crate::progress::Progress;
 use crate::train::{clipped_step, correct, cosine_lr, cross_entropy, distillation};
 use crate::{At, SearchError};
@@ -125,13 +126,6 @@ pub struct SearchCheckpoint {
     pub opt_alpha: burn::optim::OptimizerRecord,
 }
 
-/// Checkpoints of a search: where it resumes from, and where each epoch's
-/// state goes.
-pub struct SearchCheckpoints<'a> {
-    pub resume: Option<SearchCheckpoint>,
-    pub save: &'a mut dyn FnMut(SearchCheckpoint) -> Result<(), SearchError>,
-}
-
 /// Runs a search on `data` (its training split, halved into train/val).
 ///
 /// `on_epoch` is called after every epoch (pretraining included) so that the
@@ -151,10 +145,7 @@ pub fn run_search(
         penalty,
         progress,
         on_epoch,
-        SearchCheckpoints {
-            resume: None,
-            save: &mut |_| Ok(()),
-        },
+        Checkpoints::none(),
     )
 }
 
@@ -169,7 +160,7 @@ pub fn run_search_resumable(
     penalty: Option<&dyn AlphaPenalty>,
     progress: &dyn Progress,
     on_epoch: &mut dyn FnMut(&EpochMetrics) -> Result<(), SearchError>,
-    checkpoints: SearchCheckpoints,
+    mut checkpoints: Checkpoints<SearchCheckpoint>,
 ) -> Result<SearchOutcome, SearchError> {
     config.validate()?;
     let settings = penalty.and_then(|p| p.settings());

@@ -17,6 +17,7 @@ use rand::SeedableRng;
 
 use crate::SearchError;
 use crate::batch::{Augment, Batch, Batches, DataRng};
+pub use crate::checkpoint::Checkpoints;
 use crate::icdarts::accuracy;
 use crate::progress::Progress;
 use crate::train::{clipped_step, correct, cosine_lr, cross_entropy};
@@ -50,13 +51,6 @@ pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// Checkpoints of a retraining: where it resumes from, and where each
-/// epoch's state goes.
-pub struct Checkpoints<'a> {
-    pub resume: Option<RetrainState>,
-    pub save: &'a mut dyn FnMut(RetrainState) -> Result<(), SearchError>,
-}
-
 /// The evaluation network configuration retraining builds for `data`.
 pub fn retrain_network(
     config: &RetrainConfig,
@@ -85,10 +79,7 @@ pub fn retrain(
         device,
         progress,
         on_epoch,
-        Checkpoints {
-            resume: None,
-            save: &mut |_| Ok(()),
-        },
+        Checkpoints::none(),
     )
 }
 
@@ -102,7 +93,7 @@ pub fn retrain_resumable(
     device: &Device,
     progress: &dyn Progress,
     on_epoch: &mut dyn FnMut(&RetrainEpoch) -> Result<(), SearchError>,
-    checkpoints: Checkpoints,
+    mut checkpoints: Checkpoints<RetrainState>,
 ) -> Result<RetrainOutcome, SearchError> {
     genotype
         .validate()

@@ -13,14 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::SearchError;
 use crate::batch::DataRng;
-use crate::checkpoint::{CheckpointStore, Loaded, Record};
+use crate::checkpoint::{CheckpointStore, Checkpoints, Loaded, Record};
 use crate::icdarts::{
-    AlphaPenalty, EpochMetrics, SearchCheckpoint, SearchCheckpoints, SearchConfig,
-    run_search_resumable,
+    AlphaPenalty, EpochMetrics, SearchCheckpoint, SearchConfig, run_search_resumable,
 };
 use crate::progress::Progress;
 use crate::report;
-use crate::retrain::{Checkpoints, RetrainConfig, RetrainEpoch, RetrainState, retrain_resumable};
+use crate::retrain::{RetrainConfig, RetrainEpoch, RetrainState, retrain_resumable};
 use artifacts::StagedDir;
 use artifacts::{ModelFile, SearchSummary};
 
@@ -119,9 +118,9 @@ pub fn search_into(
             lines.push(m.clone());
             report::write_metrics_lines(staged.path(), &lines)
         },
-        SearchCheckpoints {
+        Checkpoints {
             resume: resume_state,
-            save: &mut |c| {
+            save: Box::new(|c| {
                 let progress = SearchProgress {
                     step: c.step,
                     alpha_steps_done: c.alpha_steps_done,
@@ -139,7 +138,7 @@ pub fn search_into(
                         ("opt_alpha", Record::Optimizer(c.opt_alpha)),
                     ],
                 )
-            },
+            }),
         },
     )
     .inspect_err(|_| store.announce_kept())?;
@@ -202,7 +201,7 @@ pub fn retrain_into(
         },
         Checkpoints {
             resume: resume_state,
-            save: &mut |s| {
+            save: Box::new(|s| {
                 let done = s.epochs.len();
                 let progress = RetrainProgress {
                     epochs: s.epochs,
@@ -217,7 +216,7 @@ pub fn retrain_into(
                         ("optimizer", Record::Optimizer(s.optimizer)),
                     ],
                 )
-            },
+            }),
         },
     )
     .inspect_err(|_| store.announce_kept())?;

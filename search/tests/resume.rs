@@ -3,7 +3,7 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
-use search::icdarts::{SearchCheckpoint, SearchCheckpoints, SearchConfig, run_search_resumable};
+use search::icdarts::{SearchCheckpoint, SearchConfig, run_search_resumable};
 use search::progress::Silent;
 use search::retrain::{Checkpoints, RetrainConfig, RetrainState, retrain_resumable};
 
@@ -29,15 +29,11 @@ fn a_resumed_retraining_equals_the_uninterrupted_one() {
     let _turn = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let data = datasets::load("builtin:digits").unwrap();
     let device = search::training_device(search::Backend::Flex).unwrap();
-    let mut state = 9u64;
     let genotype = models::genotype::random_genotype(
         models::Relaxation::Darts,
         4,
         &models::OpSpace::darts(models::ZeroConfig::V1),
-        &mut |n| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-            ((state >> 33) as usize) % n
-        },
+        &mut models::genotype::seeded_picker(9),
     );
     // Drop-path, augmentation and the auxiliary head all draw random numbers.
     let config = RetrainConfig {
@@ -62,10 +58,10 @@ fn a_resumed_retraining_equals_the_uninterrupted_one() {
             &mut |_| Ok(()),
             Checkpoints {
                 resume,
-                save: &mut |s| {
+                save: Box::new(|s| {
                     keep.push(s);
                     Ok(())
-                },
+                }),
             },
         )
         .unwrap()
@@ -121,12 +117,12 @@ fn a_resumed_search_equals_the_uninterrupted_one() {
             None,
             &Silent,
             &mut |_| Ok(()),
-            SearchCheckpoints {
+            Checkpoints {
                 resume,
-                save: &mut |c| {
+                save: Box::new(|c| {
                     keep.push(c);
                     Ok(())
-                },
+                }),
             },
         )
         .unwrap()

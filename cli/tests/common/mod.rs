@@ -1,0 +1,31 @@
+//! Pieces several of the CLI's test files share.
+#![allow(dead_code)] // each test file uses its own subset
+
+/// The data and networks of a deliberately tiny search (the callers add
+/// the epochs), so that end-to-end checks run in seconds.
+pub const TINY_NETWORK: &[&str] = &[
+    "--data",
+    "builtin:digits",
+    "--channels",
+    "4",
+    "--layers",
+    "3",
+    "--eval-channels",
+    "4",
+    "--eval-layers",
+    "3",
+    "--train-subset",
+    "256",
+];
+
+/// A valid random genotype of `relaxation` with `nodes` nodes, as the JSON
+/// of a genotype file.
+pub fn genotype_json(relaxation: arch::Relaxation, nodes: usize, seed: u64) -> String {
+    arch::genotype::random_genotype(
+        relaxation,
+        nodes,
+        &arch::OpSpace::darts(arch::ZeroConfig::V1),
+        &mut arch::genotype::seeded_picker(seed),
+    )
+    .to_json_pretty()
+}
