@@ -185,13 +185,19 @@ pub fn forget_checkpoint(dir: &Path) {
     active_checkpoints().retain(|p| p != dir);
 }
 
-/// The checkpoints an interrupted process leaves for `--resume`.
-pub fn checkpoints_in_progress() -> Vec<PathBuf> {
-    active_checkpoints()
+/// For a signal handler about to exit: the checkpoints this process
+/// leaves for `--resume`. One interrupted before its first `state.json`
+/// holds nothing resumable and is removed.
+pub fn settle_checkpoints() -> Vec<PathBuf> {
+    let active = active_checkpoints();
+    let (kept, empty): (Vec<PathBuf>, Vec<PathBuf>) = active
         .iter()
-        .filter(|p| p.join("state.json").exists())
         .cloned()
-        .collect()
+        .partition(|p| p.join("state.json").exists());
+    for dir in empty {
+        let _ = fs::remove_dir_all(dir);
+    }
+    kept
 }
 
 /// The staging folders of this process not yet committed or dropped.

@@ -47,7 +47,7 @@ pub fn clean_up_on_signals() {
                     names.join(", ")
                 );
             }
-            for checkpoint in artifacts::io::checkpoints_in_progress() {
+            for checkpoint in artifacts::io::settle_checkpoints() {
                 eprintln!(
                     "the last checkpoint is kept in {}: run the same command with --resume to continue",
                     checkpoint.display()

@@ -200,7 +200,9 @@ fn genotype_file(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-fn retrain(dir: &Path, extra: &[&str]) -> Output {
+/// `edgenas retrain` of `genotype.json` in `dir` (tiny network, digits)
+/// into `out`.
+fn retrain_command(dir: &Path, out: &str, extra: &[&str]) -> Command {
     let mut args = vec![
         "retrain",
         "--genotype",
@@ -212,10 +214,16 @@ fn retrain(dir: &Path, extra: &[&str]) -> Output {
         "--layers",
         "3",
         "--out",
-        "out",
+        out,
     ];
     args.extend_from_slice(extra);
-    edgenas_in(dir, &args)
+    edgenas_command(dir, &args)
+}
+
+fn retrain(dir: &Path, extra: &[&str]) -> Output {
+    retrain_command(dir, "out", extra)
+        .output()
+        .expect("edgenas runs")
 }
 
 #[test]
@@ -384,22 +392,7 @@ fn kill_9_then_resume_gives_the_uninterrupted_retraining() {
     genotype_file(tmp.path());
     let options = ["--epochs", "8", "--seed", "1"];
     let command = |out: &str, extra: &[&str]| {
-        let mut args = vec![
-            "retrain",
-            "--genotype",
-            "genotype.json",
-            "--data",
-            "builtin:digits",
-            "--channels",
-            "4",
-            "--layers",
-            "3",
-            "--out",
-            out,
-        ];
-        args.extend_from_slice(&options);
-        args.extend_from_slice(extra);
-        edgenas_command(tmp.path(), &args)
+        retrain_command(tmp.path(), out, &[&options[..], extra].concat())
     };
     let whole = command("whole", &[]).output().unwrap();
     assert!(whole.status.success(), "{}", stderr(&whole));
