@@ -163,6 +163,19 @@ impl Drop for StagedDir {
     }
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that a signal is ending the process (its handler exits it).
+pub fn mark_interrupted() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether a signal is ending the process: an error seen meanwhile (a run
+/// of a sweep that the handler stopped) is a consequence, not the outcome.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Checkpoint folders this process keeps up to date, for a signal handler
 /// to announce (they are kept when the process is interrupted).
 fn active_checkpoints() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {

@@ -31,6 +31,7 @@ pub fn clean_up_on_signals() {
             } else {
                 "SIGTERM"
             };
+            artifacts::io::mark_interrupted();
             let runs = pipeline::sweep::terminate_runs();
             if runs > 0 {
                 eprintln!(

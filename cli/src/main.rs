@@ -60,6 +60,11 @@ fn main() {
         Command::Sweep(args) => commands::sweep::run(args),
     });
     if let Err(err) = result {
+        // A signal's handler is exiting the process with 130/143; an error
+        // caused by what it stopped must not win the race with exit 1.
+        while artifacts::io::interrupted() {
+            std::thread::park();
+        }
         edgenas::exit_with(err, 1);
     }
 }
