@@ -185,6 +185,13 @@ fn active_checkpoints() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Held while a checkpoint is written, so that a signal handler sees it
+/// either complete or not started.
+pub fn checkpoint_write_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Records that `dir` holds a resumable checkpoint of this process's work.
 pub fn register_checkpoint(dir: &Path) {
     let mut active = active_checkpoints();
@@ -202,6 +209,9 @@ pub fn forget_checkpoint(dir: &Path) {
 /// leaves for `--resume`. One interrupted before its first `state.json`
 /// holds nothing resumable and is removed.
 pub fn settle_checkpoints() -> Vec<PathBuf> {
+    // Wait for a checkpoint being written, and let none start after: the
+    // process exits holding the lock.
+    std::mem::forget(checkpoint_write_lock());
     let active = active_checkpoints();
     let (kept, empty): (Vec<PathBuf>, Vec<PathBuf>) = active
         .iter()

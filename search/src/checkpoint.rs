@@ -157,6 +157,7 @@ impl CheckpointStore {
         progress: serde_json::Value,
         records: Vec<(&str, Record)>,
     ) -> Result<(), SearchError> {
+        let _writing = artifacts::io::checkpoint_write_lock();
         std::fs::create_dir_all(&self.dir).map_err(|e| ArtifactError::io(&self.dir, e))?;
         artifacts::io::register_checkpoint(&self.dir);
         let mut files = BTreeMap::new();
