@@ -176,6 +176,54 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static STEP_LOOPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Held by a checkpointed training loop while it runs: the loop checks
+/// [`stop_requested`] after every step and, when asked, writes a
+/// checkpoint of where it stands and returns. A signal handler waits for
+/// every such loop to let go before it exits ([`wait_for_step_loops`]).
+pub struct StepLoop(());
+
+impl StepLoop {
+    pub fn enter() -> Self {
+        STEP_LOOPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        StepLoop(())
+    }
+}
+
+impl Drop for StepLoop {
+    fn drop(&mut self) {
+        STEP_LOOPS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Asks every checkpointed training loop to stop after its current step.
+/// Returns whether one is running (and will write a checkpoint).
+pub fn request_stop() -> bool {
+    STOP_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    STEP_LOOPS.load(std::sync::atomic::Ordering::SeqCst) > 0
+}
+
+/// Whether a signal asked the training loops to stop at the next step.
+pub fn stop_requested() -> bool {
+    STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Waits until no checkpointed training loop runs, `give_up()` says to stop
+/// waiting (a second signal), or `limit` passed. Returns whether the loops
+/// all stopped.
+pub fn wait_for_step_loops(limit: std::time::Duration, mut give_up: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while STEP_LOOPS.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        if give_up() || started.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    true
+}
+
 /// Checkpoint folders this process keeps up to date, for a signal handler
 /// to announce (they are kept when the process is interrupted).
 fn active_checkpoints() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {

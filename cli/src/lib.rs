@@ -9,11 +9,17 @@ pub mod commands;
 
 pub use ui::{exit_with, init_logging};
 
-/// On SIGINT or SIGTERM: stops a sweep's runs in flight, removes the
-/// staging folders of the outputs in progress (destructors do not run when
-/// a signal ends the process), says so, and exits 130 or 143 like a shell.
-/// Nothing is left beside `--out`.
+/// On SIGINT or SIGTERM: a training loop finishes its current step and
+/// writes a checkpoint of where it stands (a second signal stops at once);
+/// a sweep's runs in flight are sent SIGTERM and waited for, so they do the
+/// same; then the staging folders of the outputs in progress are removed
+/// (destructors do not run when a signal ends the process), the kept
+/// checkpoints are announced, and the process exits 130 or 143 like a
+/// shell. Nothing but resumable checkpoints is left beside `--out`.
 pub fn clean_up_on_signals() {
+    // How long a step and its checkpoint may take before the process stops
+    // without them.
+    const STEP_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
         Ok(s) => s,
@@ -25,17 +31,31 @@ pub fn clean_up_on_signals() {
         }
     };
     std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
+        let signal = signals.forever().next();
+        if let Some(signal) = signal {
             let name = if signal == SIGINT {
                 "SIGINT"
             } else {
                 "SIGTERM"
             };
             artifacts::io::mark_interrupted();
+            let training = artifacts::io::request_stop();
             let runs = pipeline::sweep::terminate_runs();
-            if runs > 0 {
+            if training || !runs.is_empty() {
                 eprintln!(
-                    "interrupted ({name}): stopped {runs} run(s) of the sweep; `--resume` keeps the finished ones"
+                    "interrupted ({name}): finishing the current step to write a checkpoint (send {name} again to stop at once)"
+                );
+                let mut again = || signals.pending().next().is_some();
+                let settled = artifacts::io::wait_for_step_loops(STEP_LIMIT, &mut again)
+                    && pipeline::sweep::wait_for_runs(&runs, STEP_LIMIT, &mut again);
+                if !settled {
+                    eprintln!("stopping without the current step's checkpoint");
+                }
+            }
+            if !runs.is_empty() {
+                eprintln!(
+                    "interrupted ({name}): stopped {} run(s) of the sweep; `--resume` keeps the finished ones and continues the others",
+                    runs.len()
                 );
             }
             let removed = artifacts::io::remove_active_staging();

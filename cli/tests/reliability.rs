@@ -182,16 +182,89 @@ fn sigint_and_sigterm_leave_only_the_announced_checkpoint() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(code), "{err}");
         assert!(err.contains("interrupted"), "{err}");
-        // The staging folder is gone; a checkpoint stays only when an
-        // epoch had finished, and then the message says how to resume.
-        let expected: &[&str] = if err.contains(".out.checkpoint") {
-            assert!(err.contains("--resume"), "{err}");
-            &[".out.checkpoint"]
-        } else {
-            &[]
-        };
-        assert_eq!(left, expected, "left behind after {signal}");
+        // The search finished its step and wrote a checkpoint of where it
+        // stood; the staging folder is gone and the message says how to
+        // resume.
+        assert!(err.contains("finishing the current step"), "{err}");
+        assert!(err.contains(".out.checkpoint"), "{err}");
+        assert!(err.contains("--resume"), "{err}");
+        assert_eq!(left, [".out.checkpoint"], "left behind after {signal}");
     }
+}
+
+#[test]
+fn sigint_mid_epoch_then_resume_gives_the_uninterrupted_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let command = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "--out",
+            out,
+            "--epochs",
+            "3",
+            "--pretrain-epochs",
+            "1",
+            "--warmup-epochs",
+            "1",
+            "--seed",
+            "5",
+        ];
+        args.extend_from_slice(TINY);
+        args.extend_from_slice(extra);
+        edgenas_command(tmp.path(), &args)
+    };
+    let whole = command("whole", &[]).output().unwrap();
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let state = tmp.path().join(".resumed.checkpoint/state.json");
+    let within = || -> Option<String> {
+        let text = std::fs::read_to_string(&state).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        Some(v["progress"]["within"]["phase"].as_str()?.to_string())
+    };
+    // Two interruptions: one early, one after an epoch had finished.
+    let mut phases = Vec::new();
+    for (round, delay_ms) in [300u64, 0].into_iter().enumerate() {
+        let resume: &[&str] = if round == 0 { &[] } else { &["--resume"] };
+        let before = checkpoint_epochs(&state);
+        let mut child = command("resumed", resume).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        // Round 0: 300 ms into the run; round 1: once it has finished
+        // another epoch.
+        while round == 1 && checkpoint_epochs(&state) == before {
+            assert!(Instant::now() < deadline, "no epoch finished");
+            assert!(child.try_wait().unwrap().is_none(), "ended by itself");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(130), "{err}");
+        assert!(err.contains("finishing the current step"), "{err}");
+        phases.push(within().unwrap_or_else(|| panic!("no mid-epoch checkpoint: {err}")));
+    }
+    eprintln!("SIGINT stopped the search in phases {phases:?}");
+    let last = command("resumed", &["--resume"]).output().unwrap();
+    assert!(last.status.success(), "{}", stderr(&last));
+    let read = |dir: &str, file: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join(dir).join(file)).unwrap())
+            .unwrap()
+    };
+    let mut genotypes = ["resumed", "whole"].map(|d| read(d, "genotype.json"));
+    for g in &mut genotypes {
+        g.as_object_mut().unwrap().remove("tool");
+    }
+    assert_eq!(genotypes[0], genotypes[1]);
+    for cell in ["normal", "reduce"] {
+        assert_eq!(
+            read("resumed", "alphas.json")[cell],
+            read("whole", "alphas.json")[cell]
+        );
+    }
+    assert_eq!(entries(tmp.path()), vec!["resumed", "whole"]);
 }
 
 fn genotype_file(dir: &Path) -> std::path::PathBuf {
@@ -349,16 +422,9 @@ fn sigterm_to_a_sweep_stops_its_runs_and_leaves_no_staging() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
     assert!(stderr(&out).contains("stopped"), "{}", stderr(&out));
-    // The runs clean up after themselves within moments.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !staging(&sweep_dir).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "left behind: {:?}",
-            staging(&sweep_dir)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // The sweep waited for its runs: each finished its step, wrote its
+    // checkpoint and removed its staging folder before the sweep exited.
+    assert_eq!(staging(&sweep_dir), Vec::<String>::new());
 }
 
 /// Every float tensor of a retrained model as bits, in module order (the

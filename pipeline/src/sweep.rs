@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use artifacts::{ModelFile, ONNX_FILE, RUN_FILE, RunSummary, read_json, write_atomic};
 use latency_lut::Stats;
@@ -229,17 +230,38 @@ fn running() -> std::sync::MutexGuard<'static, Vec<u32>> {
 }
 
 /// Sends SIGTERM to every run the sweep has in flight, for a signal
-/// handler about to exit: each run removes its staging folder and exits;
-/// `--resume` later keeps the runs that had finished. Returns how many
-/// were signalled.
-pub fn terminate_runs() -> usize {
+/// handler about to exit: each run finishes its step, writes a checkpoint,
+/// removes its staging folder and exits; `--resume` later keeps the runs
+/// that had finished and resumes the others. Returns the runs signalled.
+pub fn terminate_runs() -> Vec<u32> {
     let pids: Vec<u32> = running().drain(..).collect();
     for pid in &pids {
         let _ = Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status();
     }
-    pids.len()
+    pids
+}
+
+/// Waits until the runs `pids` (children of this process) have exited,
+/// `give_up()` says to stop waiting, or `limit` passed. Returns whether
+/// they all exited.
+pub fn wait_for_runs(pids: &[u32], limit: Duration, mut give_up: impl FnMut() -> bool) -> bool {
+    // An exited child stays in /proc as a zombie until it is reaped.
+    let alive = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+        })
+    };
+    let started = std::time::Instant::now();
+    while pids.iter().any(alive) {
+        if give_up() || started.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
 }
 
 fn finish(child: Child, point: &Point, out: &Path) -> Result<RunSummary, PipelineError> {

@@ -15,19 +15,24 @@ use crate::SearchError;
 
 const STATE_FILE: &str = "state.json";
 
-/// Checkpoints of a stage whose state between epochs is `S`: where it
-/// resumes from, and where each epoch's state goes.
+/// Checkpoints of a stage whose state is `S`: where it resumes from, where
+/// each epoch's state goes, and whether to stop after the current step
+/// (asked after every step; when it says yes, the stage saves its state in
+/// the middle of the epoch and returns [`SearchError::Interrupted`]).
 pub struct Checkpoints<'a, S> {
     pub resume: Option<S>,
     pub save: Box<dyn FnMut(S) -> Result<(), SearchError> + 'a>,
+    pub stop: Box<dyn FnMut() -> bool + 'a>,
 }
 
 impl<S> Checkpoints<'_, S> {
-    /// No resume, states dropped: a stage run without checkpoints.
+    /// No resume, states dropped, never stopped: a stage run without
+    /// checkpoints.
     pub fn none() -> Self {
         Self {
             resume: None,
             save: Box::new(|_| Ok(())),
+            stop: Box::new(|| false),
         }
     }
 }
@@ -150,19 +155,36 @@ impl CheckpointStore {
         Ok(())
     }
 
-    /// Writes the state after `epochs_done` epochs.
+    /// Writes the state after `epochs_done` epochs (and part of the next
+    /// one when `within_epoch`).
     pub fn save(
         &self,
         epochs_done: usize,
+        within_epoch: bool,
         progress: serde_json::Value,
         records: Vec<(&str, Record)>,
     ) -> Result<(), SearchError> {
         let _writing = artifacts::io::checkpoint_write_lock();
         std::fs::create_dir_all(&self.dir).map_err(|e| ArtifactError::io(&self.dir, e))?;
         artifacts::io::register_checkpoint(&self.dir);
+        // Names the current state.json does not use, so that the files it
+        // names stay intact until the new one replaces it.
+        let tag = if within_epoch {
+            let taken = |n: usize| {
+                records.iter().any(|(role, _)| {
+                    self.dir
+                        .join(format!("{role}-{epochs_done}.{n}.bpk"))
+                        .exists()
+                })
+            };
+            let n = (1..).find(|&n| !taken(n)).expect("a free name");
+            format!("{epochs_done}.{n}")
+        } else {
+            epochs_done.to_string()
+        };
         let mut files = BTreeMap::new();
         for (role, record) in records {
-            let name = format!("{role}-{epochs_done}.bpk");
+            let name = format!("{role}-{tag}.bpk");
             let path = self.dir.join(&name);
             let written = match record {
                 Record::Module(r) => r.save(&path),

@@ -120,10 +120,54 @@ pub struct SearchCheckpoint {
     pub metrics: Vec<EpochMetrics>,
     /// δ of the budget's dual ascent, under a budget.
     pub dual_coef: Option<f64>,
+    /// Where in the next epoch a signal stopped the search, if it did.
+    pub within: Option<WithinEpoch>,
+    /// E as it stood then (ICDARTS, after pretraining).
+    pub eval: Option<EvalCheckpoint>,
     pub net: burn::store::ModuleRecord,
     pub alphas: burn::store::ModuleRecord,
     pub opt_w: burn::optim::OptimizerRecord,
     pub opt_alpha: burn::optim::OptimizerRecord,
+}
+
+/// Where in an epoch a signal stopped a search: the phase, its data order,
+/// the steps made and the running sums.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "phase", rename_all = "kebab-case")]
+pub enum WithinEpoch {
+    Pretrain {
+        order: Vec<usize>,
+        steps_done: usize,
+        loss_sum: f64,
+        seconds: f64,
+    },
+    /// E's warm-up epoch `warmup_epoch`.
+    WarmUp {
+        warmup_epoch: usize,
+        order: Vec<usize>,
+        steps_done: usize,
+        eval_step: usize,
+        seconds: f64,
+    },
+    /// The α/w steps after the warm-up.
+    Search {
+        train_order: Vec<usize>,
+        val_order: Vec<usize>,
+        steps_done: usize,
+        eval_step: usize,
+        /// Sums of L_α, L_S, L_E and the KD term.
+        sums: [f64; 4],
+        alpha_steps: Vec<AlphaStep>,
+        eval_warmup_val_accuracy: Option<f64>,
+        seconds: f64,
+    },
+}
+
+/// The evaluation network E of a search stopped within an epoch.
+pub struct EvalCheckpoint {
+    pub genotype: Genotype,
+    pub net: burn::store::ModuleRecord,
+    pub optimizer: burn::optim::OptimizerRecord,
 }
 
 /// Runs a search on `data` (its training split, halved into train/val).
@@ -260,8 +304,12 @@ pub fn run_search_resumable(
     let mut metrics = Vec::new();
     let eval_net_cfg = config.eval_network(data);
     let mut epochs_done = 0usize;
+    let bad_checkpoint =
+        |what: &str, e: String| SearchError::Config(format!("checkpoint {what}: {e}"));
+    let mut within = None;
+    let mut resumed_eval = None;
     if let Some(c) = checkpoints.resume {
-        let bad = |what: &str, e: String| SearchError::Config(format!("checkpoint {what}: {e}"));
+        let bad = bad_checkpoint;
         let SearchState {
             net,
             alphas,
@@ -293,25 +341,86 @@ pub fn run_search_resumable(
                 ),
             ));
         }
+        let in_pretraining = c.epochs_done < config.pretrain_epochs;
+        let fits = match &c.within {
+            None => true,
+            Some(WithinEpoch::Pretrain {
+                order, steps_done, ..
+            }) => in_pretraining && order.len() == train.len() && *steps_done <= steps_per_epoch,
+            Some(WithinEpoch::WarmUp {
+                warmup_epoch,
+                order,
+                steps_done,
+                ..
+            }) => {
+                !in_pretraining
+                    && c.epochs_done < total_epochs
+                    && c.eval.is_some()
+                    && *warmup_epoch < config.warmup_epochs
+                    && order.len() == train.len()
+                    && *steps_done <= steps_per_epoch
+            }
+            Some(WithinEpoch::Search {
+                train_order,
+                val_order,
+                steps_done,
+                ..
+            }) => {
+                !in_pretraining
+                    && c.epochs_done < total_epochs
+                    && c.eval.is_some() == (config.algo == Algo::Icdarts)
+                    && train_order.len() == train.len()
+                    && val_order.len() == val.len()
+                    && *steps_done <= steps_per_epoch
+            }
+        };
+        if !fits {
+            return Err(bad(
+                "state",
+                format!(
+                    "the epoch it stopped in does not fit this search ({total_epochs} epochs of {steps_per_epoch} steps)"
+                ),
+            ));
+        }
         rng = c.rng;
         step = c.step;
         alpha_steps_done = c.alpha_steps_done;
         metrics = c.metrics;
         epochs_done = c.epochs_done;
-        log::info!("resuming the search after epoch {epochs_done} of {total_epochs}");
+        log::info!(
+            "resuming the search after epoch {epochs_done} of {total_epochs}{}",
+            if c.within.is_some() {
+                " and part of the next"
+            } else {
+                ""
+            }
+        );
+        within = c.within;
+        resumed_eval = c.eval;
     }
-    // The state after an epoch, handed to `checkpoints.save`.
+    // The state after an epoch, or after a step when a signal stops the
+    // search, handed to `checkpoints.save`.
     let mut checkpoint = |state: &SearchState,
                           rng: &DataRng,
                           done: usize,
                           (step, alpha_steps_done): (usize, usize),
                           metrics: &[EpochMetrics],
-                          dual: Option<&DualAscent>|
+                          dual: Option<&DualAscent>,
+                          within: Option<WithinEpoch>,
+                          eval: Option<(&Genotype, &EvalNetwork, &ModuleOptimizer)>|
      -> Result<(), SearchError> {
         // Sync S's BatchNorm running statistics (burn keeps the last
         // update pending per thread; a record taken without the sync lacks
         // it); both paths sync, so resumed and uninterrupted runs agree.
         let _ = state.net.valid();
+        let eval = eval.map(|(genotype, e, opt_e)| {
+            let _ = e.valid();
+            EvalCheckpoint {
+                genotype: genotype.clone(),
+                net: e.clone().into_record(),
+                optimizer: opt_e.to_record(),
+            }
+        });
         (checkpoints.save)(SearchCheckpoint {
             epochs_done: done,
             step,
@@ -319,24 +428,42 @@ pub fn run_search_resumable(
             rng: rng.clone(),
             metrics: metrics.to_vec(),
             dual_coef: dual.map(|d| d.coef),
+            within,
+            eval,
             net: state.net.clone().into_record(),
             alphas: state.alphas.clone().into_record(),
             opt_w: state.opt_w.to_record(),
             opt_alpha: state.opt_alpha.to_record(),
         })
     };
+    let mut stop = checkpoints.stop;
 
     // Pretraining of w_S with α frozen.
     for epoch in epochs_done.min(config.pretrain_epochs)..config.pretrain_epochs {
         device.seed(crate::retrain::epoch_seed(config.seed, epoch));
         let started = Instant::now();
-        let order = train.shuffled(&mut rng);
+        let (order, skip, mut loss_sum, seconds_before) = match within.take() {
+            Some(WithinEpoch::Pretrain {
+                order,
+                steps_done,
+                loss_sum,
+                seconds,
+            }) => (order, steps_done, loss_sum, seconds),
+            _ => (train.shuffled(&mut rng), 0, 0.0, 0.0),
+        };
         let bar = progress.start(
             &format!("pretrain {}/{}", epoch + 1, config.pretrain_epochs),
             steps_per_epoch,
         );
-        let mut loss_sum = 0.0;
-        for chunk in order.chunks(config.batch_size).take(steps_per_epoch) {
+        if skip > 0 {
+            bar.set(skip, steps_per_epoch, "");
+        }
+        for (i, chunk) in order
+            .chunks(config.batch_size)
+            .take(steps_per_epoch)
+            .enumerate()
+            .skip(skip)
+        {
             let lr = cosine_lr(config.lr_weights, step, total_steps);
             let b = train.batch(chunk, device);
             let loss = cross_entropy(state.net.forward(b.images, &state.alphas), b.labels);
@@ -361,6 +488,25 @@ pub fn run_search_resumable(
             at.finite("the search network's gradient norm", norm)?;
             step += 1;
             bar.inc();
+            if stop() {
+                let within = WithinEpoch::Pretrain {
+                    order: order.clone(),
+                    steps_done: i + 1,
+                    loss_sum,
+                    seconds: seconds_before + started.elapsed().as_secs_f64(),
+                };
+                checkpoint(
+                    &state,
+                    &rng,
+                    epoch,
+                    (step, alpha_steps_done),
+                    &metrics,
+                    dual.as_ref(),
+                    Some(within),
+                    None,
+                )?;
+                return Err(at.interrupted());
+            }
         }
         bar.finish();
         let m = epoch_metrics(
@@ -373,6 +519,7 @@ pub fn run_search_resumable(
                 loss_e: None,
                 kd: None,
                 started,
+                seconds_before,
             },
             config,
             &space,
@@ -395,6 +542,8 @@ pub fn run_search_resumable(
             (step, alpha_steps_done),
             &metrics,
             dual.as_ref(),
+            None,
+            None,
         )?;
     }
 
@@ -404,16 +553,63 @@ pub fn run_search_resumable(
             config.pretrain_epochs + epoch,
         ));
         let started = Instant::now();
+        // Where a signal stopped this epoch, when resuming it.
+        let resumed = within.take();
+        let seconds_before = match &resumed {
+            Some(WithinEpoch::WarmUp { seconds, .. } | WithinEpoch::Search { seconds, .. }) => {
+                *seconds
+            }
+            _ => 0.0,
+        };
         // ᾱ = discretize(α); E is rebuilt from it with fresh weights and warmed up.
         let mut eval_step = 0usize;
         let mut eval_warmup_val_accuracy = None;
+        let mut search_resumed = None;
+        // E's genotype, discretized from α at the start of the epoch.
+        let mut eval_genotype = None;
         state.eval = if config.algo == Algo::Icdarts {
-            let (mut e, mut opt_e) = build_eval(config, &eval_net_cfg, &state.alphas, device);
+            let (mut e, mut opt_e);
+            match resumed_eval.take() {
+                // E of the stopped epoch: its genotype (α moved since it
+                // was discretized), weights and optimizer.
+                Some(c) => {
+                    (e, opt_e) = build_eval_of(config, &eval_net_cfg, &c.genotype, device);
+                    eval_genotype = Some(c.genotype);
+                    e = e
+                        .try_load_record(c.net)
+                        .map_err(|err| bad_checkpoint("evaluation network", err.to_string()))?;
+                    opt_e = opt_e.load_record(c.optimizer);
+                }
+                None => {
+                    let genotype = current_genotype(&state.alphas, &space, config);
+                    (e, opt_e) = build_eval_of(config, &eval_net_cfg, &genotype, device);
+                    eval_genotype = Some(genotype);
+                }
+            }
             // Decision (docs/algorithms.md §3, warm-up data): Algorithm 1 writes the warm-up
             // with L^E_val, but ICDARTS' stated change is that both networks'
             // weights train on `train` only, so E warms up on `train`.
-            for w in 0..config.warmup_epochs {
-                let order = train.shuffled(&mut rng);
+            let (first_warmup, mut warmup_resumed) = match resumed {
+                Some(WithinEpoch::WarmUp {
+                    warmup_epoch,
+                    order,
+                    steps_done,
+                    eval_step: done,
+                    ..
+                }) => {
+                    eval_step = done;
+                    (warmup_epoch, Some((order, steps_done)))
+                }
+                Some(w @ WithinEpoch::Search { .. }) => {
+                    search_resumed = Some(w);
+                    (config.warmup_epochs, None)
+                }
+                _ => (0, None),
+            };
+            for w in first_warmup..config.warmup_epochs {
+                let (order, skip) = warmup_resumed
+                    .take()
+                    .unwrap_or_else(|| (train.shuffled(&mut rng), 0));
                 let bar = progress.start(
                     &format!(
                         "epoch {}/{} warm-up E {}/{}",
@@ -424,7 +620,15 @@ pub fn run_search_resumable(
                     ),
                     steps_per_epoch,
                 );
-                for chunk in order.chunks(config.batch_size).take(steps_per_epoch) {
+                if skip > 0 {
+                    bar.set(skip, steps_per_epoch, "");
+                }
+                for (i, chunk) in order
+                    .chunks(config.batch_size)
+                    .take(steps_per_epoch)
+                    .enumerate()
+                    .skip(skip)
+                {
                     let lr = cosine_lr(config.lr_weights, eval_step, eval_life);
                     let b = train.batch(chunk, device);
                     let loss = cross_entropy(e.logits(b.images), b.labels);
@@ -443,32 +647,80 @@ pub fn run_search_resumable(
                     at.finite("the evaluation network's gradient norm", norm)?;
                     eval_step += 1;
                     bar.inc();
+                    if stop() {
+                        let within = WithinEpoch::WarmUp {
+                            warmup_epoch: w,
+                            order: order.clone(),
+                            steps_done: i + 1,
+                            eval_step,
+                            seconds: seconds_before + started.elapsed().as_secs_f64(),
+                        };
+                        checkpoint(
+                            &state,
+                            &rng,
+                            config.pretrain_epochs + epoch,
+                            (step, alpha_steps_done),
+                            &metrics,
+                            dual.as_ref(),
+                            Some(within),
+                            eval_genotype.as_ref().map(|g| (g, &e, &opt_e)),
+                        )?;
+                        return Err(at.interrupted());
+                    }
                 }
                 bar.finish();
             }
-            let teacher = e.valid();
-            let inference = device.clone().inner();
-            eval_warmup_val_accuracy =
-                Some(accuracy(&val, config.batch_size.max(64), &inference, |x| {
-                    teacher.logits(x)
-                }));
+            if search_resumed.is_none() {
+                let teacher = e.valid();
+                let inference = device.clone().inner();
+                eval_warmup_val_accuracy =
+                    Some(accuracy(&val, config.batch_size.max(64), &inference, |x| {
+                        teacher.logits(x)
+                    }));
+            }
             Some((e, opt_e))
         } else {
+            if let Some(w @ WithinEpoch::Search { .. }) = resumed {
+                search_resumed = Some(w);
+            }
             None
         };
 
-        let train_order = train.shuffled(&mut rng);
-        let val_order = val.shuffled(&mut rng);
+        let (train_order, val_order, skip, sums, mut alpha_steps) = match search_resumed {
+            Some(WithinEpoch::Search {
+                train_order,
+                val_order,
+                steps_done,
+                eval_step: done,
+                sums,
+                alpha_steps,
+                eval_warmup_val_accuracy: accuracy,
+                ..
+            }) => {
+                eval_step = done;
+                eval_warmup_val_accuracy = accuracy;
+                (train_order, val_order, steps_done, sums, alpha_steps)
+            }
+            _ => {
+                let train_order = train.shuffled(&mut rng);
+                let val_order = val.shuffled(&mut rng);
+                (train_order, val_order, 0, [0.0; 4], Vec::new())
+            }
+        };
         let bar = progress.start(
             &format!("search {}/{}", epoch + 1, config.epochs),
             steps_per_epoch,
         );
-        let (mut sum_a, mut sum_s, mut sum_e, mut sum_kd) = (0.0, 0.0, 0.0, 0.0);
-        let mut alpha_steps = Vec::new();
-        for (tchunk, vchunk) in train_order
+        if skip > 0 {
+            bar.set(skip, steps_per_epoch, "");
+        }
+        let [mut sum_a, mut sum_s, mut sum_e, mut sum_kd] = sums;
+        for (i, (tchunk, vchunk)) in train_order
             .chunks(config.batch_size)
             .zip(val_order.chunks(config.batch_size))
             .take(steps_per_epoch)
+            .enumerate()
+            .skip(skip)
         {
             let rates = StepRates {
                 alpha: lr_alpha,
@@ -481,15 +733,12 @@ pub fn run_search_resumable(
             let term = penalty.map(|penalty| PenaltyTerm { penalty, coef });
             let e;
             (state, e) = state.step(config, term, &rates, &bt, &bv, StepGradients::Needed);
-            check_step(
-                &e,
-                &state.alphas,
-                At {
-                    phase: "search",
-                    epoch,
-                    step: alpha_steps_done,
-                },
-            )?;
+            let at = At {
+                phase: "search",
+                epoch,
+                step: alpha_steps_done,
+            };
+            check_step(&e, &state.alphas, at)?;
             if let Some(p) = penalty {
                 let predicted_ms = p.predicted_ms(&current_genotype(&state.alphas, &space, config));
                 alpha_steps.push(AlphaStep {
@@ -510,6 +759,33 @@ pub fn run_search_resumable(
             sum_kd += e.kd.unwrap_or(0.0);
             step += 1;
             bar.inc();
+            if stop() {
+                let within = WithinEpoch::Search {
+                    train_order: train_order.clone(),
+                    val_order: val_order.clone(),
+                    steps_done: i + 1,
+                    eval_step,
+                    sums: [sum_a, sum_s, sum_e, sum_kd],
+                    alpha_steps: alpha_steps.clone(),
+                    eval_warmup_val_accuracy,
+                    seconds: seconds_before + started.elapsed().as_secs_f64(),
+                };
+                checkpoint(
+                    &state,
+                    &rng,
+                    config.pretrain_epochs + epoch,
+                    (step, alpha_steps_done),
+                    &metrics,
+                    dual.as_ref(),
+                    Some(within),
+                    state
+                        .eval
+                        .as_ref()
+                        .zip(eval_genotype.as_ref())
+                        .map(|((e, opt_e), g)| (g, e, opt_e)),
+                )?;
+                return Err(at.interrupted());
+            }
         }
         bar.finish();
         let n = steps_per_epoch as f64;
@@ -524,6 +800,7 @@ pub fn run_search_resumable(
                 loss_e: icd.then_some(sum_e / n),
                 kd: icd.then_some(sum_kd / n),
                 started,
+                seconds_before,
             },
             config,
             &space,
@@ -546,6 +823,8 @@ pub fn run_search_resumable(
             (step, alpha_steps_done),
             &metrics,
             dual.as_ref(),
+            None,
+            None,
         )?;
     }
 
@@ -869,8 +1148,19 @@ pub fn build_eval(
     device: &Device,
 ) -> (EvalNetwork, ModuleOptimizer) {
     let genotype = current_genotype(alphas, &config.space(), config);
+    build_eval_of(config, network, &genotype, device)
+}
+
+/// The evaluation network E of `genotype` with fresh weights, and its
+/// optimizer.
+fn build_eval_of(
+    config: &SearchConfig,
+    network: &NetworkConfig,
+    genotype: &Genotype,
+    device: &Device,
+) -> (EvalNetwork, ModuleOptimizer) {
     (
-        EvalNetworkConfig::new(network.clone(), genotype).init(device),
+        EvalNetworkConfig::new(network.clone(), genotype.clone()).init(device),
         sgd(config),
     )
 }
@@ -952,6 +1242,8 @@ struct EpochCtx {
     loss_e: Option<f64>,
     kd: Option<f64>,
     started: Instant,
+    /// Seconds of the epoch before a stop and resume.
+    seconds_before: f64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1020,7 +1312,7 @@ fn epoch_metrics(
         latency_penalty: latency.map(|l| l.0),
         predicted_latency_ms: latency.map(|l| l.1),
         alpha_steps,
-        seconds: ctx.started.elapsed().as_secs_f64(),
+        seconds: ctx.seconds_before + ctx.started.elapsed().as_secs_f64(),
     };
     log::info!(
         "epoch {} ({}): loss_s {:.4}, S val {:.2}%{}{}, σ_α {:.4}/{:.4}, min margin {:.4}/{:.4}{}",

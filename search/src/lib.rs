@@ -51,6 +51,14 @@ pub enum SearchError {
         epoch: usize,
         step: usize,
     },
+    /// A signal asked the run to stop: it finished the step, wrote a
+    /// checkpoint of where it stood and stopped.
+    #[error("stopped by a signal in {phase} epoch {epoch} after step {step}; checkpoint written")]
+    Interrupted {
+        phase: &'static str,
+        epoch: usize,
+        step: usize,
+    },
 }
 
 /// Where in a run a number was computed, for [`SearchError::NonFinite`].
@@ -62,6 +70,15 @@ pub(crate) struct At {
 }
 
 impl At {
+    /// The stop of a run interrupted here.
+    pub(crate) fn interrupted(self) -> SearchError {
+        SearchError::Interrupted {
+            phase: self.phase,
+            epoch: self.epoch,
+            step: self.step,
+        }
+    }
+
     /// `value`, or the error naming `quantity` and this place when it is
     /// NaN or infinite.
     pub(crate) fn finite(self, quantity: &str, value: f64) -> Result<f64, SearchError> {

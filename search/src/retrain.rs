@@ -33,20 +33,35 @@ pub struct RetrainOutcome {
     pub epochs: Vec<RetrainEpoch>,
 }
 
-/// A retraining between two epochs, complete enough to continue it bit for
-/// bit: the weights (BatchNorm running statistics synced first) and the
-/// SGD state as burn records, the data RNG, the step count and the epochs
-/// done. Each epoch also reseeds burn's device RNG (drop-path masks) from
-/// the seed and the epoch, since that RNG's state cannot be read.
+/// A retraining between two epochs or, when a signal stopped it, between
+/// two steps, complete enough to continue it bit for bit: the weights
+/// (BatchNorm running statistics synced first) and the SGD state as burn
+/// records, the data RNG, the step count, the epochs done and the epoch in
+/// progress. Each step reseeds burn's device RNG (drop-path masks) from the
+/// seed and the step, since that RNG's state cannot be read.
 pub struct RetrainState {
     pub epochs: Vec<RetrainEpoch>,
     pub step: usize,
     pub rng: DataRng,
+    pub partial: Option<PartialEpoch>,
     pub weights: burn::store::ModuleRecord,
     pub optimizer: burn::optim::OptimizerRecord,
 }
 
-/// The seed of burn's device RNG for `epoch` of a run seeded with `seed`.
+/// An epoch stopped between two steps: its image order, how many steps it
+/// made and its running sums.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PartialEpoch {
+    pub order: Vec<usize>,
+    pub steps_done: usize,
+    pub loss_sum: f64,
+    pub right: usize,
+    /// Seconds the epoch ran before it stopped.
+    pub seconds: f64,
+}
+
+/// The seed of burn's device RNG for `epoch` (or step) of a run seeded
+/// with `seed`.
 pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
@@ -127,6 +142,7 @@ pub fn retrain_resumable(
     let total = config.epochs * steps_per_epoch;
     let mut step = 0;
     let mut epochs = Vec::new();
+    let mut partial = None;
     if let Some(state) = checkpoints.resume {
         let bad = |what: &str, e: String| SearchError::Config(format!("checkpoint {what}: {e}"));
         model = model
@@ -136,7 +152,15 @@ pub fn retrain_resumable(
         rng = state.rng;
         step = state.step;
         epochs = state.epochs;
-        if epochs.len() > config.epochs || step != epochs.len() * steps_per_epoch {
+        let steps_into = state.partial.as_ref().map_or(0, |p| p.steps_done);
+        if epochs.len() > config.epochs
+            || step != epochs.len() * steps_per_epoch + steps_into
+            || steps_into > steps_per_epoch
+            || state
+                .partial
+                .as_ref()
+                .is_some_and(|p| p.order.len() != train.len() || epochs.len() == config.epochs)
+        {
             return Err(bad(
                 "state",
                 format!(
@@ -147,22 +171,43 @@ pub fn retrain_resumable(
             ));
         }
         log::info!(
-            "resuming the retraining after epoch {} of {}",
+            "resuming the retraining after epoch {} of {}{}",
             epochs.len(),
-            config.epochs
+            config.epochs,
+            if steps_into > 0 {
+                format!(" and {steps_into} steps of the next")
+            } else {
+                String::new()
+            }
         );
+        partial = state.partial;
     }
     for epoch in epochs.len()..config.epochs {
         let started = Instant::now();
-        device.seed(epoch_seed(config.seed, epoch));
         let drop_prob = config.drop_path * epoch as f64 / config.epochs as f64;
-        let order = train.shuffled(&mut rng);
+        // An epoch a signal stopped continues with its own order and sums.
+        let PartialEpoch {
+            order,
+            steps_done,
+            mut loss_sum,
+            mut right,
+            seconds: seconds_before,
+        } = partial.take().unwrap_or_else(|| PartialEpoch {
+            order: train.shuffled(&mut rng),
+            steps_done: 0,
+            loss_sum: 0.0,
+            right: 0,
+            seconds: 0.0,
+        });
         let bar = progress.start(
             &format!("retrain {}/{}", epoch + 1, config.epochs),
             steps_per_epoch,
         );
-        let (mut loss_sum, mut right) = (0.0, 0usize);
-        for chunk in order.chunks(config.batch_size) {
+        if steps_done > 0 {
+            bar.set(steps_done, steps_per_epoch, "");
+        }
+        for (i, chunk) in order.chunks(config.batch_size).enumerate().skip(steps_done) {
+            device.seed(epoch_seed(config.seed, step));
             let lr = cosine_lr(config.lr, step, total);
             let augment = Augment {
                 crop_padding: config.crop_padding,
@@ -182,6 +227,24 @@ pub fn retrain_resumable(
             at.finite("the gradient norm", grad_norm)?;
             step += 1;
             bar.inc();
+            if (checkpoints.stop)() {
+                let _ = model.valid();
+                (checkpoints.save)(RetrainState {
+                    epochs: epochs.clone(),
+                    step,
+                    rng: rng.clone(),
+                    partial: Some(PartialEpoch {
+                        order: order.clone(),
+                        steps_done: i + 1,
+                        loss_sum,
+                        right,
+                        seconds: seconds_before + started.elapsed().as_secs_f64(),
+                    }),
+                    weights: model.clone().into_record(),
+                    optimizer: optim.to_record(),
+                })?;
+                return Err(at.interrupted());
+            }
         }
         bar.finish();
         let record = RetrainEpoch {
@@ -190,7 +253,7 @@ pub fn retrain_resumable(
             drop_path: drop_prob,
             train_loss: loss_sum / steps_per_epoch as f64,
             train_accuracy: 100.0 * right as f64 / train.len() as f64,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: seconds_before + started.elapsed().as_secs_f64(),
         };
         log::info!(
             "retrain epoch {}: loss {:.4}, train acc {:.2}% ({:.1}s)",
@@ -221,6 +284,7 @@ pub fn retrain_resumable(
             epochs: epochs.clone(),
             step,
             rng: rng.clone(),
+            partial: None,
             weights: model.clone().into_record(),
             optimizer: optim.to_record(),
         })?;

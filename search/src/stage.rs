@@ -15,11 +15,12 @@ use crate::SearchError;
 use crate::batch::DataRng;
 use crate::checkpoint::{CheckpointStore, Checkpoints, Loaded, Record};
 use crate::icdarts::{
-    AlphaPenalty, EpochMetrics, SearchCheckpoint, SearchConfig, run_search_resumable,
+    AlphaPenalty, EpochMetrics, EvalCheckpoint, SearchCheckpoint, SearchConfig, WithinEpoch,
+    run_search_resumable,
 };
 use crate::progress::Progress;
 use crate::report;
-use crate::retrain::{RetrainConfig, RetrainEpoch, RetrainState, retrain_resumable};
+use crate::retrain::{PartialEpoch, RetrainConfig, RetrainEpoch, RetrainState, retrain_resumable};
 use artifacts::StagedDir;
 use artifacts::{ModelFile, SearchSummary};
 
@@ -32,6 +33,12 @@ struct SearchProgress {
     rng: DataRng,
     metrics: Vec<EpochMetrics>,
     dual_coef: Option<f64>,
+    /// Where in the next epoch a signal stopped the search.
+    #[serde(default)]
+    within: Option<WithinEpoch>,
+    /// E's genotype then (its records are `eval` and `opt_eval`).
+    #[serde(default)]
+    eval_genotype: Option<Genotype>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -39,6 +46,17 @@ struct RetrainProgress {
     epochs: Vec<RetrainEpoch>,
     step: usize,
     rng: DataRng,
+    /// The epoch a signal stopped between two steps.
+    #[serde(default)]
+    partial: Option<PartialEpoch>,
+}
+
+/// After a failure: where the last checkpoint is, unless a signal stopped
+/// the stage (its handler says so as the process exits).
+fn announce_kept(store: &CheckpointStore, error: &SearchError) {
+    if !matches!(error, SearchError::Interrupted { .. }) {
+        store.announce_kept();
+    }
 }
 
 /// The store of the stage writing `out`, or the refusal of a checkpoint
@@ -86,6 +104,14 @@ pub fn search_into(
     let resume_state = match loaded {
         Some(l) => {
             let p: SearchProgress = l.progress()?;
+            let eval = match p.eval_genotype {
+                Some(genotype) => Some(EvalCheckpoint {
+                    genotype,
+                    net: l.module("eval")?,
+                    optimizer: l.optimizer("opt_eval")?,
+                }),
+                None => None,
+            };
             Some(SearchCheckpoint {
                 epochs_done: p.metrics.len(),
                 step: p.step,
@@ -93,6 +119,8 @@ pub fn search_into(
                 rng: p.rng,
                 metrics: p.metrics,
                 dual_coef: p.dual_coef,
+                within: p.within,
+                eval,
                 net: l.module("net")?,
                 alphas: l.module("alphas")?,
                 opt_w: l.optimizer("opt_w")?,
@@ -108,6 +136,8 @@ pub fn search_into(
     if !lines.is_empty() {
         report::write_metrics_lines(staged.path(), &lines)?;
     }
+    // A signal now lets the current step finish and its state be saved.
+    let step_loop = artifacts::io::StepLoop::enter();
     let outcome = run_search_resumable(
         config,
         data,
@@ -121,27 +151,39 @@ pub fn search_into(
         Checkpoints {
             resume: resume_state,
             save: Box::new(|c| {
+                let mut records = vec![
+                    ("net", Record::Module(c.net)),
+                    ("alphas", Record::Module(c.alphas)),
+                    ("opt_w", Record::Optimizer(c.opt_w)),
+                    ("opt_alpha", Record::Optimizer(c.opt_alpha)),
+                ];
+                let eval_genotype = c.eval.map(|e| {
+                    records.push(("eval", Record::Module(e.net)));
+                    records.push(("opt_eval", Record::Optimizer(e.optimizer)));
+                    e.genotype
+                });
                 let progress = SearchProgress {
                     step: c.step,
                     alpha_steps_done: c.alpha_steps_done,
                     rng: c.rng,
                     metrics: c.metrics,
                     dual_coef: c.dual_coef,
+                    within: c.within,
+                    eval_genotype,
                 };
                 store.save(
                     c.epochs_done,
+                    progress.within.is_some(),
                     serde_json::to_value(&progress).expect("the progress serializes"),
-                    vec![
-                        ("net", Record::Module(c.net)),
-                        ("alphas", Record::Module(c.alphas)),
-                        ("opt_w", Record::Optimizer(c.opt_w)),
-                        ("opt_alpha", Record::Optimizer(c.opt_alpha)),
-                    ],
+                    records,
                 )
             }),
+            stop: Box::new(artifacts::io::stop_requested),
         },
     )
-    .inspect_err(|_| store.announce_kept())?;
+    .inspect_err(|e| announce_kept(&store, e));
+    drop(step_loop);
+    let outcome = outcome?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = report::write_search(staged.path(), config, data, &outcome, seconds)?;
     staged.commit()?;
@@ -176,6 +218,7 @@ pub fn retrain_into(
                 epochs: p.epochs,
                 step: p.step,
                 rng: p.rng,
+                partial: p.partial,
                 weights: l.module("weights")?,
                 optimizer: l.optimizer("optimizer")?,
             })
@@ -189,6 +232,8 @@ pub fn retrain_into(
     if !lines.is_empty() {
         report::write_metrics_lines(staged.path(), &lines)?;
     }
+    // A signal now lets the current step finish and its state be saved.
+    let step_loop = artifacts::io::StepLoop::enter();
     let outcome = retrain_resumable(
         config,
         genotype,
@@ -207,9 +252,11 @@ pub fn retrain_into(
                     epochs: s.epochs,
                     step: s.step,
                     rng: s.rng,
+                    partial: s.partial,
                 };
                 store.save(
                     done,
+                    progress.partial.is_some(),
                     serde_json::to_value(&progress).expect("the progress serializes"),
                     vec![
                         ("weights", Record::Module(s.weights)),
@@ -217,9 +264,12 @@ pub fn retrain_into(
                     ],
                 )
             }),
+            stop: Box::new(artifacts::io::stop_requested),
         },
     )
-    .inspect_err(|_| store.announce_kept())?;
+    .inspect_err(|e| announce_kept(&store, e));
+    drop(step_loop);
+    let outcome = outcome?;
     let seconds = started.elapsed().as_secs_f64();
     let model = report::write_retrain(staged.path(), config, data, genotype, &outcome, seconds)?;
     staged.commit()?;

@@ -1,11 +1,24 @@
-//! A retraining resumed from a checkpoint ends bit for bit where the
-//! uninterrupted one does: weights, BatchNorm statistics, test accuracy.
+//! A retraining or search resumed from a checkpoint ends bit for bit where
+//! the uninterrupted one does (weights, BatchNorm statistics, α, metrics,
+//! test accuracy), whether the checkpoint was taken at the end of an epoch
+//! or between two steps, where a signal stops a run.
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
+use search::SearchError;
 use search::icdarts::{SearchCheckpoint, SearchConfig, run_search_resumable};
 use search::progress::Silent;
 use search::retrain::{Checkpoints, RetrainConfig, RetrainState, retrain_resumable};
+
+/// A stop request that comes after the `n`-th step (1-based), and never
+/// when `n` is 0.
+fn stop_after(n: usize) -> Box<dyn FnMut() -> bool> {
+    let mut calls = 0;
+    Box::new(move || {
+        calls += 1;
+        n > 0 && calls == n
+    })
+}
 
 /// burn's device RNG is one per process: the two tests take turns.
 static DEVICE_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -48,7 +61,7 @@ fn a_resumed_retraining_equals_the_uninterrupted_one() {
         seed: 4,
         ..Default::default()
     };
-    let run = |resume: Option<RetrainState>, keep: &mut Vec<RetrainState>| {
+    let try_run = |resume: Option<RetrainState>, keep: &mut Vec<RetrainState>, stop| {
         retrain_resumable(
             &config,
             &genotype,
@@ -62,14 +75,61 @@ fn a_resumed_retraining_equals_the_uninterrupted_one() {
                     keep.push(s);
                     Ok(())
                 }),
+                stop,
             },
         )
-        .unwrap()
     };
+    let run = |resume, keep: &mut Vec<RetrainState>| try_run(resume, keep, stop_after(0)).unwrap();
     let mut states = Vec::new();
     let whole = run(None, &mut states);
     assert_eq!(states.len(), 3, "one checkpoint per epoch");
+    assert!(states.iter().all(|s| s.partial.is_none()));
     let expected = bits(&whole.model);
+    let check = |resumed: search::RetrainOutcome, at: &str| {
+        assert_eq!(resumed.epochs.len(), 3);
+        assert_eq!(resumed.test_accuracy, whole.test_accuracy, "{at}");
+        for (a, b) in resumed.epochs.iter().zip(&whole.epochs) {
+            assert_eq!(a.train_loss.to_bits(), b.train_loss.to_bits(), "{at}");
+            assert_eq!(a.train_accuracy, b.train_accuracy, "{at}");
+        }
+        let got = bits(&resumed.model);
+        let same = got.iter().zip(&expected).filter(|(a, b)| a == b).count();
+        assert_eq!(
+            same,
+            expected.len(),
+            "resumed {at}: {same} of {} values equal",
+            expected.len()
+        );
+    };
+    // Stopped between two steps (8 per epoch): in the first epoch, after
+    // its last step, in the middle of the third. The stop writes one
+    // checkpoint, mid-epoch, and returns Interrupted.
+    for stop_at in [3, 8, 21] {
+        let mut kept = Vec::new();
+        let stopped = try_run(None, &mut kept, stop_after(stop_at));
+        assert!(
+            matches!(stopped, Err(SearchError::Interrupted { .. })),
+            "a stop request ends the run as interrupted"
+        );
+        let state = kept.pop().unwrap();
+        assert_eq!(state.step, stop_at);
+        let partial = state.partial.as_ref().expect("a mid-epoch checkpoint");
+        assert_eq!(partial.steps_done, (stop_at - 1) % 8 + 1);
+        check(
+            run(Some(state), &mut Vec::new()),
+            &format!("after step {stop_at}"),
+        );
+    }
+    // Stopped twice: after step 5, then 6 steps after resuming.
+    let mut kept = Vec::new();
+    let _ = try_run(None, &mut kept, stop_after(5));
+    let first = kept.pop().unwrap();
+    let mut kept = Vec::new();
+    let again = try_run(Some(first), &mut kept, stop_after(6));
+    assert!(matches!(again, Err(SearchError::Interrupted { .. })));
+    let second = kept.pop().unwrap();
+    assert_eq!(second.step, 11);
+    check(run(Some(second), &mut Vec::new()), "after steps 5 and 11");
     // Resume after the first and after the second epoch.
     for done in [2, 1] {
         let state = states.remove(done - 1);
@@ -109,7 +169,7 @@ fn a_resumed_search_equals_the_uninterrupted_one() {
         seed: 6,
         ..SearchConfig::default()
     };
-    let run = |resume: Option<SearchCheckpoint>, keep: &mut Vec<SearchCheckpoint>| {
+    let try_run = |resume: Option<SearchCheckpoint>, keep: &mut Vec<SearchCheckpoint>, stop| {
         run_search_resumable(
             &config,
             &data,
@@ -123,10 +183,12 @@ fn a_resumed_search_equals_the_uninterrupted_one() {
                     keep.push(c);
                     Ok(())
                 }),
+                stop,
             },
         )
-        .unwrap()
     };
+    let run =
+        |resume, keep: &mut Vec<SearchCheckpoint>| try_run(resume, keep, stop_after(0)).unwrap();
     let mut states = Vec::new();
     let whole = run(None, &mut states);
     assert_eq!(
@@ -134,9 +196,75 @@ fn a_resumed_search_equals_the_uninterrupted_one() {
         3,
         "one checkpoint per epoch, pretraining included"
     );
+    let check = |resumed: search::SearchOutcome, at: &str| {
+        assert_eq!(resumed.genotype, whole.genotype, "{at}");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&resumed.alpha_normal),
+            bits(&whole.alpha_normal),
+            "α normal, resumed {at}"
+        );
+        assert_eq!(
+            bits(&resumed.alpha_reduce),
+            bits(&whole.alpha_reduce),
+            "{at}"
+        );
+        assert_eq!(resumed.metrics.len(), whole.metrics.len());
+        for (a, b) in resumed.metrics.iter().zip(&whole.metrics) {
+            assert_eq!(
+                a.loss_search_train.to_bits(),
+                b.loss_search_train.to_bits(),
+                "{at}"
+            );
+            assert_eq!(a.search_val_accuracy, b.search_val_accuracy, "{at}");
+            assert_eq!(a.eval_val_accuracy, b.eval_val_accuracy, "{at}");
+            assert_eq!(
+                a.eval_warmup_val_accuracy, b.eval_warmup_val_accuracy,
+                "{at}"
+            );
+        }
+    };
+    // Stopped between two steps. 4 steps per phase: pretraining is steps
+    // 1–4, then each search epoch warms E up (5–8, 13–16) and searches
+    // (9–12, 17–20).
+    for (stop_at, phase) in [
+        (2, "pretrain"),
+        (6, "warm-up"),
+        (8, "warm-up"),
+        (11, "search"),
+        (12, "search"),
+        (18, "search"),
+    ] {
+        let mut kept = Vec::new();
+        let stopped = try_run(None, &mut kept, stop_after(stop_at));
+        match stopped {
+            Err(SearchError::Interrupted { phase: p, .. }) => assert_eq!(p, phase),
+            other => panic!("stop after step {stop_at}: {:?}", other.err()),
+        }
+        let state = kept.pop().unwrap();
+        assert!(state.within.is_some(), "a mid-epoch checkpoint");
+        assert_eq!(state.eval.is_some(), phase != "pretrain");
+        check(
+            run(Some(state), &mut Vec::new()),
+            &format!("after step {stop_at} ({phase})"),
+        );
+    }
+    // Stopped twice in the same epoch, in two phases with the same number
+    // of steps done in each (their checkpoint files must not collide).
+    let mut kept = Vec::new();
+    let _ = try_run(None, &mut kept, stop_after(6));
+    let first = kept.pop().unwrap();
+    let mut kept = Vec::new();
+    let again = try_run(Some(first), &mut kept, stop_after(4));
+    assert!(matches!(again, Err(SearchError::Interrupted { .. })));
+    check(
+        run(Some(kept.pop().unwrap()), &mut Vec::new()),
+        "after steps 6 and 10",
+    );
     for done in [2, 1] {
         let state = states.remove(done - 1);
         assert_eq!(state.epochs_done, done);
+        assert!(state.within.is_none());
         let resumed = run(Some(state), &mut Vec::new());
         assert_eq!(resumed.genotype, whole.genotype);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
