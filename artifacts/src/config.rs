@@ -435,7 +435,9 @@ pub struct PenaltySettings {
     pub budget_decay: f64,
     /// δ may go below 0 while the genotype is under budget (a target
     /// L = budget rather than L ≤ budget), pulling α back toward the
-    /// budget; the final repair still guarantees L ≤ budget.
+    /// budget; the final repair still guarantees L ≤ budget. The default
+    /// of new settings; files written before it lack the field and were
+    /// one-sided (false).
     #[serde(default)]
     pub budget_two_sided: bool,
 }
@@ -472,7 +474,7 @@ impl PenaltySettings {
             budget_ms: None,
             budget_rate: DEFAULT_BUDGET_RATE,
             budget_decay: DEFAULT_BUDGET_DECAY,
-            budget_two_sided: false,
+            budget_two_sided: true,
         }
     }
 

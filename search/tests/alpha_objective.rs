@@ -192,7 +192,7 @@ fn a_budget_search_ends_within_budget_and_logs_every_alpha_step() {
         assert!((b.discretized_ms - saved - predicted).abs() < 1e-9);
     }
     // Every α step is logged with δ, P(α)/budget and the prediction; δ
-    // starts at 0 and never goes negative.
+    // starts at 0.
     let steps: Vec<&artifacts::AlphaStep> = epochs.iter().flat_map(|m| &m.alpha_steps).collect();
     let per_epoch = (data.train.len / 2).div_ceil(config.batch_size);
     assert_eq!(steps.len(), config.epochs * per_epoch);
@@ -200,18 +200,18 @@ fn a_budget_search_ends_within_budget_and_logs_every_alpha_step() {
     assert!(
         steps
             .iter()
-            .all(|s| s.coef >= 0.0 && s.penalty > 0.0 && s.predicted_ms > 0.0)
+            .all(|s| s.coef.is_finite() && s.penalty > 0.0 && s.predicted_ms > 0.0)
     );
+    assert!(settings.budget_two_sided, "two-sided is the default");
     for w in steps.windows(2) {
         // δ moves by rate·(predicted/budget − 1) after each step, first
-        // multiplied by the decay when the step's genotype is within budget.
+        // multiplied by the decay when the violation's sign opposes δ
+        // (under budget with δ > 0, over budget with δ < 0); two-sided, δ
+        // may go below 0.
         let ratio = w[0].predicted_ms / budget;
-        let kept = if ratio <= 1.0 {
-            settings.budget_decay
-        } else {
-            1.0
-        };
-        let want = (kept * w[0].coef + settings.budget_rate * (ratio - 1.0)).max(0.0);
+        let opposed = (ratio <= 1.0 && w[0].coef > 0.0) || (ratio > 1.0 && w[0].coef < 0.0);
+        let kept = if opposed { settings.budget_decay } else { 1.0 };
+        let want = kept * w[0].coef + settings.budget_rate * (ratio - 1.0);
         assert!((w[1].coef - want).abs() < 1e-9, "{} vs {want}", w[1].coef);
     }
 
