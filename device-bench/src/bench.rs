@@ -8,7 +8,7 @@ use std::time::Duration;
 use datasets::{Dataset, Normalization};
 use sha2::{Digest, Sha256};
 
-use crate::calibration::{CALIBRATION_DESCRIPTION, CALIBRATION_WORKLOAD, Calibration};
+use crate::calibration::{self, CALIBRATION_DESCRIPTION, CALIBRATION_WORKLOAD, Calibration};
 use crate::error::BenchError;
 use crate::host::BenchDevice;
 use crate::model::{ModelFile, hex, shape_text};
@@ -16,8 +16,9 @@ use crate::report::{
     Accuracy, BatchLatency, BenchReport, CalibrationInfo, DataInfo, DeviceInfo, ModelInfo,
     REPORT_KIND, REPORT_SCHEMA_VERSION, RunSettings,
 };
+use ::runtime::remote::{Client, Input, RemoteHost, RemoteTarget, Workload};
 use ::runtime::timing::{self, Schedule};
-use ::runtime::{HostInfo, LatencyStats, TractModel, TractPlan};
+use ::runtime::{HostInfo, LatencyStats, Profile, TractModel, TractPlan};
 
 /// Environment variable with the test-only slowdown in milliseconds (the
 /// binary's hidden `--inject-slowdown-ms` sets the same option).
@@ -38,6 +39,10 @@ pub struct RunOptions {
     /// Test only: busy-wait added to every model inference, so tests can
     /// show that the gate catches a slower model. Recorded in the report.
     pub inject_slowdown: Duration,
+    /// Time the latency on this device (`latency-lut serve` there) instead
+    /// of here; the accuracy is still computed here, tract being
+    /// deterministic.
+    pub remote: Option<RemoteTarget>,
 }
 
 impl Default for RunOptions {
@@ -49,6 +54,7 @@ impl Default for RunOptions {
             repeats: 50,
             profile: false,
             inject_slowdown: Duration::ZERO,
+            remote: None,
         }
     }
 }
@@ -71,6 +77,12 @@ impl RunOptions {
         }
         if self.repeats == 0 {
             return Err(BenchError::Option("--repeats must be at least 1".into()));
+        }
+        if self.remote.is_some() && !self.inject_slowdown.is_zero() {
+            return Err(BenchError::Option(
+                "the injected slowdown slows this machine's tract, which --remote does not time"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -103,6 +115,20 @@ pub fn run_with_progress(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<BenchReport, BenchError> {
     options.check()?;
+    // A device that cannot be reached, is busy or refuses the token fails
+    // the run now, not after the accuracy pass. The connection is not kept
+    // through that pass: the server drops silent clients.
+    if let Some(target) = &options.remote {
+        let device = target.connect()?.device().clone();
+        log::info!(
+            "latency will be measured on {}: {} ({} cores, {}), tract {}",
+            target.address,
+            device.host.cpu_model,
+            device.host.cores,
+            device.host.os,
+            device.runtime_version
+        );
+    }
     let model = ModelFile::read(model_path)?;
     let data_shape = [data.channels, data.height, data.width];
     if model.input_shape != data_shape {
@@ -175,24 +201,40 @@ pub fn run_with_progress(
     } else {
         vec![plans.one(), plans.full()]
     };
-    let calibrations: Vec<Calibration> = latency_plans
-        .iter()
-        .map(|p| Calibration::load(p.batch()))
-        .collect::<Result<_, _>>()?;
     let inputs: Vec<Vec<f32>> = latency_plans
         .iter()
         .map(|p| cycled_batch(&images, test.image_len, p.batch()))
         .collect();
-    let samples = time_interleaved(&latency_plans, &inputs, &calibrations, options)?;
+    let (samples, remote_host) = match &options.remote {
+        None => {
+            let calibrations: Vec<Calibration> = latency_plans
+                .iter()
+                .map(|p| Calibration::load(p.batch()))
+                .collect::<Result<_, _>>()?;
+            let samples = time_interleaved(&latency_plans, &inputs, &calibrations, options)?;
+            (samples, None)
+        }
+        Some(target) => {
+            let (samples, device) = time_remotely(
+                target,
+                model_path,
+                &model.bytes,
+                &latency_plans,
+                &inputs,
+                options,
+            )?;
+            (samples, Some(device))
+        }
+    };
     let mut latency = Vec::new();
-    for ((plan, input), timings) in latency_plans.iter().zip(&inputs).zip(&samples) {
+    for ((plan, input), timings) in latency_plans.iter().zip(&inputs).zip(samples) {
         let stats = LatencyStats::from_samples(&timings.model, plan.batch(), options.warmup);
         let calibration =
             LatencyStats::from_samples(&timings.calibration, plan.batch(), options.warmup);
-        let profile = if options.profile {
-            Some(plan.profile(&[input], options.repeats)?)
-        } else {
-            None
+        let profile = match (&options.remote, options.profile) {
+            (Some(_), _) => timings.profile,
+            (None, true) => Some(plan.profile(&[input], options.repeats)?),
+            (None, false) => None,
         };
         // The ratio of each round's two back-to-back times: drift of the
         // machine within the run cancels round by round.
@@ -253,11 +295,16 @@ pub fn run_with_progress(
         device: DeviceInfo {
             device: options.device,
             runtime: "tract".into(),
-            runtime_version: ::runtime::TRACT_VERSION.into(),
+            runtime_version: remote_host
+                .as_ref()
+                .map_or(::runtime::TRACT_VERSION, |d| &d.runtime_version)
+                .into(),
             // tract's plans run on the calling thread unless a multithread
-            // executor is installed, which device-bench never does.
+            // executor is installed, which device-bench (and the server
+            // that times for it) never does.
             threads: 1,
-            host: HostInfo::detect(),
+            host: remote_host.map_or_else(HostInfo::detect, |d| d.host),
+            remote: options.remote.as_ref().map(|t| t.address.clone()),
         },
         settings: RunSettings {
             batch: options.batch,
@@ -380,10 +427,12 @@ fn cycled_batch(images: &[f32], image_len: usize, batch: usize) -> Vec<f32> {
 }
 
 /// Milliseconds of the model at one batch size and of the calibration
-/// workload at the same batch, run by run.
+/// workload at the same batch, run by run (and the model's node profile,
+/// when a remote device made it).
 struct Timings {
     model: Vec<f64>,
     calibration: Vec<f64>,
+    profile: Option<Profile>,
 }
 
 /// Times every model plan with its calibration workload, one batch size
@@ -409,9 +458,55 @@ fn time_interleaved(
             timing::interleaved(&mut [&mut model_timer, &mut calibration_timer], schedule)?;
         let calibration = times.pop().expect("two workloads");
         let model = times.pop().expect("two workloads");
-        out.push(Timings { model, calibration });
+        out.push(Timings {
+            model,
+            calibration,
+            profile: None,
+        });
     }
     Ok(out)
+}
+
+/// [`time_interleaved`] on a remote device: per batch size, one job of the
+/// model and the calibration workload (the same bytes and inputs), which
+/// the device runs alternately as this machine would, then profiles the
+/// model when asked. Returns the device as it described itself.
+fn time_remotely(
+    target: &RemoteTarget,
+    model_path: &Path,
+    onnx: &[u8],
+    plans: &[&TractPlan],
+    inputs: &[Vec<f32>],
+    options: &RunOptions,
+) -> Result<(Vec<Timings>, RemoteHost), BenchError> {
+    let mut client = Client::connect(&target.address, &target.token)?;
+    let mut out = Vec::new();
+    for (plan, input) in plans.iter().zip(inputs) {
+        let mut model = Workload::shared(
+            model_path.display().to_string(),
+            onnx.to_vec(),
+            vec![Input {
+                shape: plan.input_shapes()[0].clone(),
+                values: input.clone(),
+            }],
+        );
+        if options.profile {
+            model = model.with_profile(options.repeats);
+        }
+        let jobs = [model, calibration::workload(plan.batch())];
+        let measured = client.time(&jobs, options.warmup, options.repeats)?;
+        let mut times = measured.times_ms.into_iter();
+        out.push(Timings {
+            model: times
+                .next()
+                .expect("the client checked one series per workload"),
+            calibration: times
+                .next()
+                .expect("the client checked one series per workload"),
+            profile: measured.profiles.into_iter().next().flatten(),
+        });
+    }
+    Ok((out, client.device().clone()))
 }
 
 /// SHA-256 over the raw test images (f32 little-endian) and labels.

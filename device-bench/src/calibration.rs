@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use ::runtime::onnx::{self, Attr, GraphBuilder, Port};
+use ::runtime::remote::{Input, Workload};
 use ::runtime::{RuntimeError, TractModel, TractPlan};
 
 use crate::error::BenchError;
@@ -145,14 +146,34 @@ pub struct Calibration {
     input: Vec<f32>,
 }
 
+/// The label errors name the workload by.
+const LABEL: &str = "<calibration workload>";
+
+/// The fixed input at `batch`.
+fn input(batch: usize) -> Vec<f32> {
+    values(IN_CHANNELS * SIZE * SIZE, 7, 1.0).repeat(batch)
+}
+
+/// The workload as a remote device times it: the same bytes and input as
+/// [`Calibration::load`], its runs sharing the input as here.
+pub fn workload(batch: usize) -> Workload {
+    Workload::shared(
+        LABEL,
+        calibration_onnx(),
+        vec![Input {
+            shape: vec![batch, IN_CHANNELS, SIZE, SIZE],
+            values: input(batch),
+        }],
+    )
+}
+
 impl Calibration {
     pub fn load(batch: usize) -> Result<Self, BenchError> {
         let bytes = calibration_onnx();
-        let model = TractModel::from_bytes("<calibration workload>", &bytes)?;
-        let image = values(IN_CHANNELS * SIZE * SIZE, 7, 1.0);
+        let model = TractModel::from_bytes(LABEL, &bytes)?;
         Ok(Self {
             plan: model.plan(&[vec![batch, IN_CHANNELS, SIZE, SIZE]])?,
-            input: image.repeat(batch),
+            input: input(batch),
         })
     }
 

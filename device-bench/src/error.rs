@@ -77,9 +77,14 @@ pub enum BenchError {
         message: String,
     },
 
+    /// The `--remote` device could not be reached or refused to time the
+    /// model (the message names its address).
+    #[error(transparent)]
+    Remote(#[from] ::runtime::remote::RemoteError),
+
     /// A device this build cannot run on.
     #[error(
-        "device {0:?} is not supported here: device-bench runs tract on the host cpu (--device cpu); run it on the target machine itself"
+        "device {0:?} is not supported here: device-bench runs tract on the host cpu (--device cpu); run it on the target machine itself, or time there with --remote"
     )]
     UnsupportedDevice(String),
 

@@ -426,6 +426,7 @@ mod tests {
                     os: "linux x86_64".into(),
                     gpu: None,
                 },
+                remote: None,
             },
             settings: RunSettings {
                 batch: 32,

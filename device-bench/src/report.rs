@@ -81,7 +81,13 @@ pub struct DeviceInfo {
     pub runtime_version: String,
     /// Threads the runtime used for one inference.
     pub threads: usize,
+    /// The machine the latency was measured on (with `remote`, the
+    /// device's, as its server described it).
     pub host: HostInfo,
+    /// The address of the `latency-lut serve` the latency was measured
+    /// through (`run --remote`); absent when measured on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
 /// The settings of the run.

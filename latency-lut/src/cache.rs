@@ -9,7 +9,7 @@ use arch::shape::NetworkConfig;
 use artifacts::SearchConfig;
 use artifacts::progress::Progress;
 
-use crate::device::DeviceProfile;
+use crate::device::{DeviceProfile, LutBackend};
 use crate::measure::Backends;
 use crate::table::{Lut, fingerprint};
 use crate::template::{NetSize, Template};
@@ -167,6 +167,31 @@ impl Cache {
         ))
     }
 
+    /// Where the table of `device` and `template` measured with `backends`
+    /// lives: [`Self::path`], except for tables of a remote device, which
+    /// are kept apart per device host (`lut-NAME-remote-HOST-FINGERPRINT
+    /// .json`, HOST a hash of its description), so that a table measured
+    /// on one machine is never reused for another.
+    pub fn path_for(
+        &self,
+        device: &DeviceProfile,
+        template: &Template,
+        backends: &Backends,
+    ) -> PathBuf {
+        match backends.tract.remote() {
+            Some(remote) if device.backend == LutBackend::Tract => {
+                let host = serde_json::to_string(&remote.device().host).expect("serializable");
+                self.dir.join(format!(
+                    "lut-{}-remote-{}-{}.json",
+                    device.name,
+                    &crate::table::fnv1a(&host)[..8],
+                    fingerprint(device, template)
+                ))
+            }
+            _ => self.path(device, template),
+        }
+    }
+
     /// The cached, calibrated table of `device` and `template`, profiled
     /// and calibrated now when the cache has none (or one that was cut off
     /// before its calibration). Returns the table and its path.
@@ -177,7 +202,7 @@ impl Cache {
         backends: &Backends,
         progress: &dyn Progress,
     ) -> Result<(Lut, PathBuf), LutError> {
-        let path = self.path(device, template);
+        let path = self.path_for(device, template, backends);
         std::fs::create_dir_all(&self.dir).map_err(|e| LutError::Table {
             path: self.dir.display().to_string(),
             message: format!("cannot create the latency cache: {e}"),

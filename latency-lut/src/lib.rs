@@ -41,6 +41,10 @@ pub enum LutError {
     /// tract failed on a measured graph (the message names it).
     #[error("measurement failed: {0}")]
     Tract(#[from] runtime::RuntimeError),
+    /// A remote device could not be reached or refused a measurement (the
+    /// message names its address).
+    #[error(transparent)]
+    Remote(#[from] runtime::remote::RemoteError),
     #[error("interrupted")]
     Interrupted,
 }

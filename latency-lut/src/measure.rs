@@ -8,19 +8,24 @@
 //! cuda on a Jetson) need burn modules; they live with the burn code
 //! (`pipeline::burn_backend`) and reach this crate through [`Backends`], so
 //! the `latency-lut` binary stays free of burn.
+//! A remote device (`latency-lut serve` on it) is the tract backend too:
+//! [`Remote`] sends the very [`Workload`] that [`Tract`] times here, and
+//! the device times it with the same function.
 //! Ops that start with a ReLU are measured on an already rectified input;
 //! the ReLU has its own key, because a network computes it once per value.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use arch::genotype::Genotype;
 use arch::shape::NetworkConfig;
-use runtime::TractModel;
 use runtime::layers::{EmitOptions, Emitter, Synthetic, network_to_onnx};
 use runtime::onnx::{self, GraphBuilder, Port};
+use runtime::remote::{Client, Input, RemoteError, RemoteHost, Token, Workload, time_workloads};
 
 use crate::LutError;
-use crate::device::{DeviceProfile, LutBackend};
+use crate::device::{DeviceDescription, DeviceProfile, LutBackend};
 use crate::template::{Glue, LutKey};
 
 /// Times keys and whole networks on one runtime.
@@ -37,25 +42,62 @@ pub trait Backend {
         config: &NetworkConfig,
         profile: &DeviceProfile,
     ) -> Result<Vec<f64>, LutError>;
+
+    /// The device a table measured now with `profile` records: this
+    /// machine, unless the backend measures elsewhere.
+    fn describe(&self, profile: &DeviceProfile) -> DeviceDescription {
+        crate::profile::describe(profile)
+    }
+
+    /// The remote device this backend measures on, if it is one.
+    fn remote(&self) -> Option<&Remote> {
+        None
+    }
 }
 
-/// The backends a caller can measure on: tract always; burn's (flex, cuda)
-/// when the caller links burn and supplies them.
+/// The backends a caller can measure on: tract, on this machine or on a
+/// remote device; burn's (flex, cuda) when the caller links burn and
+/// supplies them.
 #[derive(Clone, Copy)]
 pub struct Backends<'a> {
+    /// [`Tract`] here, or a [`Remote`] device.
+    pub tract: &'a dyn Backend,
     pub burn: Option<&'a dyn Backend>,
 }
 
 impl<'a> Backends<'a> {
     /// tract only: what the device-side `latency-lut` binary measures.
     pub fn tract_only() -> Self {
-        Self { burn: None }
+        Self {
+            tract: &Tract,
+            burn: None,
+        }
+    }
+
+    /// tract on a remote device, and nothing else.
+    pub fn remote(remote: &'a Remote) -> Self {
+        Self {
+            tract: remote,
+            burn: None,
+        }
     }
 
     /// The backend of `profile`, or an error saying where its backend is.
     pub fn for_profile(&self, profile: &DeviceProfile) -> Result<&'a dyn Backend, LutError> {
         match profile.backend {
-            LutBackend::Tract => Ok(&Tract),
+            LutBackend::Tract => Ok(self.tract),
+            LutBackend::Flex | LutBackend::Cuda if let Some(remote) = self.tract.remote() => {
+                Err(LutError::Backend(format!(
+                    "profile {} measures burn-{} ops, which cannot be measured remotely: \
+                     `latency-lut serve` on {} times tract only. Profile tract there (--device cpu, \
+                     or a device file with backend = \"tract\"), or run `edgenas run --device {}` \
+                     on the device itself",
+                    profile.name,
+                    profile.backend.name(),
+                    remote.address(),
+                    profile.name,
+                )))
+            }
             LutBackend::Flex | LutBackend::Cuda => self.burn.ok_or_else(|| {
                 LutError::Backend(format!(
                     "profile {} measures burn-{} ops; this binary measures tract only. \
@@ -71,20 +113,15 @@ impl<'a> Backends<'a> {
     }
 }
 
-/// tract-onnx on the CPU.
+/// tract-onnx on this machine's CPU.
 pub struct Tract;
 
 impl Backend for Tract {
     fn measure_key(&self, key: &LutKey, profile: &DeviceProfile) -> Result<Vec<f64>, LutError> {
-        let (bytes, shapes) = key_onnx(key, profile.batch)?;
-        let plan = TractModel::from_bytes(key.to_string(), &bytes)?.plan(&shapes)?;
-        let data: Vec<Vec<f32>> = shapes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| input_values(s.iter().product(), i as u64))
-            .collect();
-        let refs: Vec<&[f32]> = data.iter().map(Vec::as_slice).collect();
-        Ok(plan.time_runs(&refs, profile.warmup, profile.repeats)?)
+        let workload = key_workload(key, profile.batch)?;
+        let mut measured =
+            time_workloads(&[workload], profile.warmup, profile.repeats, Duration::ZERO)?;
+        Ok(measured.times_ms.remove(0))
     }
 
     fn measure_network(
@@ -93,13 +130,116 @@ impl Backend for Tract {
         config: &NetworkConfig,
         profile: &DeviceProfile,
     ) -> Result<Vec<f64>, LutError> {
-        let shape = profile.input_shape(config);
-        let bytes = network_onnx(genotype, config)?;
-        let plan = TractModel::from_bytes(format!("network {genotype}"), &bytes)?
-            .plan(&[shape.to_vec()])?;
-        let input = input_values(shape.iter().product(), 7);
-        Ok(plan.time_runs(&[&input], profile.warmup, profile.repeats)?)
+        let workload = network_workload(genotype, config, profile)?;
+        let mut measured =
+            time_workloads(&[workload], profile.warmup, profile.repeats, Duration::ZERO)?;
+        Ok(measured.times_ms.remove(0))
     }
+}
+
+/// tract on another machine, the target device, through the `latency-lut
+/// serve` running there: the same workloads as [`Tract`], timed there.
+pub struct Remote {
+    address: String,
+    device: RemoteHost,
+    // `Backend` takes `&self`; one request at a time on the connection.
+    client: Mutex<Client>,
+}
+
+impl Remote {
+    /// Connects to the server at `address` (HOST:PORT) with `token`. The
+    /// server serves one client at a time: while this value lives, other
+    /// clients are told it is busy.
+    pub fn connect(address: &str, token: &Token) -> Result<Self, RemoteError> {
+        let client = Client::connect(address, token)?;
+        Ok(Self {
+            address: address.into(),
+            device: client.device().clone(),
+            client: Mutex::new(client),
+        })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The device as its server described it.
+    pub fn device(&self) -> &RemoteHost {
+        &self.device
+    }
+
+    fn time(&self, workload: Workload, profile: &DeviceProfile) -> Result<Vec<f64>, LutError> {
+        let mut client = self
+            .client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut measured = client.time(&[workload], profile.warmup, profile.repeats)?;
+        Ok(measured.times_ms.remove(0))
+    }
+}
+
+impl Backend for Remote {
+    fn measure_key(&self, key: &LutKey, profile: &DeviceProfile) -> Result<Vec<f64>, LutError> {
+        self.time(key_workload(key, profile.batch)?, profile)
+    }
+
+    fn measure_network(
+        &self,
+        genotype: &Genotype,
+        config: &NetworkConfig,
+        profile: &DeviceProfile,
+    ) -> Result<Vec<f64>, LutError> {
+        self.time(network_workload(genotype, config, profile)?, profile)
+    }
+
+    /// The device's host, tract and tool versions, not this machine's.
+    fn describe(&self, profile: &DeviceProfile) -> DeviceDescription {
+        crate::profile::describe_host(
+            profile,
+            self.device.host.clone(),
+            &self.device.runtime_version,
+            &self.device.tool_version,
+        )
+    }
+
+    fn remote(&self) -> Option<&Remote> {
+        Some(self)
+    }
+}
+
+/// The workload of one key at `batch`: its single-op graph on the
+/// deterministic inputs, each run on its own copy of them.
+pub fn key_workload(key: &LutKey, batch: usize) -> Result<Workload, LutError> {
+    let (bytes, shapes) = key_onnx(key, batch)?;
+    let inputs = shapes
+        .into_iter()
+        .enumerate()
+        .map(|(i, shape)| Input {
+            values: input_values(shape.iter().product(), i as u64),
+            shape,
+        })
+        .collect();
+    Ok(Workload::copied(key.to_string(), bytes, inputs))
+}
+
+/// The workload of the evaluation network of `genotype` with `config`,
+/// one inference of `profile`'s batch.
+pub fn network_workload(
+    genotype: &Genotype,
+    config: &NetworkConfig,
+    profile: &DeviceProfile,
+) -> Result<Workload, LutError> {
+    let shape = profile.input_shape(config);
+    let bytes = network_onnx(genotype, config)?;
+    let input = Input {
+        values: input_values(shape.iter().product(), 7),
+        shape: shape.to_vec(),
+    };
+    Ok(Workload::copied(
+        format!("network {}", genotype.to_string().replace('\n', "; ")),
+        bytes,
+        vec![input],
+    ))
 }
 
 /// The ONNX bytes of the evaluation network of `genotype` with `config`,

@@ -20,24 +20,39 @@ pub fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{name}.partial"))
 }
 
-/// The device description of a measurement made now.
+/// The device description of a measurement made now on this machine.
 pub fn describe(profile: &DeviceProfile) -> DeviceDescription {
-    let (runtime, version) = match profile.backend {
-        LutBackend::Tract => ("tract-onnx", runtime::TRACT_VERSION),
-        LutBackend::Flex => ("burn-flex", "0.22.1"),
-        LutBackend::Cuda => ("burn-cuda", "0.22.1"),
+    let version = match profile.backend {
+        LutBackend::Tract => runtime::TRACT_VERSION,
+        LutBackend::Flex | LutBackend::Cuda => "0.22.1",
     };
     let mut host = HostInfo::detect();
     if profile.backend == LutBackend::Cuda {
         host.gpu = Some("CUDA device 0".into());
     }
+    describe_host(profile, host, version, env!("CARGO_PKG_VERSION"))
+}
+
+/// The device description of a measurement made now on `host`, with the
+/// runtime and tool versions installed there (a remote device's).
+pub fn describe_host(
+    profile: &DeviceProfile,
+    host: HostInfo,
+    runtime_version: &str,
+    tool_version: &str,
+) -> DeviceDescription {
+    let runtime = match profile.backend {
+        LutBackend::Tract => "tract-onnx",
+        LutBackend::Flex => "burn-flex",
+        LutBackend::Cuda => "burn-cuda",
+    };
     DeviceDescription {
         profile: profile.clone(),
         host,
         runtime: runtime.into(),
-        runtime_version: version.into(),
+        runtime_version: runtime_version.into(),
         measured_at: jiff::Timestamp::now().to_string(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
+        tool_version: tool_version.into(),
     }
 }
 
@@ -55,10 +70,16 @@ pub fn profile(
     let backend = backends.for_profile(profile)?;
     let keys = template.keys();
     let partial = partial_path(out);
+    let description = backend.describe(profile);
     let mut entries: Vec<Entry> = Vec::new();
     if partial.exists() {
         match Lut::load(&partial) {
-            Ok(old) if old.fingerprint == crate::table::fingerprint(profile, template) => {
+            // The host too: a table is measured on one machine, not resumed
+            // on another (this one, or a remote device).
+            Ok(old)
+                if old.fingerprint == crate::table::fingerprint(profile, template)
+                    && old.device.host == description.host =>
+            {
                 log::info!(
                     "resuming from {} ({} of {} keys measured)",
                     partial.display(),
@@ -68,13 +89,12 @@ pub fn profile(
                 entries = old.entries;
             }
             Ok(_) => log::warn!(
-                "ignoring {}: measured for another device or template",
+                "ignoring {}: measured for another device, host or template",
                 partial.display()
             ),
             Err(e) => log::warn!("ignoring unreadable partial table: {e}"),
         }
     }
-    let description = describe(profile);
     let total = keys.len();
     for (i, key) in keys.iter().enumerate() {
         on_key(i, total, key);

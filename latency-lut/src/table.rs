@@ -76,7 +76,7 @@ pub fn file_sha256(bytes: &[u8]) -> String {
 }
 
 /// FNV-1a 64 of a string, as 16 hex digits.
-fn fnv1a(text: &str) -> String {
+pub(crate) fn fnv1a(text: &str) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
         h ^= u64::from(b);

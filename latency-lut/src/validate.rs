@@ -137,6 +137,21 @@ fn sample_and_measure(
     on_sample: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Sample>, LutError> {
     let backend = backends.for_profile(&lut.device.profile)?;
+    // Predictions of one machine's table against another machine's
+    // measurements mean little; say so rather than refuse (a table is
+    // sometimes checked on a twin board on purpose).
+    let here = backend.describe(&lut.device.profile).host;
+    if here != lut.device.host {
+        log::warn!(
+            "the table was measured on {} ({} cores, {}), the networks now on {} ({} cores, {})",
+            lut.device.host.cpu_model,
+            lut.device.host.cores,
+            lut.device.host.os,
+            here.cpu_model,
+            here.cores,
+            here.os
+        );
+    }
     let template = &lut.template;
     let space = OpSpace::from_ops(template.ops.clone());
     let config = template.deploy_network();

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::nn::LinearConfig;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Tensor};
-use latency_lut::measure::{Backend, Backends, key_io};
+use latency_lut::measure::{Backend, Backends, Tract, key_io};
 use latency_lut::{DeviceProfile, Glue, LutBackend, LutError, LutKey};
 use models::genotype::Genotype;
 use models::network::{EvalNetworkConfig, NetworkConfig, Stem, global_avg_pool};
@@ -20,7 +20,10 @@ pub struct Burn;
 
 /// Every backend `edgenas` can measure on: tract and burn's.
 pub fn all_backends() -> Backends<'static> {
-    Backends { burn: Some(&Burn) }
+    Backends {
+        tract: &Tract,
+        burn: Some(&Burn),
+    }
 }
 
 impl Backend for Burn {

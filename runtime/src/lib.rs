@@ -2,7 +2,9 @@
 //! [`onnx::GraphBuilder`] and read back with their edgenas
 //! [`metadata::ModelMetadata`], and tract-onnx to run, time and profile
 //! them ([`tract`], [`profile`], [`timing`]), with the statistics and host
-//! description the measurements are recorded with ([`stats`], [`host`]).
+//! description the measurements are recorded with ([`stats`], [`host`]),
+//! and the same timing on another machine ([`remote`]: the protocol of
+//! `latency-lut serve`, its server and its client).
 //!
 //! `export` (the burn → ONNX writer and its parity check), `latency-lut`
 //! (profiling), `pipeline` (the δ sweep's timing) and `device-bench`
@@ -15,6 +17,7 @@ pub mod layers;
 pub mod metadata;
 pub mod onnx;
 pub mod profile;
+pub mod remote;
 pub mod stats;
 pub mod timing;
 pub mod tract;

@@ -125,3 +125,21 @@ impl DeployArgs {
         }
     }
 }
+
+/// Where latency is measured: on this machine, or on the target device
+/// through the `latency-lut serve` running there (`latency-lut profile`,
+/// `validate`, `calibrate`, `device-bench run`, `edgenas run`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct RemoteArgs {
+    /// Measure latency on the target device instead of this machine: the
+    /// HOST:PORT of `latency-lut serve` running there, usually the local
+    /// end of an SSH tunnel (`ssh -N -L 7431:127.0.0.1:7431 DEVICE`, then
+    /// `--remote 127.0.0.1:7431`). The device times with its own tract and
+    /// describes itself in what is written; everything else runs here.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub remote: Option<String>,
+    /// File holding the server's token (one line). Without it the token is
+    /// read from the EDGENAS_TOKEN environment variable.
+    #[arg(long, value_name = "FILE", requires = "remote")]
+    pub token_file: Option<std::path::PathBuf>,
+}

@@ -1,19 +1,20 @@
 //! `latency-lut`: profile a device into a latency table, show it, predict a
-//! genotype's latency, validate predictions against end-to-end runs, and
-//! calibrate a table.
+//! genotype's latency, validate predictions against end-to-end runs,
+//! calibrate a table, and serve timing requests from a host.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use artifacts::SearchConfig;
 use clap::{Args, Subcommand};
-use latency_lut::measure::Backends;
+use latency_lut::measure::{Backends, Remote};
 use latency_lut::stage::{
     TemplateSource, calibrate_file, predict_file, resolve_template, validate_file,
 };
 use latency_lut::{DeviceProfile, Lut, PenaltyInputs};
+use runtime::remote::{Server, ServerOptions, Token, listen_address};
 use serde::Serialize;
-use ui::{Bars, DeployArgs, SearchNetworkArgs};
+use ui::{Bars, DeployArgs, RemoteArgs, SearchNetworkArgs};
 
 /// Which networks a table covers (default: those of `edgenas run`).
 #[derive(Args, Debug, Clone)]
@@ -63,6 +64,38 @@ pub enum LutCommand {
     /// table on sampled architectures and store it in the table; validate
     /// afterwards on other architectures (another --seed).
     Calibrate(CalibrateArgs),
+    /// Run on the target device: time, with this machine's tract, the
+    /// models a host sends (`profile`, `validate` and `calibrate --remote`,
+    /// `device-bench run --remote`, `edgenas run --remote`), one client at
+    /// a time. Listens on loopback only unless --allow-remote; reach it
+    /// through an SSH tunnel. Runs until killed.
+    Serve(ServeArgs),
+}
+
+/// `--remote`: the device to measure on, connected; `None` measures here.
+fn connect(args: &RemoteArgs) -> Result<Option<Remote>> {
+    let Some(address) = &args.remote else {
+        return Ok(None);
+    };
+    let token = Token::resolve(args.token_file.as_deref())?;
+    let remote = Remote::connect(address, &token)?;
+    let device = remote.device();
+    log::info!(
+        "measuring on {address}: {} ({} cores, {}), tract {}, edgenas {}",
+        device.host.cpu_model,
+        device.host.cores,
+        device.host.os,
+        device.runtime_version,
+        device.tool_version
+    );
+    Ok(Some(remote))
+}
+
+/// The backends of a command: tract here, or on the `--remote` device.
+fn backends(remote: &Option<Remote>) -> Backends<'_> {
+    remote
+        .as_ref()
+        .map_or_else(Backends::tract_only, Backends::remote)
 }
 
 #[derive(Args)]
@@ -84,6 +117,8 @@ pub struct ProfileArgs {
     /// 0 leaves the table uncalibrated.
     #[arg(long, default_value_t = latency_lut::cache::CALIBRATION_SAMPLES)]
     pub calibrate: usize,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Output table (JSON, written atomically).
     #[arg(long)]
     pub out: PathBuf,
@@ -110,10 +145,11 @@ pub fn profile(args: ProfileArgs) -> Result<()> {
         device.repeats = r.max(1);
     }
     let template = resolve_template(&args.template.source(), args.template.deploy.size())?;
+    let remote = connect(&args.remote)?;
     let lut = latency_lut::cache::profile_and_calibrate(
         &template,
         &device,
-        &Backends::tract_only(),
+        &backends(&remote),
         &args.out,
         args.calibrate,
         &Bars,
@@ -266,6 +302,9 @@ pub struct ValidateArgs {
     /// Also write every sample (genotype, predicted, measured) as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    // --remote: the networks are measured on the table's device.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Print the statistics as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -286,9 +325,10 @@ struct ValidateSummary {
 }
 
 pub fn validate_cmd(args: ValidateArgs) -> Result<()> {
+    let remote = connect(&args.remote)?;
     let r = validate_file(
         &args.lut,
-        &Backends::tract_only(),
+        &backends(&remote),
         args.samples,
         args.seed,
         args.out.as_deref(),
@@ -335,15 +375,18 @@ pub struct CalibrateArgs {
     /// Seed of the sampled architectures (validate's default is 0).
     #[arg(long, default_value_t = latency_lut::cache::CALIBRATION_SEED)]
     pub seed: u64,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Print the calibration as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn calibrate_cmd(args: CalibrateArgs) -> Result<()> {
+    let remote = connect(&args.remote)?;
     let calibration = calibrate_file(
         &args.lut,
-        &Backends::tract_only(),
+        &backends(&remote),
         args.samples,
         args.seed,
         &Bars,
@@ -362,4 +405,73 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: a free port; the address is printed on
+    /// stdout). Only a loopback address (127.0.0.1, ::1, localhost) unless
+    /// --allow-remote: the host reaches it through an SSH tunnel.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7431")]
+    pub listen: String,
+    /// File holding the token clients must present (one line of at least 16
+    /// characters, e.g. `openssl rand -hex 16 > token`; the same on the
+    /// host). Without it the token is read from the EDGENAS_TOKEN
+    /// environment variable; one of the two is required.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Also listen on an address that is not loopback (e.g. 0.0.0.0:7431).
+    /// Nothing is encrypted and the token travels in clear text: only on a
+    /// network you trust.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Seconds a client may stay silent, between requests or within a
+    /// frame (the first frame must arrive whole within them), before the
+    /// server drops it, so a stalled host cannot hold the device.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+    /// TEST ONLY: busy-wait this many milliseconds after every timed run,
+    /// so tests can tell the device's times from the host's.
+    #[arg(long, hide = true)]
+    pub inject_slowdown_ms: Option<f64>,
+}
+
+pub fn serve(args: ServeArgs) -> Result<()> {
+    let address = listen_address(&args.listen, args.allow_remote)?;
+    let token = Token::resolve(args.token_file.as_deref())?;
+    if args.timeout == 0 {
+        bail!("--timeout must be at least 1 second");
+    }
+    let slowdown = match args.inject_slowdown_ms {
+        Some(ms) if !(ms.is_finite() && ms >= 0.0) => {
+            bail!("--inject-slowdown-ms must be a non-negative number of milliseconds, not {ms}")
+        }
+        Some(ms) => std::time::Duration::from_secs_f64(ms / 1e3),
+        None => std::time::Duration::ZERO,
+    };
+    let options = ServerOptions {
+        timeout: std::time::Duration::from_secs(args.timeout),
+        slowdown,
+        ..ServerOptions::default()
+    };
+    let server = Server::bind(address, token, options)
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let bound = server.local_addr()?;
+    let device = server.device();
+    log::info!(
+        "timing for clients on {bound}: {} ({} cores, {}), tract {}, one client at a time",
+        device.host.cpu_model,
+        device.host.cores,
+        device.host.os,
+        device.runtime_version
+    );
+    if !slowdown.is_zero() {
+        log::warn!("injecting {slowdown:?} of busy-wait per timed run (test only)");
+    }
+    // The one line on stdout: scripts (and tests) that listen on port 0
+    // read the address from it.
+    println!("listening on {bound}");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    Err(server.run()).context("the server stopped accepting connections")
 }

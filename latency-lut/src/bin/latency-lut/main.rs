@@ -9,7 +9,8 @@ use commands::LutCommand;
 
 /// Measure per-(op, shape) latency tables on a target device, predict the
 /// latency of discretized networks from them, and validate the predictions
-/// against end-to-end measurements (docs/algorithms.md §4).
+/// against end-to-end measurements (docs/algorithms.md §4). On the device,
+/// `serve` lets a host do all of this from afar (`--remote`).
 ///
 /// Logs go to stderr (RUST_LOG=debug for more); --json prints results on
 /// stdout.
@@ -28,6 +29,7 @@ fn main() {
         LutCommand::Predict(args) => commands::predict_cmd(args),
         LutCommand::Validate(args) => commands::validate_cmd(args),
         LutCommand::Calibrate(args) => commands::calibrate_cmd(args),
+        LutCommand::Serve(args) => commands::serve(args),
     };
     if let Err(err) = result {
         ui::exit_with(err, 1);

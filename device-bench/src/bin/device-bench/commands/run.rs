@@ -7,6 +7,8 @@ use anyhow::{Context, Result, bail};
 use artifacts::progress::Progress;
 use clap::Args;
 use device_bench::{BenchDevice, RunOptions, SLOWDOWN_ENV};
+use runtime::remote::{RemoteTarget, Token};
+use ui::RemoteArgs;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -18,10 +20,17 @@ pub struct RunArgs {
     /// IDX or CIFAR-10 binary) or `builtin:digits`.
     #[arg(long)]
     pub data: String,
-    /// Where the model runs. Only `cpu` (tract on this machine) runs in this
-    /// build; to measure a Jetson, run device-bench on the Jetson.
+    /// Where the model runs. Only `cpu` (tract on a CPU) runs in this build;
+    /// to measure a Jetson's CPU, run device-bench on the Jetson, or here
+    /// with --remote.
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: BenchDevice,
+    // --remote: the model and the calibration workload are timed on the
+    // device exactly as they would be here, and the report names the
+    // device's host. The accuracy is still computed here: tract's results
+    // do not depend on the machine.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// The report to write (JSON, atomically, only when the run succeeded).
     #[arg(long)]
     pub out: PathBuf,
@@ -81,6 +90,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         repeats: args.repeats,
         profile: args.profile,
         inject_slowdown: slowdown(args.inject_slowdown_ms)?,
+        remote: match args.remote.remote {
+            Some(address) => Some(RemoteTarget {
+                address,
+                token: Token::resolve(args.remote.token_file.as_deref())?,
+            }),
+            None => None,
+        },
     };
     // Fail before minutes of measuring, not when writing the report.
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty())
