@@ -39,6 +39,11 @@ enum Command {
     /// Draw a genotype's normal and reduction cells as an SVG diagram
     /// (inputs, layered nodes, op-labelled arrows, the concatenation).
     Draw(commands::draw::DrawArgs),
+    /// Write report.html into a run folder: accuracy and latency summary,
+    /// cell diagrams, search and retraining curves, α heat maps, predicted
+    /// vs measured latency per part, ONNX facts; one self-contained page
+    /// (inline SVG, nothing fetched). `edgenas run` writes it at the end
+    Report(commands::report::ReportArgs),
     /// Sweeps: one `edgenas run` per latency coefficient δ or latency
     /// budget and seed, plus random genotypes under each budget; then the
     /// deployed models (each run's verified model.onnx) timed in tract side
@@ -57,6 +62,7 @@ fn main() {
         Command::Retrain(args) => commands::retrain::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Draw(args) => commands::draw::run(args),
+        Command::Report(args) => commands::report::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
     });
     if let Err(err) = result {

@@ -23,12 +23,19 @@ pub fn mark_pareto(rows: &mut [SweepRow]) {
 
 pub fn markdown(rows: &[SweepRow]) -> String {
     let mut s = String::from(
-        "| run | seed | test accuracy (%) | predicted (ms) | tract median (ms) | p10–p90 (ms) | budget met | Pareto |\n|---|---|---|---|---|---|---|---|\n",
+        "| run | seed | test accuracy (%) | predicted (ms) | tract median (ms) | p10–p90 (ms) | budget met | Pareto | report |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
+        // Each run's page, relative to the sweep's folder.
+        let page = std::path::Path::new(&r.point.name()).join(crate::report::REPORT_HTML);
+        let link = if r.run_dir.join(crate::report::REPORT_HTML).exists() {
+            format!("[page]({})", page.display())
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {:.2} | {:.3} | {:.3} | {:.3}–{:.3} | {} | {} |",
+            "| {} | {} | {:.2} | {:.3} | {:.3} | {:.3}–{:.3} | {} | {} | {link} |",
             r.point.label(),
             r.point.seed(),
             r.test_accuracy,

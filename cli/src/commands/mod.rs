@@ -5,6 +5,7 @@
 pub mod args;
 pub mod draw;
 pub mod export;
+pub mod report;
 pub mod retrain;
 pub mod run;
 pub mod search;
