@@ -41,6 +41,11 @@ pub fn clean_up_on_signals() {
             artifacts::io::mark_interrupted();
             let training = artifacts::io::request_stop();
             let runs = pipeline::sweep::terminate_runs();
+            for job in pipeline::executor::cancel_jobs() {
+                eprintln!(
+                    "interrupted ({name}): cancelled SLURM job {job} (its tasks get SIGTERM and checkpoint); `sweep --resume` resubmits the unfinished runs"
+                );
+            }
             if training || !runs.is_empty() {
                 eprintln!(
                     "interrupted ({name}): finishing the current step to write a checkpoint (send {name} again to stop at once)"

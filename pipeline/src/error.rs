@@ -33,6 +33,12 @@ pub enum PipelineError {
     Bench(#[from] device_bench::BenchError),
     #[error(transparent)]
     Artifact(#[from] artifacts::ArtifactError),
+    /// Loading or running an ONNX model with tract (the error names it).
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    /// The `--remote` device: no token, unreachable, busy, or refusing.
+    #[error(transparent)]
+    Remote(#[from] runtime::remote::RemoteError),
     /// Options that contradict each other.
     #[error("{0}")]
     Usage(String),

@@ -9,7 +9,9 @@
 pub mod burn_backend;
 pub mod draw;
 pub mod error;
+pub mod executor;
 pub mod plot;
+pub mod report;
 pub mod run;
 pub mod sweep;
 

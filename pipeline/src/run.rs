@@ -12,7 +12,11 @@ use artifacts::{
     SEARCH_FILE, SearchConfig, SearchSummary, StagedDir, WEIGHTS_FILE, tool_version, write_json,
 };
 use datasets::Dataset;
-use latency_lut::{Cache, DeviceProfile, Lut, NetSize, predict, template_for};
+use latency_lut::measure::{Backends, Remote};
+use latency_lut::{
+    Cache, DeviceProfile, Lut, LutBackend, NetSize, Template, predict, template_for,
+};
+use runtime::remote::{RemoteTarget, Token};
 use search::AlphaPenalty;
 use search::latency::LatencyPenalty;
 use search::stage::{retrain_into, search_into};
@@ -262,6 +266,19 @@ pub struct RunConfig {
     /// Continue an interrupted run from `.OUT.checkpoint` (finished stages
     /// are kept, the unfinished one resumes from its last epoch).
     pub resume: bool,
+    /// Measure on this device instead of here: the latency table (tract
+    /// profiles only) and the deployed model's latency.
+    pub remote: Option<RemoteSpec>,
+}
+
+/// A target device reached through the `latency-lut serve` running there
+/// (`edgenas run --remote`).
+#[derive(Debug, Clone)]
+pub struct RemoteSpec {
+    /// HOST:PORT, usually the local end of an SSH tunnel.
+    pub address: String,
+    /// The token's file; `None` reads `EDGENAS_TOKEN`.
+    pub token_file: Option<PathBuf>,
 }
 
 /// The cell diagram `edgenas run` writes beside run.json.
@@ -427,6 +444,100 @@ pub fn random_genotype(
     )))
 }
 
+/// The device of `--remote`, its token read, refused for a profile that
+/// only this machine can measure (burn's backends).
+fn remote_target(
+    spec: Option<&RemoteSpec>,
+    profile: &DeviceProfile,
+) -> Result<Option<RemoteTarget>, PipelineError> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    if profile.backend != LutBackend::Tract {
+        return Err(PipelineError::Usage(format!(
+            "--remote measures with tract on the device (`latency-lut serve`), but --device {} \
+             measures burn-{} ops, which cannot be measured remotely: use a tract profile \
+             (--device cpu, or a device file with backend = \"tract\"), or run edgenas on \
+             the device itself without --remote",
+            profile.name,
+            profile.backend.name()
+        )));
+    }
+    Ok(Some(RemoteTarget {
+        address: spec.address.clone(),
+        token: Token::resolve(spec.token_file.as_deref())?,
+    }))
+}
+
+/// The device's latency table of a run, and what it was measured for.
+struct DeviceTable {
+    profile: DeviceProfile,
+    template: Template,
+    remote: Option<RemoteTarget>,
+    lut: Lut,
+    path: PathBuf,
+}
+
+/// The device's latency table: reused from the cache when one was measured
+/// for the same profile and template, else profiled now (on the `--remote`
+/// device when there is one).
+fn device_table(
+    config: &RunConfig,
+    data: &Dataset,
+    progress: &dyn Progress,
+) -> Result<DeviceTable, PipelineError> {
+    let profile =
+        DeviceProfile::resolve(&config.device).map_err(|source| PipelineError::Device {
+            spec: config.device.clone(),
+            source,
+        })?;
+    let template = template_for(
+        &config.search,
+        data.channels,
+        data.height,
+        data.num_classes,
+        config.deploy(),
+    );
+    let cache = Cache::new(&config.lut_cache);
+    let remote = remote_target(config.remote.as_ref(), &profile)?;
+    let (lut, path) = {
+        // The device serves one client at a time: the connection lasts as
+        // long as the table's profiling, not through the training.
+        let device = match &remote {
+            Some(target) => Some(Remote::connect(&target.address, &target.token)?),
+            None => None,
+        };
+        let backends = match &device {
+            Some(device) => Backends::remote(device),
+            None => crate::burn_backend::all_backends(),
+        };
+        cache
+            .get_or_profile(&profile, &template, &backends, progress)
+            .map_err(|source| PipelineError::Lut {
+                path: cache.path_for(&profile, &template, &backends),
+                source,
+            })?
+    };
+    Ok(DeviceTable {
+        profile,
+        template,
+        remote,
+        lut,
+        path,
+    })
+}
+
+/// `edgenas run --table-only`: the run's latency table, measured into the
+/// cache now unless it is there already; nothing else is trained or
+/// written. A sweep on a cluster calls it once before its job array, so
+/// the table comes from this machine (or the `--remote` device), never
+/// from the cluster's nodes. Returns the table's path.
+pub fn table(config: &RunConfig, progress: &dyn Progress) -> Result<PathBuf, PipelineError> {
+    config.search.validate()?;
+    let data = load_data(&config.data)?;
+    Ok(device_table(config, &data, progress)?.path)
+}
+
 impl RunConfig {
     /// The deployed network's size.
     pub fn deploy(&self) -> NetSize {
@@ -459,33 +570,18 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
     let data = load_data(&config.data)?;
     let retrain_config = config.retrain.resolve(data.height);
     retrain_config.validate()?;
-
-    // The device's latency table: reused from the cache when one was
-    // measured for the same profile and template, else profiled now.
-    let profile =
-        DeviceProfile::resolve(&config.device).map_err(|source| PipelineError::Device {
-            spec: config.device.clone(),
-            source,
-        })?;
-    let template = template_for(
-        search_config,
-        data.channels,
-        data.height,
-        data.num_classes,
-        config.deploy(),
-    );
-    let cache = Cache::new(&config.lut_cache);
-    let (lut, lut_path) = cache
-        .get_or_profile(
-            &profile,
-            &template,
-            &crate::burn_backend::all_backends(),
-            progress,
-        )
-        .map_err(|source| PipelineError::Lut {
-            path: cache.path(&profile, &template),
-            source,
-        })?;
+    let DeviceTable {
+        profile,
+        template,
+        remote,
+        lut,
+        path: lut_path,
+    } = device_table(config, &data, progress)?;
+    // The deployed model is measured where the table was.
+    let bench_options = device_bench::RunOptions {
+        remote,
+        ..device_bench::RunOptions::default()
+    };
     let mut settings = config.penalty.clone();
     settings.lut_path = Some(lut_path.clone());
     let penalty = LatencyPenalty::new(lut.clone(), &template, &settings).map_err(|source| {
@@ -594,7 +690,7 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
     // model with tract on the test split.
     let onnx_path = staged.path().join(ONNX_FILE);
     let exported = export::export_run(&retrain_dir, &onnx_path, &export::ExportOptions::default())?;
-    let bench = device_bench::run(&onnx_path, &data, &device_bench::RunOptions::default())?;
+    let bench = device_bench::run(&onnx_path, &data, &bench_options)?;
     bench.save(&staged.path().join(REPORT_FILE))?;
     let batch1 = bench
         .latency
@@ -660,6 +756,7 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
         &staged.path().join(CELLS_FILE),
         crate::draw::cells_svg(&genotype).as_bytes(),
     )?;
+    crate::report::write(staged.path())?;
     staged.commit()?;
     checkpoint.remove();
     Ok(summary)

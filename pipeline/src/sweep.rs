@@ -1,6 +1,7 @@
 //! The sweeps: one `edgenas run` per point — a latency coefficient δ, a
 //! latency budget, or a random genotype drawn under a budget — per seed
-//! (each a separate process, `jobs` at a time), then every deployed model,
+//! (each a separate process, `jobs` at a time, or a task of one SLURM job
+//! array: [`crate::executor`]), then every deployed model,
 //! the `model.onnx` that its run already exported and verified, is timed in
 //! tract round-robin, so drift of a shared machine hits all of them alike.
 
@@ -15,6 +16,7 @@ use runtime::timing::{self, Schedule};
 use serde::Serialize;
 
 use crate::PipelineError;
+use crate::executor::{self, Executor, Task};
 use crate::plot::{mark_pareto, markdown, svg};
 
 /// `edgenas sweep`.
@@ -31,8 +33,9 @@ pub struct SweepConfig {
     /// Random genotypes per budget (seeds 0, 1, …), drawn under the budget
     /// and retrained like the searched ones.
     pub random_per_budget: usize,
-    /// Runs at a time.
-    pub jobs: usize,
+    /// Where the runs execute: local processes (`jobs` at a time) or a
+    /// SLURM job array.
+    pub executor: Executor,
     /// OUT/<point>/ per run, OUT/sweep.json, OUT/sweep.md, OUT/pareto.svg.
     pub out: PathBuf,
     /// Timed tract runs per model (batch 1).
@@ -184,15 +187,37 @@ fn finished(config: &SweepConfig, point: &Point) -> Option<RunSummary> {
     RunSummary::load(&run_dir(&config.out, point).join(RUN_FILE)).ok()
 }
 
-fn spawn(config: &SweepConfig, point: &Point) -> Result<Child, PipelineError> {
+fn check_exe(config: &SweepConfig) -> Result<(), PipelineError> {
     if config.exe.to_string_lossy().ends_with(" (deleted)") {
         return Err(PipelineError::Sweep(
             "the edgenas binary was replaced while the sweep ran (rebuilt?); start the sweep again with --resume to keep the finished runs".into(),
         ));
     }
-    let dir = run_dir(&config.out, point);
+    Ok(())
+}
+
+/// The `edgenas` arguments of `point`'s run, its options recorded beside
+/// its folder (what `--resume` compares).
+fn run_command(config: &SweepConfig, point: &Point) -> Result<Vec<String>, PipelineError> {
     let args = serde_json::to_string(&config.run_args).expect("strings serialize");
     write_atomic(&args_path(&config.out, point), args.as_bytes())?;
+    let mut command = vec!["run".to_string(), "--force".to_string()];
+    // With --resume, a run interrupted with the sweep continues from its
+    // checkpoint (or starts over when it has none).
+    if config.resume {
+        command.push("--resume".into());
+    }
+    command.extend(point.args());
+    command.push("--out".into());
+    command.push(run_dir(&config.out, point).to_string_lossy().into_owned());
+    command.extend(config.run_args.iter().cloned());
+    Ok(command)
+}
+
+fn spawn(config: &SweepConfig, point: &Point) -> Result<Child, PipelineError> {
+    check_exe(config)?;
+    let dir = run_dir(&config.out, point);
+    let command = run_command(config, point)?;
     let log = log_path(&config.out, point);
     let log_file = std::fs::File::create(&log).map_err(|e| io_error(&log, e))?;
     log::info!(
@@ -202,17 +227,8 @@ fn spawn(config: &SweepConfig, point: &Point) -> Result<Child, PipelineError> {
         dir.display(),
         log.display()
     );
-    // With --resume, a run interrupted with the sweep continues from its
-    // checkpoint (or starts over when it has none).
-    let resume: &[&str] = if config.resume { &["--resume"] } else { &[] };
     let child = Command::new(&config.exe)
-        .arg("run")
-        .arg("--force")
-        .args(resume)
-        .args(point.args())
-        .arg("--out")
-        .arg(&dir)
-        .args(&config.run_args)
+        .args(&command)
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
@@ -284,7 +300,7 @@ fn finish(child: Child, point: &Point, out: &Path) -> Result<RunSummary, Pipelin
 /// `pareto.svg` into `config.out`.
 pub fn sweep(config: &SweepConfig) -> Result<SweepSummary, PipelineError> {
     let points = config.points();
-    if points.is_empty() || config.jobs == 0 {
+    if points.is_empty() || matches!(config.executor, Executor::Local { jobs: 0 }) {
         return Err(PipelineError::Usage(
             "a sweep needs at least one δ or budget, one seed, and --jobs at least 1".into(),
         ));
@@ -306,9 +322,11 @@ pub fn sweep(config: &SweepConfig) -> Result<SweepSummary, PipelineError> {
     }
     std::fs::create_dir_all(&config.out).map_err(|e| io_error(&config.out, e))?;
 
+    if let Executor::Slurm(options) = &config.executor {
+        executor::wait_for_earlier_array(&config.out.join("slurm"), options.poll)?;
+    }
     let mut summaries: Vec<(Point, RunSummary)> = Vec::new();
-    let mut pending: Vec<(Point, Child)> = Vec::new();
-    let mut first = true;
+    let mut todo = Vec::new();
     for point in points {
         if config.resume
             && let Some(summary) = finished(config, &point)
@@ -319,15 +337,41 @@ pub fn sweep(config: &SweepConfig) -> Result<SweepSummary, PipelineError> {
                 run_dir(&config.out, &point).display()
             );
             summaries.push((point, summary));
-            continue;
+        } else {
+            todo.push(point);
         }
+    }
+    match &config.executor {
+        Executor::Local { jobs } => run_locally(config, *jobs, todo, &mut summaries)?,
+        Executor::Slurm(options) => run_on_slurm(config, options, todo, &mut summaries)?,
+    }
+
+    let mut rows = time_models(config, summaries)?;
+    mark_pareto(&mut rows);
+    let table = markdown(&rows);
+    write_atomic(&config.out.join("sweep.md"), table.as_bytes())?;
+    write_atomic(&config.out.join("pareto.svg"), svg(&rows).as_bytes())?;
+    artifacts::write_json(&config.out.join("sweep.json"), &rows)?;
+    Ok(SweepSummary { rows, table })
+}
+
+/// Runs `todo` as child processes, `jobs` at a time.
+fn run_locally(
+    config: &SweepConfig,
+    jobs: usize,
+    todo: Vec<Point>,
+    summaries: &mut Vec<(Point, RunSummary)>,
+) -> Result<(), PipelineError> {
+    let mut pending: Vec<(Point, Child)> = Vec::new();
+    let mut first = true;
+    for point in todo {
         pending.push((point, spawn(config, &point)?));
         // The first run spawned may have to measure the latency table (the
         // others reuse it from the cache).
         let limit = if first && summaries.is_empty() {
             1
         } else {
-            config.jobs
+            jobs
         };
         first = false;
         while pending.len() >= limit {
@@ -338,14 +382,82 @@ pub fn sweep(config: &SweepConfig) -> Result<SweepSummary, PipelineError> {
     for (p, child) in pending {
         summaries.push((p, finish(child, &p, &config.out)?));
     }
+    Ok(())
+}
 
-    let mut rows = time_models(config, summaries)?;
-    mark_pareto(&mut rows);
-    let table = markdown(&rows);
-    write_atomic(&config.out.join("sweep.md"), table.as_bytes())?;
-    write_atomic(&config.out.join("pareto.svg"), svg(&rows).as_bytes())?;
-    artifacts::write_json(&config.out.join("sweep.json"), &rows)?;
-    Ok(SweepSummary { rows, table })
+/// Runs `todo` as one SLURM job array, after measuring the latency table
+/// here, once (`edgenas run … --table-only`), into the cache the tasks
+/// then read from the shared filesystem. A failed task's log tail is part
+/// of the error; `--resume` resubmits only the runs that did not finish.
+fn run_on_slurm(
+    config: &SweepConfig,
+    options: &executor::SlurmOptions,
+    todo: Vec<Point>,
+    summaries: &mut Vec<(Point, RunSummary)>,
+) -> Result<(), PipelineError> {
+    let Some(first) = todo.first() else {
+        return Ok(());
+    };
+    check_exe(config)?;
+    // The table: measured on this machine (or the --remote device), not on
+    // the cluster's nodes, before any task starts.
+    let mut table = run_command(config, first)?;
+    table.push("--table-only".into());
+    log::info!("measuring (or finding) the latency table before the array");
+    let out = Command::new(&config.exe)
+        .args(&table)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| io_error(&config.exe, e))?;
+    if !out.status.success() {
+        return Err(PipelineError::Sweep(format!(
+            "measuring the latency table before the SLURM array failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let tasks = todo
+        .iter()
+        .map(|point| {
+            Ok(Task {
+                name: point.name(),
+                program: config.exe.clone(),
+                args: run_command(config, point)?,
+                log: log_path(&config.out, point),
+                status: config.out.join(format!("{}.exit", point.name())),
+            })
+        })
+        .collect::<Result<Vec<_>, PipelineError>>()?;
+    let statuses = executor::run_array(options, &config.out.join("slurm"), &tasks)?;
+    let mut failed = Vec::new();
+    for ((point, task), status) in todo.into_iter().zip(&tasks).zip(statuses) {
+        let summary = match status {
+            Some(0) => RunSummary::load(&run_dir(&config.out, &point).join(RUN_FILE)).ok(),
+            _ => None,
+        };
+        match summary {
+            Some(s) => summaries.push((point, s)),
+            None => failed.push(format!(
+                "{} ({}); last lines of {}:\n{}",
+                task.name,
+                match status {
+                    Some(code) => format!("exit status {code}"),
+                    None => "never finished: time limit, node failure or cancelled".into(),
+                },
+                task.log.display(),
+                executor::tail(&task.log, 12)
+            )),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(PipelineError::Sweep(format!(
+            "{} of {} SLURM task(s) failed (`--resume` keeps the finished runs and resubmits the others):\n{}",
+            failed.len(),
+            tasks.len(),
+            failed.join("\n")
+        )));
+    }
+    Ok(())
 }
 
 /// Times every run's `model.onnx` at batch 1, round-robin: one warm-up

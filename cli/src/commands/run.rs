@@ -30,9 +30,15 @@ pub struct RunArgs {
     #[command(flatten)]
     pub penalty: PenaltyArgs,
     /// Folder of measured latency tables, reused when the device profile and
-    /// the template match (checked by fingerprint).
+    /// the template match (checked by fingerprint; a remote device's tables
+    /// also by its host).
     #[arg(long, default_value = "runs/lut-cache")]
     pub lut_cache: PathBuf,
+    // --remote: the latency table (tract profiles only) and the deployed
+    // model's latency are measured on the device; search, retraining,
+    // export and the accuracy run here.
+    #[command(flatten)]
+    pub remote: ui::RemoteArgs,
     /// Output folder: OUT/search, OUT/retrain, OUT/model.onnx,
     /// OUT/report.json, OUT/cells.svg (the cell diagram) and OUT/run.json.
     #[arg(long, default_value = "runs/default")]
@@ -56,10 +62,17 @@ pub struct RunArgs {
     /// Print the summary (run.json) on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Only make sure the latency table of this run's device and networks
+    /// is in --lut-cache (measuring it now if it is not), print its path
+    /// and stop: no training, nothing written to --out. `edgenas sweep
+    /// --executor slurm` does this once before its job array.
+    #[arg(long)]
+    pub table_only: bool,
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
     args.penalty.check()?;
+    let remote = args.remote.remote.clone();
     let config = RunConfig {
         data: args.data.data,
         search: args.search.config(),
@@ -72,7 +85,19 @@ pub fn run(args: RunArgs) -> Result<()> {
         force: args.force,
         random_genotype: args.random_genotype,
         resume: args.resume,
+        remote: args.remote.remote.map(|address| pipeline::run::RemoteSpec {
+            address,
+            token_file: args.remote.token_file,
+        }),
     };
+    if args.table_only {
+        let path = pipeline::run::table(&config, &Bars)?;
+        if args.json {
+            println!("{}", serde_json::json!({ "lut_path": path }));
+        }
+        eprintln!("latency table: {}", path.display());
+        return Ok(());
+    }
     let s = pipeline::run(&config, &Bars)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
@@ -129,6 +154,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         s.tract_latency_ms_p50,
         s.tract_latency_ms_p90
     );
+    if let Some(address) = &remote {
+        eprintln!("  the table and the deployed latency were measured on the device at {address}");
+    }
     if let (Some(budget), Some(met), Some(over)) =
         (s.penalty.budget_ms, s.budget_met, s.budget_over_pct)
     {
@@ -141,9 +169,11 @@ pub fn run(args: RunArgs) -> Result<()> {
             over.abs()
         );
     }
+    let dir = s.run_path.parent().unwrap_or(&s.run_path);
+    eprintln!("  artifacts: {}", dir.display());
     eprintln!(
-        "  artifacts: {}",
-        s.run_path.parent().unwrap_or(&s.run_path).display()
+        "  report: {} (open it in a browser)",
+        dir.join(pipeline::report::REPORT_HTML).display()
     );
     Ok(())
 }

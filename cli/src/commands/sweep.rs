@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use pipeline::SweepConfig;
+use pipeline::executor::{Executor, SlurmOptions};
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
@@ -28,9 +29,36 @@ pub struct SweepArgs {
     /// like the searched ones: the baseline the budget search must beat.
     #[arg(long, default_value_t = 3)]
     pub random_per_budget: usize,
-    /// Runs at a time (separate processes).
+    /// Runs at a time (separate processes; --executor local).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
+    /// Where the runs execute: `local` (child processes, --jobs at a time)
+    /// or `slurm` (one `sbatch --array` job; --out, the data, the latency
+    /// cache and this binary must be on a filesystem the nodes share; the
+    /// latency table is measured here, once, before the array).
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: ExecutorKind,
+    /// --executor slurm: the partition (`sbatch --partition`).
+    #[arg(long)]
+    pub slurm_partition: Option<String>,
+    /// --executor slurm: each task's time limit (`sbatch --time`, e.g.
+    /// 02:00:00).
+    #[arg(long)]
+    pub slurm_time: Option<String>,
+    /// --executor slurm: CPUs per task (`sbatch --cpus-per-task`).
+    #[arg(long)]
+    pub slurm_cpus: Option<usize>,
+    /// --executor slurm: generic resources per task (`sbatch --gres`), e.g.
+    /// gpu:1 together with `-- --backend cuda`.
+    #[arg(long)]
+    pub slurm_gres: Option<String>,
+    /// --executor slurm: a further sbatch option, verbatim (repeatable),
+    /// e.g. --slurm-extra=--mem=8G --slurm-extra=--account=proj.
+    #[arg(long, allow_hyphen_values = true)]
+    pub slurm_extra: Vec<String>,
+    /// --executor slurm: seconds between two `squeue` polls.
+    #[arg(long, default_value_t = 10.0)]
+    pub slurm_poll: f64,
     /// Output folder: OUT/delta-<δ>-seed<s>/, OUT/budget-<B>ms-seed<s>/,
     /// OUT/random-<B>ms-seed<s>/ per run, OUT/sweep.json, OUT/sweep.md
     /// (per-run table and, per budget, searched vs random mean ± std),
@@ -54,6 +82,13 @@ pub struct SweepArgs {
     /// sets those per run).
     #[arg(last = true)]
     pub run_args: Vec<String>,
+}
+
+/// `--executor`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExecutorKind {
+    Local,
+    Slurm,
 }
 
 /// A δ value, or `none`.
@@ -102,7 +137,25 @@ pub fn run(args: SweepArgs) -> Result<()> {
         latency_budget: args.latency_budget,
         seeds: args.seeds,
         random_per_budget: args.random_per_budget,
-        jobs: args.jobs,
+        executor: match args.executor {
+            ExecutorKind::Local => Executor::Local { jobs: args.jobs },
+            ExecutorKind::Slurm => {
+                if !(args.slurm_poll.is_finite() && args.slurm_poll > 0.0) {
+                    anyhow::bail!(
+                        "--slurm-poll must be positive seconds, not {}",
+                        args.slurm_poll
+                    );
+                }
+                Executor::Slurm(SlurmOptions {
+                    partition: args.slurm_partition,
+                    time: args.slurm_time,
+                    cpus: args.slurm_cpus,
+                    gres: args.slurm_gres,
+                    extra: args.slurm_extra,
+                    poll: std::time::Duration::from_secs_f64(args.slurm_poll),
+                })
+            }
+        },
         out: args.out,
         repeats: args.repeats,
         resume: args.resume,
