@@ -69,30 +69,9 @@ fn serve(token_file: &Path, log: &Path) -> Serving {
 
 /// The tiny run's options, measuring with `device` into `cache` and `out`.
 fn tiny_run<'a>(device: &'a str, cache: &'a str, out: &'a str) -> Vec<&'a str> {
-    let mut args = vec![
-        "run",
-        "--json",
-        "--epochs",
-        "1",
-        "--pretrain-epochs",
-        "1",
-        "--warmup-epochs",
-        "1",
-        "--retrain-epochs",
-        "1",
-        "--retrain-channels",
-        "4",
-        "--retrain-layers",
-        "3",
-        "--retrain-subset",
-        "256",
-        "--device",
-        device,
-        "--lut-cache",
-        cache,
-        "--out",
-        out,
-    ];
+    let mut args = vec!["run", "--json"];
+    args.extend_from_slice(common::TINY_RUN);
+    args.extend_from_slice(&["--device", device, "--lut-cache", cache, "--out", out]);
     args.extend_from_slice(common::TINY_NETWORK);
     args
 }

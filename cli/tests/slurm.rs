@@ -210,25 +210,9 @@ fn sweep_command(cluster: &Cluster, dir: &Path, out: &str, executor: &[&str]) ->
         out,
     ];
     args.extend_from_slice(executor);
-    args.extend_from_slice(&[
-        "--",
-        "--epochs",
-        "1",
-        "--pretrain-epochs",
-        "1",
-        "--warmup-epochs",
-        "1",
-        "--retrain-epochs",
-        "1",
-        "--retrain-channels",
-        "4",
-        "--retrain-layers",
-        "3",
-        "--retrain-subset",
-        "256",
-        "--lut-cache",
-        "cache",
-    ]);
+    args.push("--");
+    args.extend_from_slice(common::TINY_RUN);
+    args.extend_from_slice(&["--lut-cache", "cache"]);
     args.extend_from_slice(common::TINY_NETWORK);
     let mut command = cluster.command(env!("CARGO_BIN_EXE_edgenas"));
     command.args(&args).current_dir(dir).env("RUST_LOG", "info");
@@ -299,46 +283,14 @@ fn a_sweep_through_slurm_gathers_what_a_local_sweep_does() {
         assert!(out.join(format!("delta-0-seed{seed}/report.html")).exists());
     }
     // Resuming resubmits nothing: both runs are kept.
-    let again = cluster
-        .command(env!("CARGO_BIN_EXE_edgenas"))
-        .args([
-            "sweep",
-            "--resume",
-            "--latency-coef",
-            "0",
-            "--seeds",
-            "0,1",
-            "--repeats",
-            "20",
-            "--out",
-            "slurm",
-            "--executor",
-            "slurm",
-            "--slurm-poll",
-            "0.5",
-            "--",
-            "--epochs",
-            "1",
-            "--pretrain-epochs",
-            "1",
-            "--warmup-epochs",
-            "1",
-            "--retrain-epochs",
-            "1",
-            "--retrain-channels",
-            "4",
-            "--retrain-layers",
-            "3",
-            "--retrain-subset",
-            "256",
-            "--lut-cache",
-            "cache",
-        ])
-        .args(common::TINY_NETWORK)
-        .current_dir(tmp.path())
-        .env("RUST_LOG", "info")
-        .output()
-        .unwrap();
+    let again = sweep_command(
+        &cluster,
+        tmp.path(),
+        "slurm",
+        &["--resume", "--executor", "slurm", "--slurm-poll", "0.5"],
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{err}");
     assert_eq!(err.matches("keeping the finished run").count(), 2, "{err}");

@@ -18,6 +18,26 @@ pub const TINY_NETWORK: &[&str] = &[
     "256",
 ];
 
+/// The stages of a deliberately tiny `edgenas run` after TINY_NETWORK's
+/// data and sizes: one epoch of each, a 4×3 retrained network on 256
+/// images.
+pub const TINY_RUN: &[&str] = &[
+    "--epochs",
+    "1",
+    "--pretrain-epochs",
+    "1",
+    "--warmup-epochs",
+    "1",
+    "--retrain-epochs",
+    "1",
+    "--retrain-channels",
+    "4",
+    "--retrain-layers",
+    "3",
+    "--retrain-subset",
+    "256",
+];
+
 /// A valid random genotype of `relaxation` with `nodes` nodes, as the JSON
 /// of a genotype file.
 pub fn genotype_json(relaxation: arch::Relaxation, nodes: usize, seed: u64) -> String {
