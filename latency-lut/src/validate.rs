@@ -98,23 +98,11 @@ pub fn calibrate(
     let mut raw = lut.clone();
     raw.calibration = None;
     let rows = sample_and_measure(&raw, backends, n, seed, on_sample)?;
-    // Weighted least squares with weights 1/m²: minimize Σ ((a·x + b − m)/m)².
-    let (mut sxx, mut sx, mut s1, mut sxm, mut sm) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for r in &rows {
-        let (x, m) = (r.predicted_ms, r.measured.median);
-        let w = 1.0 / (m * m);
-        sxx += w * x * x;
-        sx += w * x;
-        s1 += w;
-        sxm += w * x * m;
-        sm += w * m;
-    }
-    let det = sxx * s1 - sx * sx;
-    if det.abs() < f64::EPSILON {
-        return Err(LutError::Runtime("calibration: degenerate sample".into()));
-    }
-    let scale = (sxm * s1 - sx * sm) / det;
-    let offset_ms = (sxx * sm - sx * sxm) / det;
+    let points: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| (r.predicted_ms, r.measured.median))
+        .collect();
+    let (scale, offset_ms) = fit(&points)?;
     let fitted: Vec<f64> = rows
         .iter()
         .map(|r| scale * r.predicted_ms + offset_ms)
@@ -127,6 +115,37 @@ pub fn calibrate(
         seed,
         fit_rmse_pct: rmse_pct(&fitted, &measured),
     })
+}
+
+/// The weighted least-squares fit `measured ≈ scale · predicted + offset`
+/// (weights 1/m²: minimizes Σ ((a·x + b − m)/m)²) of `(predicted,
+/// measured)` points. A fit whose scale is not positive (measured latency
+/// not growing with the table's sum over these samples) is an error: such a
+/// calibration would turn cheaper networks into slower predictions, and
+/// the table loader refuses it.
+pub fn fit(points: &[(f64, f64)]) -> Result<(f64, f64), LutError> {
+    let (mut sxx, mut sx, mut s1, mut sxm, mut sm) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for &(x, m) in points {
+        let w = 1.0 / (m * m);
+        sxx += w * x * x;
+        sx += w * x;
+        s1 += w;
+        sxm += w * x * m;
+        sm += w * m;
+    }
+    let det = sxx * s1 - sx * sx;
+    if !det.is_finite() || det.abs() < f64::EPSILON {
+        return Err(LutError::Runtime("calibration: degenerate sample".into()));
+    }
+    let scale = (sxm * s1 - sx * sm) / det;
+    let offset_ms = (sxx * sm - sx * sxm) / det;
+    if !(scale.is_finite() && scale > 0.0 && offset_ms.is_finite()) {
+        return Err(LutError::Runtime(format!(
+            "calibration: the fit over {} networks gives scale {scale:.4} and offset {offset_ms:.4} ms: the measured latency does not grow with the table's prediction (the networks' spread is below this machine's timing noise, or a fixed cost dominates); nothing was written — measure again on a quieter machine or with more --samples",
+            points.len()
+        )));
+    }
+    Ok((scale, offset_ms))
 }
 
 fn sample_and_measure(
@@ -179,4 +198,20 @@ fn sample_and_measure(
     }
     on_sample(n, n);
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn the_fit_recovers_a_line_and_refuses_a_non_positive_scale() {
+        let (scale, offset) = fit(&[(1.0, 1.7), (2.0, 3.2), (4.0, 6.2)]).unwrap();
+        assert!((scale - 1.5).abs() < 1e-9 && (offset - 0.2).abs() < 1e-9);
+        // Measured latency falling as the prediction grows: refused.
+        let err = fit(&[(1.0, 3.0), (2.0, 2.9), (4.0, 2.5)]).unwrap_err();
+        assert!(err.to_string().contains("does not grow"), "{err}");
+        // One network size only: degenerate.
+        assert!(fit(&[(1.0, 2.0), (1.0, 2.1)]).is_err());
+    }
 }
