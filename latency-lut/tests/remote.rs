@@ -521,6 +521,8 @@ fn a_second_client_is_told_the_device_is_busy() {
 
 #[test]
 fn bad_addresses_and_tokens_are_clear_errors() {
+    // Not while another test of this file times: its load would skew them.
+    let _timing = timing();
     // Nothing listens on port 1 of loopback.
     let err = Client::connect("127.0.0.1:1", &token())
         .err()
@@ -755,6 +757,8 @@ fn profile_and_validate_through_the_binaries() {
 /// alone: tract's own parsing of mutated models is fuzzed in cli/tests.)
 #[test]
 fn mutated_conversations_never_break_the_server() {
+    // Not while another test of this file times: its load would skew them.
+    let _timing = timing();
     let _timing = timing();
     let address = start(options(Duration::from_secs(2), Duration::ZERO));
     let workload = key_workload(&LutKey::new("relu", 4, 4, 4, 1), 1).unwrap();
