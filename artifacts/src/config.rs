@@ -79,6 +79,11 @@ pub struct SearchConfig {
     pub pretrain_epochs: usize,
     /// W: warm-up epochs of each freshly built evaluation network.
     pub warmup_epochs: usize,
+    /// S_U: E is rebuilt from the discretized α (fresh weights, warm-up)
+    /// every this many search epochs, and keeps training in between
+    /// (Algorithm 1; 1 = every epoch, the dissertation's setting).
+    #[serde(default = "default_rebuild_interval")]
+    pub rebuild_interval: usize,
     pub lr_weights: f64,
     pub momentum: f64,
     pub weight_decay: f64,
@@ -114,6 +119,7 @@ impl Default for SearchConfig {
             epochs: 4,
             pretrain_epochs: 2,
             warmup_epochs: 2,
+            rebuild_interval: 1,
             lr_weights: 0.08,
             momentum: 0.9,
             weight_decay: 3e-4,
@@ -185,6 +191,9 @@ impl SearchConfig {
         }
         if self.nodes == 0 || self.layers == 0 || self.eval_layers == 0 {
             return bad("nodes and layers must be at least 1");
+        }
+        if self.rebuild_interval == 0 {
+            return bad("the evaluation network's rebuild interval must be at least 1 epoch");
         }
         if let Some(lr) = self.lr_alpha {
             real("the α learning rate (--arch-lr)", lr, Bound::AtLeast(0.0))?;
@@ -454,6 +463,10 @@ fn default_budget_rate() -> f64 {
 /// what it integrated while over budget does not keep pushing α to cheaper
 /// operations once the budget is met.
 pub const DEFAULT_BUDGET_DECAY: f64 = 0.5;
+
+fn default_rebuild_interval() -> usize {
+    1
+}
 
 fn default_budget_decay() -> f64 {
     DEFAULT_BUDGET_DECAY

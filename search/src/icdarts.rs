@@ -116,6 +116,8 @@ pub struct SearchCheckpoint {
     pub epochs_done: usize,
     pub step: usize,
     pub alpha_steps_done: usize,
+    /// E's steps since it was rebuilt.
+    pub eval_step: usize,
     pub rng: DataRng,
     pub metrics: Vec<EpochMetrics>,
     /// δ of the budget's dual ascent, under a budget.
@@ -298,7 +300,7 @@ pub fn run_search_resumable(
     // life (warm-up plus the epoch it teaches in). Under the search's
     // global schedule the last epochs' E trained at ≈ 0 and taught from
     // chance level.
-    let eval_life = (config.warmup_epochs + 1) * steps_per_epoch;
+    let eval_life = (config.warmup_epochs + config.rebuild_interval) * steps_per_epoch;
     let mut step = 0usize;
     let mut alpha_steps_done = 0usize;
     let mut metrics = Vec::new();
@@ -308,6 +310,11 @@ pub fn run_search_resumable(
         |what: &str, e: String| SearchError::Config(format!("checkpoint {what}: {e}"));
     let mut within = None;
     let mut resumed_eval = None;
+    // E's steps since it was rebuilt (its learning rate's position), and
+    // its genotype, discretized from α when it was rebuilt; both live
+    // across the S_U epochs between rebuilds.
+    let mut eval_step = 0usize;
+    let mut eval_genotype: Option<Genotype> = None;
     if let Some(c) = checkpoints.resume {
         let bad = bad_checkpoint;
         let SearchState {
@@ -397,13 +404,14 @@ pub fn run_search_resumable(
         );
         within = c.within;
         resumed_eval = c.eval;
+        eval_step = c.eval_step;
     }
     // The state after an epoch, or after a step when a signal stops the
     // search, handed to `checkpoints.save`.
     let mut checkpoint = |state: &SearchState,
                           rng: &DataRng,
                           done: usize,
-                          (step, alpha_steps_done): (usize, usize),
+                          (step, alpha_steps_done, eval_step): (usize, usize, usize),
                           metrics: &[EpochMetrics],
                           dual: Option<&DualAscent>,
                           within: Option<WithinEpoch>,
@@ -425,6 +433,7 @@ pub fn run_search_resumable(
             epochs_done: done,
             step,
             alpha_steps_done,
+            eval_step,
             rng: rng.clone(),
             metrics: metrics.to_vec(),
             dual_coef: dual.map(|d| d.coef),
@@ -499,7 +508,7 @@ pub fn run_search_resumable(
                     &state,
                     &rng,
                     epoch,
-                    (step, alpha_steps_done),
+                    (step, alpha_steps_done, eval_step),
                     &metrics,
                     dual.as_ref(),
                     Some(within),
@@ -539,7 +548,7 @@ pub fn run_search_resumable(
             &state,
             &rng,
             epoch + 1,
-            (step, alpha_steps_done),
+            (step, alpha_steps_done, eval_step),
             &metrics,
             dual.as_ref(),
             None,
@@ -561,29 +570,37 @@ pub fn run_search_resumable(
             }
             _ => 0.0,
         };
-        // ᾱ = discretize(α); E is rebuilt from it with fresh weights and warmed up.
-        let mut eval_step = 0usize;
+        // Every S_U epochs: ᾱ = discretize(α); E is rebuilt from it with
+        // fresh weights and warmed up. In between, E keeps training.
+        let rebuild = epoch % config.rebuild_interval == 0;
         let mut eval_warmup_val_accuracy = None;
         let mut search_resumed = None;
-        // E's genotype, discretized from α at the start of the epoch.
-        let mut eval_genotype = None;
+        let kept = state.eval.take();
         state.eval = if config.algo == Algo::Icdarts {
             let (mut e, mut opt_e);
-            match resumed_eval.take() {
-                // E of the stopped epoch: its genotype (α moved since it
-                // was discretized), weights and optimizer.
-                Some(c) => {
+            let fresh;
+            match (resumed_eval.take(), kept) {
+                // E of a checkpoint: its genotype (α moved since it was
+                // discretized), weights and optimizer.
+                (Some(c), _) => {
                     (e, opt_e) = build_eval_of(config, &eval_net_cfg, &c.genotype, device);
                     eval_genotype = Some(c.genotype);
                     e = e
                         .try_load_record(c.net)
                         .map_err(|err| bad_checkpoint("evaluation network", err.to_string()))?;
                     opt_e = opt_e.load_record(c.optimizer);
+                    fresh = false;
                 }
-                None => {
+                (None, Some(previous)) if !rebuild => {
+                    (e, opt_e) = previous;
+                    fresh = false;
+                }
+                _ => {
                     let genotype = current_genotype(&state.alphas, &space, config);
                     (e, opt_e) = build_eval_of(config, &eval_net_cfg, &genotype, device);
                     eval_genotype = Some(genotype);
+                    eval_step = 0;
+                    fresh = true;
                 }
             }
             // Decision (docs/algorithms.md §3, warm-up data): Algorithm 1 writes the warm-up
@@ -604,8 +621,11 @@ pub fn run_search_resumable(
                     search_resumed = Some(w);
                     (config.warmup_epochs, None)
                 }
-                _ => (0, None),
+                // A fresh E warms up; one kept from the last epoch does not.
+                _ if fresh => (0, None),
+                _ => (config.warmup_epochs, None),
             };
+            let warmed_up_now = first_warmup < config.warmup_epochs || fresh;
             for w in first_warmup..config.warmup_epochs {
                 let (order, skip) = warmup_resumed
                     .take()
@@ -659,7 +679,7 @@ pub fn run_search_resumable(
                             &state,
                             &rng,
                             config.pretrain_epochs + epoch,
-                            (step, alpha_steps_done),
+                            (step, alpha_steps_done, eval_step),
                             &metrics,
                             dual.as_ref(),
                             Some(within),
@@ -670,7 +690,7 @@ pub fn run_search_resumable(
                 }
                 bar.finish();
             }
-            if search_resumed.is_none() {
+            if search_resumed.is_none() && warmed_up_now {
                 let teacher = e.valid();
                 let inference = device.clone().inner();
                 eval_warmup_val_accuracy =
@@ -774,7 +794,7 @@ pub fn run_search_resumable(
                     &state,
                     &rng,
                     config.pretrain_epochs + epoch,
-                    (step, alpha_steps_done),
+                    (step, alpha_steps_done, eval_step),
                     &metrics,
                     dual.as_ref(),
                     Some(within),
@@ -820,11 +840,17 @@ pub fn run_search_resumable(
             &state,
             &rng,
             config.pretrain_epochs + epoch + 1,
-            (step, alpha_steps_done),
+            (step, alpha_steps_done, eval_step),
             &metrics,
             dual.as_ref(),
             None,
-            None,
+            // E lives on into the next epoch unless that one rebuilds it.
+            state
+                .eval
+                .as_ref()
+                .zip(eval_genotype.as_ref())
+                .filter(|_| (epoch + 1) % config.rebuild_interval != 0 && epoch + 1 < config.epochs)
+                .map(|((e, opt_e), g)| (g, e, opt_e)),
         )?;
     }
 

@@ -30,6 +30,9 @@ use artifacts::{ModelFile, SearchSummary};
 struct SearchProgress {
     step: usize,
     alpha_steps_done: usize,
+    /// E's steps since it was rebuilt (kept across epochs when S_U > 1).
+    #[serde(default)]
+    eval_step: usize,
     rng: DataRng,
     metrics: Vec<EpochMetrics>,
     dual_coef: Option<f64>,
@@ -116,6 +119,7 @@ pub fn search_into(
                 epochs_done: p.metrics.len(),
                 step: p.step,
                 alpha_steps_done: p.alpha_steps_done,
+                eval_step: p.eval_step,
                 rng: p.rng,
                 metrics: p.metrics,
                 dual_coef: p.dual_coef,
@@ -165,6 +169,7 @@ pub fn search_into(
                 let progress = SearchProgress {
                     step: c.step,
                     alpha_steps_done: c.alpha_steps_done,
+                    eval_step: c.eval_step,
                     rng: c.rng,
                     metrics: c.metrics,
                     dual_coef: c.dual_coef,

@@ -281,3 +281,98 @@ fn a_resumed_search_equals_the_uninterrupted_one() {
         }
     }
 }
+
+#[test]
+fn a_search_whose_teacher_lives_several_epochs_resumes_bit_for_bit() {
+    let _turn = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let data = datasets::load("builtin:digits").unwrap();
+    let device = search::training_device(search::Backend::Flex).unwrap();
+    // S_U = 2: E is rebuilt (and warmed up) in search epochs 0 and 2 and
+    // keeps training through epoch 1, so the checkpoint after epoch 0 must
+    // carry it.
+    let config = SearchConfig {
+        channels: 4,
+        layers: 3,
+        nodes: 2,
+        eval_channels: 4,
+        eval_layers: 3,
+        batch_size: 32,
+        pretrain_epochs: 1,
+        epochs: 3,
+        warmup_epochs: 1,
+        rebuild_interval: 2,
+        train_subset: Some(256),
+        seed: 8,
+        ..SearchConfig::default()
+    };
+    let try_run = |resume: Option<SearchCheckpoint>, keep: &mut Vec<SearchCheckpoint>, stop| {
+        run_search_resumable(
+            &config,
+            &data,
+            &device,
+            None,
+            &Silent,
+            &mut |_| Ok(()),
+            Checkpoints {
+                resume,
+                save: Box::new(|c| {
+                    keep.push(c);
+                    Ok(())
+                }),
+                stop,
+            },
+        )
+    };
+    let mut states = Vec::new();
+    let whole = try_run(None, &mut states, stop_after(0)).unwrap();
+    // A warm-up accuracy only in the epochs that rebuilt E.
+    let warmups: Vec<bool> = whole
+        .metrics
+        .iter()
+        .filter(|m| m.phase == "search")
+        .map(|m| m.eval_warmup_val_accuracy.is_some())
+        .collect();
+    assert_eq!(warmups, [true, false, true]);
+    // After search epoch 0 (pretraining is checkpoint 0) E is kept for
+    // epoch 1; after epoch 1 the next epoch rebuilds it.
+    assert!(states[1].eval.is_some() && states[1].eval_step == 8);
+    assert!(states[2].eval.is_none());
+    let same = |resumed: search::SearchOutcome, at: &str| {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(resumed.genotype, whole.genotype, "{at}");
+        assert_eq!(
+            bits(&resumed.alpha_normal),
+            bits(&whole.alpha_normal),
+            "{at}"
+        );
+        assert_eq!(
+            bits(&resumed.alpha_reduce),
+            bits(&whole.alpha_reduce),
+            "{at}"
+        );
+        for (a, b) in resumed.metrics.iter().zip(&whole.metrics) {
+            assert_eq!(a.eval_val_accuracy, b.eval_val_accuracy, "{at}");
+            assert_eq!(
+                a.loss_search_train.to_bits(),
+                b.loss_search_train.to_bits(),
+                "{at}"
+            );
+        }
+    };
+    let after_epoch_0 = states.remove(1);
+    same(
+        try_run(Some(after_epoch_0), &mut Vec::new(), stop_after(0)).unwrap(),
+        "after search epoch 0",
+    );
+    // Steps: pretraining 1–4; epoch 0 warm-up 5–8, search 9–12; epoch 1
+    // search 13–16 (E kept, no warm-up); epoch 2 warm-up 17–20, search 21–24.
+    for stop_at in [14, 18] {
+        let mut kept = Vec::new();
+        let stopped = try_run(None, &mut kept, stop_after(stop_at));
+        assert!(matches!(stopped, Err(SearchError::Interrupted { .. })));
+        same(
+            try_run(Some(kept.pop().unwrap()), &mut Vec::new(), stop_after(0)).unwrap(),
+            &format!("after step {stop_at}"),
+        );
+    }
+}

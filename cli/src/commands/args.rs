@@ -49,6 +49,12 @@ pub struct SearchOpts {
     /// Warm-up epochs of each rebuilt evaluation network.
     #[arg(long, default_value_t = SearchConfig::default().warmup_epochs)]
     pub warmup_epochs: usize,
+    /// S_U: rebuild the evaluation network E from the discretized α (fresh
+    /// weights, then warm-up) every this many search epochs; in between E
+    /// keeps training and teaching. Its learning rate anneals over its
+    /// whole life (warm-up plus S_U epochs).
+    #[arg(long, default_value_t = SearchConfig::default().rebuild_interval)]
+    pub rebuild_interval: usize,
     /// Images per batch (train and val batches alike).
     #[arg(long, default_value_t = SearchConfig::default().batch_size)]
     pub batch_size: usize,
@@ -97,6 +103,7 @@ impl SearchOpts {
             epochs: self.epochs,
             pretrain_epochs: self.pretrain_epochs,
             warmup_epochs: self.warmup_epochs,
+            rebuild_interval: self.rebuild_interval,
             batch_size: self.batch_size,
             train_subset: self.train_subset,
             lr_alpha: self.arch_lr,
