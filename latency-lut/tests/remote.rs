@@ -757,8 +757,6 @@ fn profile_and_validate_through_the_binaries() {
 /// alone: tract's own parsing of mutated models is fuzzed in cli/tests.)
 #[test]
 fn mutated_conversations_never_break_the_server() {
-    // Not while another test of this file times: its load would skew them.
-    let _timing = timing();
     let _timing = timing();
     let address = start(options(Duration::from_secs(2), Duration::ZERO));
     let workload = key_workload(&LutKey::new("relu", 4, 4, 4, 1), 1).unwrap();
