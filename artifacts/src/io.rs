@@ -213,9 +213,21 @@ pub fn stop_requested() -> bool {
 /// Waits until no checkpointed training loop runs, `give_up()` says to stop
 /// waiting (a second signal), or `limit` passed. Returns whether the loops
 /// all stopped.
-pub fn wait_for_step_loops(limit: std::time::Duration, mut give_up: impl FnMut() -> bool) -> bool {
+pub fn wait_for_step_loops(limit: std::time::Duration, give_up: impl FnMut() -> bool) -> bool {
+    wait_until(limit, give_up, || {
+        STEP_LOOPS.load(std::sync::atomic::Ordering::SeqCst) == 0
+    })
+}
+
+/// Polls `done` every 10 ms until it holds (true), or `give_up()` says to
+/// stop waiting or `limit` passed (false).
+pub fn wait_until(
+    limit: std::time::Duration,
+    mut give_up: impl FnMut() -> bool,
+    mut done: impl FnMut() -> bool,
+) -> bool {
     let started = std::time::Instant::now();
-    while STEP_LOOPS.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+    while !done() {
         if give_up() || started.elapsed() >= limit {
             return false;
         }

@@ -79,6 +79,14 @@ impl Cluster {
             .join("\n")
     }
 
+    /// [`Cluster::start`], or `None` after printing why it could not,
+    /// as a SKIPPED line.
+    fn start_or_skip() -> Option<Cluster> {
+        Cluster::start()
+            .map_err(|why| println!("SKIPPED: no SLURM test cluster: {why}"))
+            .ok()
+    }
+
     /// Starts munged (when no munge daemon answers), slurmctld and slurmd,
     /// and waits until the node is idle. `Err` says why it cannot.
     fn start() -> Result<Cluster, String> {
@@ -232,12 +240,8 @@ fn sweep(cluster: &Cluster, dir: &Path, out: &str, executor: &[&str]) -> serde_j
 
 #[test]
 fn a_sweep_through_slurm_gathers_what_a_local_sweep_does() {
-    let cluster = match Cluster::start() {
-        Ok(c) => c,
-        Err(why) => {
-            println!("SKIPPED: no SLURM test cluster: {why}");
-            return;
-        }
+    let Some(cluster) = Cluster::start_or_skip() else {
+        return;
     };
     let tmp = tempfile::tempdir().unwrap();
     // Local first: it also measures the latency table into the shared
@@ -348,12 +352,8 @@ fn a_sweep_through_slurm_gathers_what_a_local_sweep_does() {
 
 #[test]
 fn a_failed_task_shows_its_log_tail() {
-    let cluster = match Cluster::start() {
-        Ok(c) => c,
-        Err(why) => {
-            println!("SKIPPED: no SLURM test cluster: {why}");
-            return;
-        }
+    let Some(cluster) = Cluster::start_or_skip() else {
+        return;
     };
     let tmp = tempfile::tempdir().unwrap();
     // A budget below the fastest genotype: the table step before the array

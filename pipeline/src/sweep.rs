@@ -262,7 +262,7 @@ pub fn terminate_runs() -> Vec<u32> {
 /// Waits until the runs `pids` (children of this process) have exited,
 /// `give_up()` says to stop waiting, or `limit` passed. Returns whether
 /// they all exited.
-pub fn wait_for_runs(pids: &[u32], limit: Duration, mut give_up: impl FnMut() -> bool) -> bool {
+pub fn wait_for_runs(pids: &[u32], limit: Duration, give_up: impl FnMut() -> bool) -> bool {
     // An exited child stays in /proc as a zombie until it is reaped.
     let alive = |pid: &u32| {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
@@ -270,14 +270,7 @@ pub fn wait_for_runs(pids: &[u32], limit: Duration, mut give_up: impl FnMut() ->
                 .is_some_and(|(_, rest)| !rest.starts_with('Z'))
         })
     };
-    let started = std::time::Instant::now();
-    while pids.iter().any(alive) {
-        if give_up() || started.elapsed() >= limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
+    artifacts::io::wait_until(limit, give_up, || !pids.iter().any(alive))
 }
 
 fn finish(child: Child, point: &Point, out: &Path) -> Result<RunSummary, PipelineError> {

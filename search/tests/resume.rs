@@ -148,11 +148,68 @@ fn a_resumed_retraining_equals_the_uninterrupted_one() {
     }
 }
 
+/// The search of `config` on the embedded digits, resumed from `resume`,
+/// its checkpoints kept in `keep`, stopped when `stop` says so.
+fn search_with(
+    config: &SearchConfig,
+    resume: Option<SearchCheckpoint>,
+    keep: &mut Vec<SearchCheckpoint>,
+    stop: Box<dyn FnMut() -> bool>,
+) -> Result<search::SearchOutcome, SearchError> {
+    let data = datasets::load("builtin:digits").unwrap();
+    let device = search::training_device(search::Backend::Flex).unwrap();
+    run_search_resumable(
+        config,
+        &data,
+        &device,
+        None,
+        &Silent,
+        &mut |_| Ok(()),
+        Checkpoints {
+            resume,
+            save: Box::new(|c| {
+                keep.push(c);
+                Ok(())
+            }),
+            stop,
+        },
+    )
+}
+
+/// A resumed search ended where the uninterrupted one did: genotype, α
+/// and every epoch's metrics, bit for bit.
+fn assert_same_search(resumed: &search::SearchOutcome, whole: &search::SearchOutcome, at: &str) {
+    assert_eq!(resumed.genotype, whole.genotype, "{at}");
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&resumed.alpha_normal),
+        bits(&whole.alpha_normal),
+        "α normal, resumed {at}"
+    );
+    assert_eq!(
+        bits(&resumed.alpha_reduce),
+        bits(&whole.alpha_reduce),
+        "α reduce, resumed {at}"
+    );
+    assert_eq!(resumed.metrics.len(), whole.metrics.len(), "{at}");
+    for (a, b) in resumed.metrics.iter().zip(&whole.metrics) {
+        assert_eq!(
+            a.loss_search_train.to_bits(),
+            b.loss_search_train.to_bits(),
+            "{at}"
+        );
+        assert_eq!(a.search_val_accuracy, b.search_val_accuracy, "{at}");
+        assert_eq!(a.eval_val_accuracy, b.eval_val_accuracy, "{at}");
+        assert_eq!(
+            a.eval_warmup_val_accuracy, b.eval_warmup_val_accuracy,
+            "{at}"
+        );
+    }
+}
+
 #[test]
 fn a_resumed_search_equals_the_uninterrupted_one() {
     let _turn = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let data = datasets::load("builtin:digits").unwrap();
-    let device = search::training_device(search::Backend::Flex).unwrap();
     // Pretraining, then ICDARTS epochs whose E is rebuilt (fresh weights
     // from burn's generator) and warmed up each time.
     let config = SearchConfig {
@@ -169,24 +226,8 @@ fn a_resumed_search_equals_the_uninterrupted_one() {
         seed: 6,
         ..SearchConfig::default()
     };
-    let try_run = |resume: Option<SearchCheckpoint>, keep: &mut Vec<SearchCheckpoint>, stop| {
-        run_search_resumable(
-            &config,
-            &data,
-            &device,
-            None,
-            &Silent,
-            &mut |_| Ok(()),
-            Checkpoints {
-                resume,
-                save: Box::new(|c| {
-                    keep.push(c);
-                    Ok(())
-                }),
-                stop,
-            },
-        )
-    };
+    let try_run =
+        |resume, keep: &mut Vec<SearchCheckpoint>, stop| search_with(&config, resume, keep, stop);
     let run =
         |resume, keep: &mut Vec<SearchCheckpoint>| try_run(resume, keep, stop_after(0)).unwrap();
     let mut states = Vec::new();
@@ -196,34 +237,7 @@ fn a_resumed_search_equals_the_uninterrupted_one() {
         3,
         "one checkpoint per epoch, pretraining included"
     );
-    let check = |resumed: search::SearchOutcome, at: &str| {
-        assert_eq!(resumed.genotype, whole.genotype, "{at}");
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(
-            bits(&resumed.alpha_normal),
-            bits(&whole.alpha_normal),
-            "α normal, resumed {at}"
-        );
-        assert_eq!(
-            bits(&resumed.alpha_reduce),
-            bits(&whole.alpha_reduce),
-            "{at}"
-        );
-        assert_eq!(resumed.metrics.len(), whole.metrics.len());
-        for (a, b) in resumed.metrics.iter().zip(&whole.metrics) {
-            assert_eq!(
-                a.loss_search_train.to_bits(),
-                b.loss_search_train.to_bits(),
-                "{at}"
-            );
-            assert_eq!(a.search_val_accuracy, b.search_val_accuracy, "{at}");
-            assert_eq!(a.eval_val_accuracy, b.eval_val_accuracy, "{at}");
-            assert_eq!(
-                a.eval_warmup_val_accuracy, b.eval_warmup_val_accuracy,
-                "{at}"
-            );
-        }
-    };
+    let check = |resumed: search::SearchOutcome, at: &str| assert_same_search(&resumed, &whole, at);
     // Stopped between two steps. 4 steps per phase: pretraining is steps
     // 1–4, then each search epoch warms E up (5–8, 13–16) and searches
     // (9–12, 17–20).
@@ -265,28 +279,16 @@ fn a_resumed_search_equals_the_uninterrupted_one() {
         let state = states.remove(done - 1);
         assert_eq!(state.epochs_done, done);
         assert!(state.within.is_none());
-        let resumed = run(Some(state), &mut Vec::new());
-        assert_eq!(resumed.genotype, whole.genotype);
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(
-            bits(&resumed.alpha_normal),
-            bits(&whole.alpha_normal),
-            "α normal after resuming at {done}"
+        check(
+            run(Some(state), &mut Vec::new()),
+            &format!("after epoch {done}"),
         );
-        assert_eq!(bits(&resumed.alpha_reduce), bits(&whole.alpha_reduce));
-        assert_eq!(resumed.metrics.len(), whole.metrics.len());
-        for (a, b) in resumed.metrics.iter().zip(&whole.metrics) {
-            assert_eq!(a.loss_search_train.to_bits(), b.loss_search_train.to_bits());
-            assert_eq!(a.search_val_accuracy, b.search_val_accuracy);
-        }
     }
 }
 
 #[test]
 fn a_search_whose_teacher_lives_several_epochs_resumes_bit_for_bit() {
     let _turn = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let data = datasets::load("builtin:digits").unwrap();
-    let device = search::training_device(search::Backend::Flex).unwrap();
     // S_U = 2: E is rebuilt (and warmed up) in search epochs 0 and 2 and
     // keeps training through epoch 1, so the checkpoint after epoch 0 must
     // carry it.
@@ -305,24 +307,8 @@ fn a_search_whose_teacher_lives_several_epochs_resumes_bit_for_bit() {
         seed: 8,
         ..SearchConfig::default()
     };
-    let try_run = |resume: Option<SearchCheckpoint>, keep: &mut Vec<SearchCheckpoint>, stop| {
-        run_search_resumable(
-            &config,
-            &data,
-            &device,
-            None,
-            &Silent,
-            &mut |_| Ok(()),
-            Checkpoints {
-                resume,
-                save: Box::new(|c| {
-                    keep.push(c);
-                    Ok(())
-                }),
-                stop,
-            },
-        )
-    };
+    let try_run =
+        |resume, keep: &mut Vec<SearchCheckpoint>, stop| search_with(&config, resume, keep, stop);
     let mut states = Vec::new();
     let whole = try_run(None, &mut states, stop_after(0)).unwrap();
     // A warm-up accuracy only in the epochs that rebuilt E.
@@ -337,28 +323,7 @@ fn a_search_whose_teacher_lives_several_epochs_resumes_bit_for_bit() {
     // epoch 1; after epoch 1 the next epoch rebuilds it.
     assert!(states[1].eval.is_some() && states[1].eval_step == 8);
     assert!(states[2].eval.is_none());
-    let same = |resumed: search::SearchOutcome, at: &str| {
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(resumed.genotype, whole.genotype, "{at}");
-        assert_eq!(
-            bits(&resumed.alpha_normal),
-            bits(&whole.alpha_normal),
-            "{at}"
-        );
-        assert_eq!(
-            bits(&resumed.alpha_reduce),
-            bits(&whole.alpha_reduce),
-            "{at}"
-        );
-        for (a, b) in resumed.metrics.iter().zip(&whole.metrics) {
-            assert_eq!(a.eval_val_accuracy, b.eval_val_accuracy, "{at}");
-            assert_eq!(
-                a.loss_search_train.to_bits(),
-                b.loss_search_train.to_bits(),
-                "{at}"
-            );
-        }
-    };
+    let same = |resumed: search::SearchOutcome, at: &str| assert_same_search(&resumed, &whole, at);
     let after_epoch_0 = states.remove(1);
     same(
         try_run(Some(after_epoch_0), &mut Vec::new(), stop_after(0)).unwrap(),
