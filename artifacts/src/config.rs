@@ -84,6 +84,14 @@ pub struct SearchConfig {
     /// (Algorithm 1; 1 = every epoch, the dissertation's setting).
     #[serde(default = "default_rebuild_interval")]
     pub rebuild_interval: usize,
+    /// Adaptive warm-up: after its W epochs E warms up one more epoch at a
+    /// time while its val accuracy is below this fraction of S's latest,
+    /// at most `warmup_extra_epochs` more. 0 (and absent in configs from
+    /// before it): exactly W epochs, the dissertation's rule.
+    #[serde(default)]
+    pub warmup_target: f64,
+    #[serde(default)]
+    pub warmup_extra_epochs: usize,
     pub lr_weights: f64,
     pub momentum: f64,
     pub weight_decay: f64,
@@ -120,6 +128,8 @@ impl Default for SearchConfig {
             pretrain_epochs: 2,
             warmup_epochs: 2,
             rebuild_interval: 1,
+            warmup_target: 0.9,
+            warmup_extra_epochs: 2,
             lr_weights: 0.08,
             momentum: 0.9,
             weight_decay: 3e-4,
@@ -195,6 +205,11 @@ impl SearchConfig {
         if self.rebuild_interval == 0 {
             return bad("the evaluation network's rebuild interval must be at least 1 epoch");
         }
+        real(
+            "the warm-up target (--warmup-target)",
+            self.warmup_target,
+            Bound::AtLeast(0.0),
+        )?;
         if let Some(lr) = self.lr_alpha {
             real("the α learning rate (--arch-lr)", lr, Bound::AtLeast(0.0))?;
         }

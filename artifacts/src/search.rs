@@ -170,6 +170,10 @@ pub struct EpochMetrics {
     /// it starts teaching: a teacher near chance teaches noise.
     #[serde(default)]
     pub eval_warmup_val_accuracy: Option<f64>,
+    /// The warm-up epochs that network got (W, or more under the adaptive
+    /// warm-up).
+    #[serde(default)]
+    pub eval_warmup_epochs: Option<usize>,
     /// The α learning rate in effect.
     #[serde(default)]
     pub lr_alpha: f64,

@@ -118,6 +118,10 @@ pub struct SearchCheckpoint {
     pub alpha_steps_done: usize,
     /// E's steps since it was rebuilt.
     pub eval_step: usize,
+    /// E's warm-up epochs, extensions included (its learning rate's
+    /// schedule spans them); `None` in checkpoints from before the
+    /// adaptive warm-up: the configured W.
+    pub eval_warmup_epochs: Option<usize>,
     pub rng: DataRng,
     pub metrics: Vec<EpochMetrics>,
     /// δ of the budget's dual ascent, under a budget.
@@ -300,7 +304,10 @@ pub fn run_search_resumable(
     // life (warm-up plus the epoch it teaches in). Under the search's
     // global schedule the last epochs' E trained at ≈ 0 and taught from
     // chance level.
-    let eval_life = (config.warmup_epochs + config.rebuild_interval) * steps_per_epoch;
+    // With the adaptive warm-up (§9) E's life grows by an epoch for every
+    // warm-up epoch it is given beyond W.
+    let eval_life =
+        |warmup_epochs: usize| (warmup_epochs + config.rebuild_interval) * steps_per_epoch;
     let mut step = 0usize;
     let mut alpha_steps_done = 0usize;
     let mut metrics = Vec::new();
@@ -314,6 +321,7 @@ pub fn run_search_resumable(
     // its genotype, discretized from α when it was rebuilt; both live
     // across the S_U epochs between rebuilds.
     let mut eval_step = 0usize;
+    let mut eval_warmup_epochs = config.warmup_epochs;
     let mut eval_genotype: Option<Genotype> = None;
     if let Some(c) = checkpoints.resume {
         let bad = bad_checkpoint;
@@ -363,7 +371,7 @@ pub fn run_search_resumable(
                 !in_pretraining
                     && c.epochs_done < total_epochs
                     && c.eval.is_some()
-                    && *warmup_epoch < config.warmup_epochs
+                    && *warmup_epoch < config.warmup_epochs + config.warmup_extra_epochs
                     && order.len() == train.len()
                     && *steps_done <= steps_per_epoch
             }
@@ -405,46 +413,49 @@ pub fn run_search_resumable(
         within = c.within;
         resumed_eval = c.eval;
         eval_step = c.eval_step;
+        eval_warmup_epochs = c.eval_warmup_epochs.unwrap_or(config.warmup_epochs);
     }
     // The state after an epoch, or after a step when a signal stops the
     // search, handed to `checkpoints.save`.
-    let mut checkpoint = |state: &SearchState,
-                          rng: &DataRng,
-                          done: usize,
-                          (step, alpha_steps_done, eval_step): (usize, usize, usize),
-                          metrics: &[EpochMetrics],
-                          dual: Option<&DualAscent>,
-                          within: Option<WithinEpoch>,
-                          eval: Option<(&Genotype, &EvalNetwork, &ModuleOptimizer)>|
-     -> Result<(), SearchError> {
-        // Sync S's BatchNorm running statistics (burn keeps the last
-        // update pending per thread; a record taken without the sync lacks
-        // it); both paths sync, so resumed and uninterrupted runs agree.
-        let _ = state.net.valid();
-        let eval = eval.map(|(genotype, e, opt_e)| {
-            let _ = e.valid();
-            EvalCheckpoint {
-                genotype: genotype.clone(),
-                net: e.clone().into_record(),
-                optimizer: opt_e.to_record(),
-            }
-        });
-        (checkpoints.save)(SearchCheckpoint {
-            epochs_done: done,
-            step,
-            alpha_steps_done,
-            eval_step,
-            rng: rng.clone(),
-            metrics: metrics.to_vec(),
-            dual_coef: dual.map(|d| d.coef),
-            within,
-            eval,
-            net: state.net.clone().into_record(),
-            alphas: state.alphas.clone().into_record(),
-            opt_w: state.opt_w.to_record(),
-            opt_alpha: state.opt_alpha.to_record(),
-        })
-    };
+    let mut checkpoint =
+        |state: &SearchState,
+         rng: &DataRng,
+         done: usize,
+         (step, alpha_steps_done, eval_step, eval_warmup_epochs): (usize, usize, usize, usize),
+         metrics: &[EpochMetrics],
+         dual: Option<&DualAscent>,
+         within: Option<WithinEpoch>,
+         eval: Option<(&Genotype, &EvalNetwork, &ModuleOptimizer)>|
+         -> Result<(), SearchError> {
+            // Sync S's BatchNorm running statistics (burn keeps the last
+            // update pending per thread; a record taken without the sync lacks
+            // it); both paths sync, so resumed and uninterrupted runs agree.
+            let _ = state.net.valid();
+            let eval = eval.map(|(genotype, e, opt_e)| {
+                let _ = e.valid();
+                EvalCheckpoint {
+                    genotype: genotype.clone(),
+                    net: e.clone().into_record(),
+                    optimizer: opt_e.to_record(),
+                }
+            });
+            (checkpoints.save)(SearchCheckpoint {
+                epochs_done: done,
+                step,
+                alpha_steps_done,
+                eval_step,
+                eval_warmup_epochs: Some(eval_warmup_epochs),
+                rng: rng.clone(),
+                metrics: metrics.to_vec(),
+                dual_coef: dual.map(|d| d.coef),
+                within,
+                eval,
+                net: state.net.clone().into_record(),
+                alphas: state.alphas.clone().into_record(),
+                opt_w: state.opt_w.to_record(),
+                opt_alpha: state.opt_alpha.to_record(),
+            })
+        };
     let mut stop = checkpoints.stop;
 
     // Pretraining of w_S with α frozen.
@@ -508,7 +519,7 @@ pub fn run_search_resumable(
                     &state,
                     &rng,
                     epoch,
-                    (step, alpha_steps_done, eval_step),
+                    (step, alpha_steps_done, eval_step, eval_warmup_epochs),
                     &metrics,
                     dual.as_ref(),
                     Some(within),
@@ -548,7 +559,7 @@ pub fn run_search_resumable(
             &state,
             &rng,
             epoch + 1,
-            (step, alpha_steps_done, eval_step),
+            (step, alpha_steps_done, eval_step, eval_warmup_epochs),
             &metrics,
             dual.as_ref(),
             None,
@@ -600,6 +611,7 @@ pub fn run_search_resumable(
                     (e, opt_e) = build_eval_of(config, &eval_net_cfg, &genotype, device);
                     eval_genotype = Some(genotype);
                     eval_step = 0;
+                    eval_warmup_epochs = config.warmup_epochs;
                     fresh = true;
                 }
             }
@@ -619,14 +631,50 @@ pub fn run_search_resumable(
                 }
                 Some(w @ WithinEpoch::Search { .. }) => {
                     search_resumed = Some(w);
-                    (config.warmup_epochs, None)
+                    (eval_warmup_epochs, None)
                 }
                 // A fresh E warms up; one kept from the last epoch does not.
                 _ if fresh => (0, None),
-                _ => (config.warmup_epochs, None),
+                _ => (eval_warmup_epochs, None),
             };
-            let warmed_up_now = first_warmup < config.warmup_epochs || fresh;
-            for w in first_warmup..config.warmup_epochs {
+            let warming_up = first_warmup < eval_warmup_epochs || fresh;
+            // Decision (docs/algorithms.md §9, adaptive warm-up): after its
+            // W epochs E warms up one more epoch at a time, up to
+            // `warmup_extra_epochs`, while its val accuracy is below
+            // `warmup_target` × S's latest; a teacher far behind its
+            // student teaches it little.
+            let s_latest = metrics.last().map(|m| m.search_val_accuracy);
+            let mut w = first_warmup;
+            loop {
+                if !warming_up {
+                    break;
+                }
+                if w >= eval_warmup_epochs {
+                    let teacher = e.valid();
+                    let inference = device.clone().inner();
+                    let reached = accuracy(&val, config.batch_size.max(64), &inference, |x| {
+                        teacher.logits(x)
+                    });
+                    eval_warmup_val_accuracy = Some(reached);
+                    let target = s_latest.map_or(0.0, |s| config.warmup_target * s);
+                    if reached >= target || w >= config.warmup_extra_epochs + config.warmup_epochs {
+                        if reached < target {
+                            log::warn!(
+                                "epoch {}: E reached {reached:.2}% of val after {w} warm-up epochs, still below the target {target:.2}% (--warmup-extra-epochs {} spent)",
+                                config.pretrain_epochs + epoch,
+                                config.warmup_extra_epochs
+                            );
+                        }
+                        break;
+                    }
+                    log::info!(
+                        "epoch {}: E reached {reached:.2}% of val after {w} warm-up epochs, below {target:.2}% ({} × S's {:.2}%): one more",
+                        config.pretrain_epochs + epoch,
+                        config.warmup_target,
+                        s_latest.unwrap_or(0.0)
+                    );
+                    eval_warmup_epochs += 1;
+                }
                 let (order, skip) = warmup_resumed
                     .take()
                     .unwrap_or_else(|| (train.shuffled(&mut rng), 0));
@@ -636,7 +684,7 @@ pub fn run_search_resumable(
                         epoch + 1,
                         config.epochs,
                         w + 1,
-                        config.warmup_epochs
+                        eval_warmup_epochs
                     ),
                     steps_per_epoch,
                 );
@@ -649,7 +697,7 @@ pub fn run_search_resumable(
                     .enumerate()
                     .skip(skip)
                 {
-                    let lr = cosine_lr(config.lr_weights, eval_step, eval_life);
+                    let lr = cosine_lr(config.lr_weights, eval_step, eval_life(eval_warmup_epochs));
                     let b = train.batch(chunk, device);
                     let loss = cross_entropy(e.logits(b.images), b.labels);
                     let at = At {
@@ -679,7 +727,7 @@ pub fn run_search_resumable(
                             &state,
                             &rng,
                             config.pretrain_epochs + epoch,
-                            (step, alpha_steps_done, eval_step),
+                            (step, alpha_steps_done, eval_step, eval_warmup_epochs),
                             &metrics,
                             dual.as_ref(),
                             Some(within),
@@ -689,14 +737,7 @@ pub fn run_search_resumable(
                     }
                 }
                 bar.finish();
-            }
-            if search_resumed.is_none() && warmed_up_now {
-                let teacher = e.valid();
-                let inference = device.clone().inner();
-                eval_warmup_val_accuracy =
-                    Some(accuracy(&val, config.batch_size.max(64), &inference, |x| {
-                        teacher.logits(x)
-                    }));
+                w += 1;
             }
             Some((e, opt_e))
         } else {
@@ -745,7 +786,7 @@ pub fn run_search_resumable(
             let rates = StepRates {
                 alpha: lr_alpha,
                 search: cosine_lr(config.lr_weights, step, total_steps),
-                eval: cosine_lr(config.lr_weights, eval_step, eval_life),
+                eval: cosine_lr(config.lr_weights, eval_step, eval_life(eval_warmup_epochs)),
             };
             let bt = train.batch(tchunk, device);
             let bv = val.batch(vchunk, device);
@@ -794,7 +835,7 @@ pub fn run_search_resumable(
                     &state,
                     &rng,
                     config.pretrain_epochs + epoch,
-                    (step, alpha_steps_done, eval_step),
+                    (step, alpha_steps_done, eval_step, eval_warmup_epochs),
                     &metrics,
                     dual.as_ref(),
                     Some(within),
@@ -831,7 +872,7 @@ pub fn run_search_resumable(
             device,
             penalty,
             lr_alpha,
-            eval_warmup_val_accuracy,
+            eval_warmup_val_accuracy.map(|a| (a, eval_warmup_epochs)),
             alpha_steps,
         );
         on_epoch(&m)?;
@@ -840,7 +881,7 @@ pub fn run_search_resumable(
             &state,
             &rng,
             config.pretrain_epochs + epoch + 1,
-            (step, alpha_steps_done, eval_step),
+            (step, alpha_steps_done, eval_step, eval_warmup_epochs),
             &metrics,
             dual.as_ref(),
             None,
@@ -1284,7 +1325,7 @@ fn epoch_metrics(
     device: &Device,
     penalty: Option<&dyn AlphaPenalty>,
     lr_alpha: f64,
-    eval_warmup_val_accuracy: Option<f64>,
+    eval_warmup: Option<(f64, usize)>,
     alpha_steps: Vec<AlphaStep>,
 ) -> EpochMetrics {
     let inference = device.clone().inner();
@@ -1324,7 +1365,8 @@ fn epoch_metrics(
         kd_train: ctx.kd,
         search_val_accuracy,
         eval_val_accuracy,
-        eval_warmup_val_accuracy,
+        eval_warmup_val_accuracy: eval_warmup.map(|w| w.0),
+        eval_warmup_epochs: eval_warmup.map(|w| w.1),
         lr_alpha,
         min_margin_normal: min_margin(&normal),
         min_margin_reduce: min_margin(&reduce),
@@ -1347,7 +1389,8 @@ fn epoch_metrics(
         m.loss_search_train,
         m.search_val_accuracy,
         m.eval_warmup_val_accuracy
-            .map(|a| format!(", E val after warm-up {a:.2}%"))
+            .zip(m.eval_warmup_epochs)
+            .map(|(a, w)| format!(", E val after {w} warm-up epochs {a:.2}%"))
             .unwrap_or_default(),
         m.eval_val_accuracy
             .map(|a| format!(", E val {a:.2}%"))

@@ -33,6 +33,9 @@ struct SearchProgress {
     /// E's steps since it was rebuilt (kept across epochs when S_U > 1).
     #[serde(default)]
     eval_step: usize,
+    /// E's warm-up epochs, adaptive extensions included.
+    #[serde(default)]
+    eval_warmup_epochs: Option<usize>,
     rng: DataRng,
     metrics: Vec<EpochMetrics>,
     dual_coef: Option<f64>,
@@ -120,6 +123,7 @@ pub fn search_into(
                 step: p.step,
                 alpha_steps_done: p.alpha_steps_done,
                 eval_step: p.eval_step,
+                eval_warmup_epochs: p.eval_warmup_epochs,
                 rng: p.rng,
                 metrics: p.metrics,
                 dual_coef: p.dual_coef,
@@ -170,6 +174,7 @@ pub fn search_into(
                     step: c.step,
                     alpha_steps_done: c.alpha_steps_done,
                     eval_step: c.eval_step,
+                    eval_warmup_epochs: c.eval_warmup_epochs,
                     rng: c.rng,
                     metrics: c.metrics,
                     dual_coef: c.dual_coef,

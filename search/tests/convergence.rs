@@ -18,34 +18,48 @@ fn the_default_digits_search_trains_its_teachers_and_moves_alpha() {
         .filter(|m| m.phase == "search")
         .collect();
     assert_eq!(searched.len(), config.epochs);
+    assert_eq!(
+        outcome.metrics.len(),
+        config.pretrain_epochs + config.epochs
+    );
     // 10 classes: chance is 10 %. A teacher well below its student teaches
-    // noise. Measured on seeds 0–2 (`edgenas search --seed S`), E/S after
-    // warm-up per search epoch was 0.70–0.96 before the per-epoch reseeding
-    // of burn's generator (checkpoints) and 0.80–1.02 after; the minimum
-    // over a run was 0.88/0.70/0.84 and 0.797/0.89/0.86. So "≥ 0.8 × S in
-    // every epoch" holds in 4 of 6 runs, not robustly (issue 14). What
-    // holds in all six, and is asserted: every teacher ≥ 0.7 × S, and
-    // ≥ 0.8 × S on average over the search.
-    let ratios: Vec<f64> = searched
-        .iter()
-        .map(|m| {
-            let teacher = m
-                .eval_warmup_val_accuracy
-                .expect("ICDARTS measures E after its warm-up");
-            teacher / m.search_val_accuracy
-        })
-        .collect();
-    for (m, r) in searched.iter().zip(&ratios) {
+    // noise. With a fixed W = 2 warm-up epochs, E/S per search epoch was
+    // 0.70–1.02 over seeds 0–2 and fell below 0.8 in 2 of 6 runs (issue
+    // 14). The adaptive warm-up (docs/algorithms.md §9) gives E more
+    // epochs while it is below 0.9 × S's accuracy when it starts
+    // teaching. Its rule, checked: E stopped warming up early only once it
+    // reached the target.
+    let config_max = config.warmup_epochs + config.warmup_extra_epochs;
+    for pair in outcome
+        .metrics
+        .windows(2)
+        .filter(|p| p[1].phase == "search")
+    {
+        let (before, m) = (&pair[0], &pair[1]);
+        let teacher = m
+            .eval_warmup_val_accuracy
+            .expect("ICDARTS measures E after its warm-up");
+        let epochs = m.eval_warmup_epochs.expect("and counts its warm-up epochs");
+        assert!((config.warmup_epochs..=config_max).contains(&epochs));
+        if epochs < config_max {
+            assert!(
+                teacher >= config.warmup_target * before.search_val_accuracy,
+                "epoch {}: E stopped warming up at {teacher:.2} %, below {} × S's {:.2} %",
+                m.epoch,
+                config.warmup_target,
+                before.search_val_accuracy
+            );
+        }
+        // The issue's criterion, against S at the end of the epoch E
+        // taught in (seed 0: 0.89 at the lowest).
+        let ratio = teacher / m.search_val_accuracy;
         assert!(
-            *r >= 0.7,
-            "epoch {}: E at {:.2} × S after warm-up (S at {:.1} %)",
+            ratio >= 0.8,
+            "epoch {}: E at {ratio:.2} × S after {epochs} warm-up epochs (S at {:.1} %)",
             m.epoch,
-            r,
             m.search_val_accuracy
         );
     }
-    let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
-    assert!(mean >= 0.8, "E at {mean:.2} × S on average after warm-up");
     let last = searched.last().unwrap();
     for (cell, std) in [
         ("normal", last.alpha_std_normal),

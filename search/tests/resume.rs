@@ -204,6 +204,7 @@ fn assert_same_search(resumed: &search::SearchOutcome, whole: &search::SearchOut
             a.eval_warmup_val_accuracy, b.eval_warmup_val_accuracy,
             "{at}"
         );
+        assert_eq!(a.eval_warmup_epochs, b.eval_warmup_epochs, "{at}");
     }
 }
 
@@ -222,6 +223,9 @@ fn a_resumed_search_equals_the_uninterrupted_one() {
         pretrain_epochs: 1,
         epochs: 2,
         warmup_epochs: 1,
+        // Exactly W warm-up epochs, so the step numbers below are fixed;
+        // the adaptive warm-up has its own test.
+        warmup_target: 0.0,
         train_subset: Some(256),
         seed: 6,
         ..SearchConfig::default()
@@ -236,6 +240,14 @@ fn a_resumed_search_equals_the_uninterrupted_one() {
         states.len(),
         3,
         "one checkpoint per epoch, pretraining included"
+    );
+    assert!(
+        whole
+            .metrics
+            .iter()
+            .filter(|m| m.phase == "search")
+            .all(|m| m.eval_warmup_epochs == Some(1)),
+        "warm-up target 0: exactly W epochs"
     );
     let check = |resumed: search::SearchOutcome, at: &str| assert_same_search(&resumed, &whole, at);
     // Stopped between two steps. 4 steps per phase: pretraining is steps
@@ -303,6 +315,7 @@ fn a_search_whose_teacher_lives_several_epochs_resumes_bit_for_bit() {
         epochs: 3,
         warmup_epochs: 1,
         rebuild_interval: 2,
+        warmup_target: 0.0,
         train_subset: Some(256),
         seed: 8,
         ..SearchConfig::default()
@@ -338,6 +351,55 @@ fn a_search_whose_teacher_lives_several_epochs_resumes_bit_for_bit() {
         same(
             try_run(Some(kept.pop().unwrap()), &mut Vec::new(), stop_after(0)).unwrap(),
             &format!("after step {stop_at}"),
+        );
+    }
+}
+
+#[test]
+fn an_extended_warm_up_resumes_bit_for_bit() {
+    let _turn = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    // A target no teacher reaches: every rebuilt E gets its one extra
+    // warm-up epoch, and its learning rate anneals over the longer life.
+    let config = SearchConfig {
+        channels: 4,
+        layers: 3,
+        nodes: 2,
+        eval_channels: 4,
+        eval_layers: 3,
+        batch_size: 32,
+        pretrain_epochs: 1,
+        epochs: 2,
+        warmup_epochs: 1,
+        warmup_target: 10.0,
+        warmup_extra_epochs: 1,
+        train_subset: Some(256),
+        seed: 5,
+        ..SearchConfig::default()
+    };
+    let try_run =
+        |resume, keep: &mut Vec<SearchCheckpoint>, stop| search_with(&config, resume, keep, stop);
+    let whole = try_run(None, &mut Vec::new(), stop_after(0)).unwrap();
+    let warmups: Vec<_> = whole
+        .metrics
+        .iter()
+        .filter(|m| m.phase == "search")
+        .map(|m| m.eval_warmup_epochs)
+        .collect();
+    assert_eq!(warmups, [Some(2), Some(2)]);
+    // Steps: pretraining 1–4; epoch 0 warm-up 5–8, extension 9–12, search
+    // 13–16; epoch 1 warm-up 17–20, extension 21–24, search 25–28. A
+    // resume that forgot the extension would anneal E's rate over a
+    // shorter life from step 13 on.
+    for (stop_at, phase) in [(10, "warm-up"), (14, "search"), (22, "warm-up")] {
+        let mut kept = Vec::new();
+        match try_run(None, &mut kept, stop_after(stop_at)) {
+            Err(SearchError::Interrupted { phase: p, .. }) => assert_eq!(p, phase),
+            other => panic!("stop after step {stop_at}: {:?}", other.err()),
+        }
+        assert_same_search(
+            &try_run(Some(kept.pop().unwrap()), &mut Vec::new(), stop_after(0)).unwrap(),
+            &whole,
+            &format!("after step {stop_at} ({phase})"),
         );
     }
 }

@@ -55,6 +55,16 @@ pub struct SearchOpts {
     /// whole life (warm-up plus S_U epochs).
     #[arg(long, default_value_t = SearchConfig::default().rebuild_interval)]
     pub rebuild_interval: usize,
+    /// Adaptive warm-up: after --warmup-epochs, a rebuilt E keeps warming
+    /// up one epoch at a time while its val accuracy is below this fraction
+    /// of S's latest (a teacher far behind its student teaches it little).
+    /// 0 = exactly --warmup-epochs, the dissertation's rule.
+    #[arg(long, default_value_t = SearchConfig::default().warmup_target)]
+    pub warmup_target: f64,
+    /// At most this many warm-up epochs beyond --warmup-epochs per rebuild.
+    /// E's learning rate anneals over its whole life, extensions included.
+    #[arg(long, default_value_t = SearchConfig::default().warmup_extra_epochs)]
+    pub warmup_extra_epochs: usize,
     /// Images per batch (train and val batches alike).
     #[arg(long, default_value_t = SearchConfig::default().batch_size)]
     pub batch_size: usize,
@@ -104,6 +114,8 @@ impl SearchOpts {
             pretrain_epochs: self.pretrain_epochs,
             warmup_epochs: self.warmup_epochs,
             rebuild_interval: self.rebuild_interval,
+            warmup_target: self.warmup_target,
+            warmup_extra_epochs: self.warmup_extra_epochs,
             batch_size: self.batch_size,
             train_subset: self.train_subset,
             lr_alpha: self.arch_lr,
