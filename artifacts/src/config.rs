@@ -38,6 +38,28 @@ impl std::str::FromStr for Algo {
     }
 }
 
+/// DARTS-ES's stopping rule (docs/algorithms.md §7): with λ̄(i) the mean
+/// dominant Hessian eigenvalue over the `window` search epochs ending at
+/// i, the search stops after epoch i when λ̄(i − k) / λ̄(i) < `ratio` and
+/// returns the architecture of epoch i − k.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStop {
+    pub k: usize,
+    pub window: usize,
+    pub ratio: f64,
+}
+
+impl Default for EarlyStop {
+    /// The paper's k = 5 and 0.75, with a window of k epochs.
+    fn default() -> Self {
+        Self {
+            k: 5,
+            window: 5,
+            ratio: 0.75,
+        }
+    }
+}
+
 /// The compute backend for training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -92,6 +114,14 @@ pub struct SearchConfig {
     pub warmup_target: f64,
     #[serde(default)]
     pub warmup_extra_epochs: usize,
+    /// DARTS-ES diagnostic: power-iteration steps per cell type for the
+    /// dominant eigenvalue of ∇²_α L_val after every search epoch (0, and
+    /// absent in configs from before it: not computed).
+    #[serde(default)]
+    pub hessian_iterations: usize,
+    /// DARTS-ES early stopping on that eigenvalue.
+    #[serde(default)]
+    pub early_stop: Option<EarlyStop>,
     pub lr_weights: f64,
     pub momentum: f64,
     pub weight_decay: f64,
@@ -130,6 +160,8 @@ impl Default for SearchConfig {
             rebuild_interval: 1,
             warmup_target: 0.9,
             warmup_extra_epochs: 2,
+            hessian_iterations: 6,
+            early_stop: None,
             lr_weights: 0.08,
             momentum: 0.9,
             weight_decay: 3e-4,
@@ -210,6 +242,15 @@ impl SearchConfig {
             self.warmup_target,
             Bound::AtLeast(0.0),
         )?;
+        if let Some(es) = &self.early_stop {
+            if self.hessian_iterations == 0 {
+                return bad("--early-stop hessian needs the eigenvalue: --hessian-iterations ≥ 1");
+            }
+            if es.k == 0 || es.window == 0 {
+                return bad("the early stop's k and window must be at least 1 epoch");
+            }
+            real("the early stop's ratio", es.ratio, Bound::Positive)?;
+        }
         if let Some(lr) = self.lr_alpha {
             real("the α learning rate (--arch-lr)", lr, Bound::AtLeast(0.0))?;
         }

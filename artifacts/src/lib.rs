@@ -18,15 +18,16 @@ pub mod search;
 
 pub use config::ConfigError;
 pub use config::{
-    Algo, Backend, NetSize, PenaltyKind, PenaltySettings, RetrainConfig, RetrainSettings,
-    SearchConfig,
+    Algo, Backend, EarlyStop, NetSize, PenaltyKind, PenaltySettings, RetrainConfig,
+    RetrainSettings, SearchConfig,
 };
 pub use error::ArtifactError;
 pub use io::{FileHeader, StagedDir, read_json, tool_version, write_atomic, write_json};
 pub use retrain::{ModelFile, RetrainEpoch};
 pub use run::RunSummary;
 pub use search::{
-    AlphaStep, AlphasFile, BudgetOutcome, DataInfo, EpochMetrics, GenotypeFile, SearchSummary,
+    AlphaStep, AlphasFile, BudgetOutcome, DataInfo, EarlyStopOutcome, EpochMetrics, GenotypeFile,
+    SearchSummary,
 };
 
 /// Version of the JSON artifacts written by the search, retraining and run

@@ -91,10 +91,25 @@ pub struct SearchSummary {
     /// Predicted latency (ms) of the final genotype's deployed network.
     #[serde(default)]
     pub predicted_latency_ms: Option<f64>,
+    /// Where DARTS-ES's rule stopped the search, when it did.
+    #[serde(default)]
+    pub early_stop: Option<EarlyStopOutcome>,
     /// How a latency budget was met, when the search had one.
     #[serde(default)]
     pub budget: Option<BudgetOutcome>,
     pub seconds: f64,
+}
+
+/// Where DARTS-ES's rule stopped a search (epochs numbered as in
+/// `metrics.jsonl`, pretraining included).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopOutcome {
+    /// The last epoch run.
+    pub stopped_after_epoch: usize,
+    /// The epoch whose α and genotype the search returned.
+    pub returned_epoch: usize,
+    /// λ̄(returned) / λ̄(stopped after), below the rule's ratio.
+    pub eigenvalue_ratio: f64,
 }
 
 /// How a budget search ended (docs/algorithms.md §4.4).
@@ -174,6 +189,12 @@ pub struct EpochMetrics {
     /// warm-up).
     #[serde(default)]
     pub eval_warmup_epochs: Option<usize>,
+    /// DARTS-ES: the dominant eigenvalue of ∇²_α L_val per cell type after
+    /// a search epoch (docs/algorithms.md §7).
+    #[serde(default)]
+    pub hessian_eigenvalue_normal: Option<f64>,
+    #[serde(default)]
+    pub hessian_eigenvalue_reduce: Option<f64>,
     /// The α learning rate in effect.
     #[serde(default)]
     pub lr_alpha: f64,
@@ -192,6 +213,12 @@ pub struct EpochMetrics {
     pub edge_entropy_normal: Vec<f64>,
     pub edge_entropy_reduce: Vec<f64>,
     pub genotype: Genotype,
+    /// α at the end of the epoch, row-major `[edges, ops]` per cell type
+    /// (an early stop returns an earlier epoch's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpha_normal: Vec<f32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpha_reduce: Vec<f32>,
     /// P(α) (unscaled) and the predicted latency of `genotype` (ms), when
     /// the search has a latency penalty.
     #[serde(default)]

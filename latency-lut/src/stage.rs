@@ -21,7 +21,10 @@ pub enum TemplateSource {
     /// A search's `search.json`: its data shape and network sizes.
     SearchSummary(PathBuf),
     /// A dataset (for its image shape and class count) and search sizes.
-    Data { spec: String, config: SearchConfig },
+    Data {
+        spec: String,
+        config: Box<SearchConfig>,
+    },
 }
 
 fn table_error(path: &Path, message: impl std::fmt::Display) -> LutError {

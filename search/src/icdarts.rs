@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 
 use std::convert::Infallible;
 
-use artifacts::{AlphaStep, BudgetOutcome};
+use artifacts::{AlphaStep, BudgetOutcome, EarlyStopOutcome};
 use models::repair::{Strengths, cheapest, repair};
 
 use crate::batch::{Batch, Batches, DataRng};
@@ -104,6 +104,8 @@ pub struct SearchOutcome {
     pub lr_alpha: f64,
     /// How the latency budget was met, when there was one.
     pub budget: Option<BudgetOutcome>,
+    /// Where DARTS-ES's rule stopped the search, when it did.
+    pub early_stop: Option<EarlyStopOutcome>,
 }
 
 /// A search between two epochs (pretraining included), complete enough to
@@ -567,7 +569,14 @@ pub fn run_search_resumable(
         )?;
     }
 
+    let mut early_stop = None;
     for epoch in epochs_done.saturating_sub(config.pretrain_epochs)..config.epochs {
+        // DARTS-ES (§7): checked before each epoch, so that a search
+        // resumed after the epoch that triggered it stops there too.
+        early_stop = check_early_stop(config, &metrics);
+        if early_stop.is_some() {
+            break;
+        }
         device.seed(crate::retrain::epoch_seed(
             config.seed,
             config.pretrain_epochs + epoch,
@@ -851,7 +860,7 @@ pub fn run_search_resumable(
         bar.finish();
         let n = steps_per_epoch as f64;
         let icd = config.algo == Algo::Icdarts;
-        let m = epoch_metrics(
+        let mut m = epoch_metrics(
             EpochCtx {
                 epoch: config.pretrain_epochs + epoch,
                 phase: "search",
@@ -875,6 +884,25 @@ pub fn run_search_resumable(
             eval_warmup_val_accuracy.map(|a| (a, eval_warmup_epochs)),
             alpha_steps,
         );
+        if config.hessian_iterations > 0 {
+            let (normal, reduce) = crate::hessian::epoch_eigenvalues(
+                &search_cfg,
+                &state.net,
+                &state.alphas,
+                &val,
+                config.batch_size,
+                config.hessian_iterations,
+                config.seed,
+                m.epoch,
+                device,
+            );
+            log::info!(
+                "epoch {}: dominant eigenvalue of ∇²_α L_val {normal:.4} (normal) / {reduce:.4} (reduce)",
+                m.epoch
+            );
+            m.hessian_eigenvalue_normal = Some(normal);
+            m.hessian_eigenvalue_reduce = Some(reduce);
+        }
         on_epoch(&m)?;
         metrics.push(m);
         checkpoint(
@@ -895,7 +923,31 @@ pub fn run_search_resumable(
         )?;
     }
 
-    let (alpha_normal, alpha_reduce) = state.alphas.to_values();
+    if early_stop.is_none() {
+        early_stop = check_early_stop(config, &metrics);
+    }
+    // An early stop returns the α (and so the genotype) of an earlier epoch.
+    let final_alphas = match early_stop {
+        Some(stop) => {
+            let m = &metrics[stop.returned_epoch];
+            log::info!(
+                "DARTS-ES: the eigenvalue rose (λ̄ ratio {:.3} < {}) by epoch {}; the search stops and returns epoch {}'s architecture",
+                stop.eigenvalue_ratio,
+                config.early_stop.map_or(0.0, |e| e.ratio),
+                stop.stopped_after_epoch,
+                stop.returned_epoch
+            );
+            Alphas::from_values(
+                m.alpha_normal.clone(),
+                m.alpha_reduce.clone(),
+                edges,
+                n_ops,
+                device,
+            )
+        }
+        None => state.alphas.clone(),
+    };
+    let (alpha_normal, alpha_reduce) = final_alphas.to_values();
     let largest = alpha_normal
         .iter()
         .chain(&alpha_reduce)
@@ -905,7 +957,7 @@ pub fn run_search_resumable(
             "α reached |α| = {largest:.3e}: its softmax is one-hot and the search stopped learning early; lower --arch-lr (it was {lr_alpha})"
         );
     }
-    let discretized = current_genotype(&state.alphas, &space, config);
+    let discretized = current_genotype(&final_alphas, &space, config);
     let (genotype, budget) = match (budget, penalty) {
         (Some((_, fastest)), Some(p)) => {
             let strengths = Strengths::new(
@@ -938,6 +990,34 @@ pub fn run_search_resumable(
         latency: settings,
         lr_alpha,
         budget,
+        early_stop,
+    })
+}
+
+/// DARTS-ES's rule (docs/algorithms.md §7) on the search epochs of
+/// `metrics`, when the search has it: the larger of the two cell types'
+/// eigenvalues per epoch.
+fn check_early_stop(config: &SearchConfig, metrics: &[EpochMetrics]) -> Option<EarlyStopOutcome> {
+    let rule = config.early_stop?;
+    let first = config.pretrain_epochs;
+    let eigenvalues: Vec<f64> = metrics
+        .get(first..)?
+        .iter()
+        .map(|m| {
+            m.hessian_eigenvalue_normal
+                .unwrap_or(f64::NAN)
+                .max(m.hessian_eigenvalue_reduce.unwrap_or(f64::NAN))
+        })
+        .collect();
+    let returned = crate::hessian::early_stop(&eigenvalues, rule.k, rule.window, rule.ratio)?;
+    let mean = |end: usize| {
+        eigenvalues[end + 1 - rule.window..=end].iter().sum::<f64>() / rule.window as f64
+    };
+    let last = eigenvalues.len() - 1;
+    Some(EarlyStopOutcome {
+        stopped_after_epoch: first + last,
+        returned_epoch: first + returned,
+        eigenvalue_ratio: mean(returned) / mean(last),
     })
 }
 
@@ -1377,6 +1457,10 @@ fn epoch_metrics(
         edge_entropy_normal: edge_entropy(&normal, n_ops),
         edge_entropy_reduce: edge_entropy(&reduce, n_ops),
         genotype,
+        alpha_normal: normal,
+        alpha_reduce: reduce,
+        hessian_eigenvalue_normal: None,
+        hessian_eigenvalue_reduce: None,
         latency_penalty: latency.map(|l| l.0),
         predicted_latency_ms: latency.map(|l| l.1),
         alpha_steps,

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod device;
+pub mod hessian;
 pub mod icdarts;
 pub mod latency;
 /// The progress hook (defined with the artifacts every stage shares).

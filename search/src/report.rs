@@ -60,7 +60,12 @@ pub fn write_search(
             reduce: rows(&outcome.alpha_reduce),
         },
     )?;
-    let last: Option<&EpochMetrics> = outcome.metrics.last();
+    // The epoch whose architecture the search returned: the last, or the
+    // one an early stop went back to.
+    let last: Option<&EpochMetrics> = match outcome.early_stop {
+        Some(stop) => outcome.metrics.get(stop.returned_epoch),
+        None => outcome.metrics.last(),
+    };
     let summary = SearchSummary {
         schema_version: ARTIFACT_SCHEMA_VERSION,
         tool: tool_version(),
@@ -80,6 +85,7 @@ pub fn write_search(
             Some(b) => Some(b.predicted_ms),
             None => last.and_then(|m| m.predicted_latency_ms),
         },
+        early_stop: outcome.early_stop,
         budget: outcome.budget.clone(),
         seconds,
     };

@@ -9,7 +9,12 @@ use search::{SearchConfig, run_search, training_device};
 #[test]
 fn the_default_digits_search_trains_its_teachers_and_moves_alpha() {
     let data = datasets::load("builtin:digits").unwrap();
-    let config = SearchConfig::default();
+    // The Hessian diagnostic does not change a search's result (tested bit
+    // for bit in resume.rs); skipping it keeps this test short.
+    let config = SearchConfig {
+        hessian_iterations: 0,
+        ..SearchConfig::default()
+    };
     let device = training_device(search::Backend::Flex).unwrap();
     let outcome = run_search(&config, &data, &device, None, &Silent, &mut |_| Ok(())).unwrap();
     let searched: Vec<_> = outcome

@@ -403,3 +403,85 @@ fn an_extended_warm_up_resumes_bit_for_bit() {
         );
     }
 }
+
+#[test]
+fn the_hessian_diagnostic_leaves_the_search_as_it_was_and_an_early_stop_resumes() {
+    let _turn = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let base = SearchConfig {
+        channels: 4,
+        layers: 3,
+        nodes: 2,
+        eval_channels: 4,
+        eval_layers: 3,
+        batch_size: 32,
+        pretrain_epochs: 1,
+        epochs: 3,
+        warmup_epochs: 1,
+        train_subset: Some(256),
+        seed: 2,
+        ..SearchConfig::default()
+    };
+    let run = |config: &SearchConfig, resume, keep: &mut Vec<SearchCheckpoint>| {
+        search_with(config, resume, keep, stop_after(0)).unwrap()
+    };
+    let without = run(
+        &SearchConfig {
+            hessian_iterations: 0,
+            ..base.clone()
+        },
+        None,
+        &mut Vec::new(),
+    );
+    let with = run(
+        &SearchConfig {
+            hessian_iterations: 2,
+            ..base.clone()
+        },
+        None,
+        &mut Vec::new(),
+    );
+    // Computing the eigenvalue draws nothing from the search's generators
+    // and works on a copy of S (BatchNorm statistics included).
+    assert_same_search(&with, &without, "with the Hessian diagnostic");
+    let eigenvalues: Vec<(Option<f64>, Option<f64>)> = with
+        .metrics
+        .iter()
+        .map(|m| (m.hessian_eigenvalue_normal, m.hessian_eigenvalue_reduce))
+        .collect();
+    eprintln!("eigenvalues per epoch: {eigenvalues:?}");
+    assert_eq!(eigenvalues[0], (None, None), "not in pretraining");
+    assert!(
+        eigenvalues[1..]
+            .iter()
+            .all(|(n, r)| n.is_some_and(f64::is_finite) && r.is_some_and(f64::is_finite))
+    );
+    assert!(
+        without
+            .metrics
+            .iter()
+            .all(|m| m.hessian_eigenvalue_normal.is_none())
+    );
+
+    // A rule that fires as soon as it can (k = 1, window 1, any ratio
+    // below 1e9): after search epoch 1 it returns epoch 0's architecture.
+    let stopping = SearchConfig {
+        hessian_iterations: 2,
+        early_stop: Some(artifacts::EarlyStop {
+            k: 1,
+            window: 1,
+            ratio: 1e9,
+        }),
+        ..base.clone()
+    };
+    let mut states = Vec::new();
+    let stopped = run(&stopping, None, &mut states);
+    let stop = stopped.early_stop.expect("the rule fired");
+    assert_eq!((stop.stopped_after_epoch, stop.returned_epoch), (2, 1));
+    assert_eq!(stopped.metrics.len(), 3, "epoch 3 was not run");
+    assert_eq!(stopped.genotype, stopped.metrics[1].genotype);
+    assert_eq!(stopped.alpha_normal, stopped.metrics[1].alpha_normal);
+    // Resumed from the checkpoint of the epoch that fired, it stops there.
+    let resumed = run(&stopping, Some(states.pop().unwrap()), &mut Vec::new());
+    assert_eq!(resumed.early_stop, stopped.early_stop);
+    assert_eq!(resumed.genotype, stopped.genotype);
+}

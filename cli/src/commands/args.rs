@@ -99,6 +99,27 @@ pub struct SearchOpts {
     /// T: temperature of the knowledge-distillation softmaxes.
     #[arg(long, default_value_t = SearchConfig::default().kd_temperature)]
     pub kd_temperature: f64,
+    /// DARTS-ES diagnostic: power-iteration steps (each two gradient
+    /// evaluations of S on one val batch) for the dominant eigenvalue of the
+    /// Hessian of L_val with respect to α, per cell type, after every search
+    /// epoch; logged in metrics.jsonl. 0 skips it.
+    #[arg(long, default_value_t = SearchConfig::default().hessian_iterations)]
+    pub hessian_iterations: usize,
+    /// `hessian`: DARTS-ES early stopping — stop after epoch i when the
+    /// eigenvalue's mean over --early-stop-window epochs has risen so that
+    /// λ̄(i−k)/λ̄(i) < --early-stop-ratio, and return epoch i−k's
+    /// architecture.
+    #[arg(long, value_parser = ["hessian"])]
+    pub early_stop: Option<String>,
+    /// k of the early-stopping rule (search epochs).
+    #[arg(long, default_value_t = artifacts::EarlyStop::default().k)]
+    pub early_stop_k: usize,
+    /// Epochs averaged into λ̄ by the early-stopping rule.
+    #[arg(long, default_value_t = artifacts::EarlyStop::default().window)]
+    pub early_stop_window: usize,
+    /// Ratio below which the early-stopping rule stops the search.
+    #[arg(long, default_value_t = artifacts::EarlyStop::default().ratio)]
+    pub early_stop_ratio: f64,
     /// Seed of every random choice (split, init, batches): the same seed on
     /// the same machine gives the same genotype bit for bit.
     #[arg(long, default_value_t = 0)]
@@ -126,6 +147,12 @@ impl SearchOpts {
             kd_lambda: self.kd_lambda,
             kd_temperature: self.kd_temperature,
             seed: self.seed,
+            hessian_iterations: self.hessian_iterations,
+            early_stop: self.early_stop.as_ref().map(|_| artifacts::EarlyStop {
+                k: self.early_stop_k,
+                window: self.early_stop_window,
+                ratio: self.early_stop_ratio,
+            }),
             ..SearchConfig::default()
         };
         self.networks.apply(base)

@@ -38,7 +38,7 @@ impl TemplateArgs {
             Some(path) => TemplateSource::SearchSummary(path.clone()),
             None => TemplateSource::Data {
                 spec: self.data.clone(),
-                config: self.networks.apply(SearchConfig::default()),
+                config: Box::new(self.networks.apply(SearchConfig::default())),
             },
         }
     }
