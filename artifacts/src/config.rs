@@ -23,6 +23,10 @@ pub enum Algo {
     Icdarts,
     /// First-order DARTS: α on L^S_val, w_S on L^S_train, no evaluation network.
     Darts,
+    /// Random search: `random_candidates` uniformly random genotypes, each
+    /// trained for an equal share of an ICDARTS search's weight steps and
+    /// ranked on `val`.
+    Random,
 }
 
 impl std::str::FromStr for Algo {
@@ -31,8 +35,9 @@ impl std::str::FromStr for Algo {
         match s {
             "icdarts" => Ok(Algo::Icdarts),
             "darts" => Ok(Algo::Darts),
+            "random" => Ok(Algo::Random),
             _ => Err(format!(
-                "unknown algorithm `{s}` (expected icdarts or darts)"
+                "unknown algorithm `{s}` (expected icdarts, darts or random)"
             )),
         }
     }
@@ -122,6 +127,15 @@ pub struct SearchConfig {
     /// DARTS-ES early stopping on that eigenvalue.
     #[serde(default)]
     pub early_stop: Option<EarlyStop>,
+    /// Random search (`algo = random`): genotypes drawn and trained.
+    #[serde(default = "default_random_candidates")]
+    pub random_candidates: usize,
+    /// Random search on an equal wall-clock budget: this many seconds in
+    /// all, shared by the candidates (each candidate's steps are set from
+    /// the time of its first steps). `None`: an equal share of an ICDARTS
+    /// search's weight steps, reproducible bit for bit.
+    #[serde(default)]
+    pub random_seconds: Option<f64>,
     pub lr_weights: f64,
     pub momentum: f64,
     pub weight_decay: f64,
@@ -162,6 +176,8 @@ impl Default for SearchConfig {
             warmup_extra_epochs: 2,
             hessian_iterations: 6,
             early_stop: None,
+            random_candidates: default_random_candidates(),
+            random_seconds: None,
             lr_weights: 0.08,
             momentum: 0.9,
             weight_decay: 3e-4,
@@ -519,6 +535,10 @@ fn default_budget_rate() -> f64 {
 /// what it integrated while over budget does not keep pushing α to cheaper
 /// operations once the budget is met.
 pub const DEFAULT_BUDGET_DECAY: f64 = 0.5;
+
+fn default_random_candidates() -> usize {
+    8
+}
 
 fn default_rebuild_interval() -> usize {
     1

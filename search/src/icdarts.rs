@@ -248,36 +248,26 @@ pub fn run_search_resumable(
         // `settings` come from the penalty: no penalty, no budget.
         _ => None,
     };
+    if config.algo == Algo::Random {
+        if checkpoints.resume.is_some() {
+            log::info!("random search keeps no checkpoint: it starts over");
+        }
+        return crate::random::run_random_search(
+            config,
+            data,
+            device,
+            penalty,
+            progress,
+            on_epoch,
+            &mut *checkpoints.stop,
+        );
+    }
     let mut dual = budget.as_ref().map(|(d, _)| *d);
     let fixed_coef = settings.as_ref().map_or(1.0, |s| s.coef);
     device.seed(config.seed);
     let mut rng = DataRng::seed_from_u64(config.seed);
 
-    let pool = match config.train_subset {
-        Some(n) => data.train.sample(n, config.seed),
-        None => data.train.clone(),
-    };
-    let (train, val) = pool.split_half(config.seed);
-    if train.len == 0 || val.len == 0 {
-        return Err(SearchError::Config(format!(
-            "the training split of {} is too small to halve into train and val",
-            data.source
-        )));
-    }
-    let size = data.height;
-    // Normalization statistics come from the images the search trains on.
-    let normalization = Normalization::from_split(&pool, data.channels, size, size);
-    let train = Batches::new(&train, &normalization, data.channels, size);
-    let val = Batches::new(&val, &normalization, data.channels, size);
-    log::info!(
-        "search on {}: {} train / {} val images, {}×{}×{}",
-        data.name,
-        train.len(),
-        val.len(),
-        data.channels,
-        size,
-        size
-    );
+    let (train, val, normalization) = search_splits(config, data)?;
 
     let search_cfg = SearchNetworkConfig::new(config.search_network(data), space.clone())
         .with_relaxation(config.relaxation);
@@ -1019,6 +1009,41 @@ fn check_early_stop(config: &SearchConfig, metrics: &[EpochMetrics]) -> Option<E
         returned_epoch: first + returned,
         eigenvalue_ratio: mean(returned) / mean(last),
     })
+}
+
+/// The search's data: the training split (or its seeded `train_subset`)
+/// halved into train and val, normalized with the statistics of the images
+/// the search sees.
+pub fn search_splits(
+    config: &SearchConfig,
+    data: &Dataset,
+) -> Result<(Batches, Batches, Normalization), SearchError> {
+    let pool = match config.train_subset {
+        Some(n) => data.train.sample(n, config.seed),
+        None => data.train.clone(),
+    };
+    let (train, val) = pool.split_half(config.seed);
+    if train.len == 0 || val.len == 0 {
+        return Err(SearchError::Config(format!(
+            "the training split of {} is too small to halve into train and val",
+            data.source
+        )));
+    }
+    let size = data.height;
+    // Normalization statistics come from the images the search trains on.
+    let normalization = Normalization::from_split(&pool, data.channels, size, size);
+    let train = Batches::new(&train, &normalization, data.channels, size);
+    let val = Batches::new(&val, &normalization, data.channels, size);
+    log::info!(
+        "search on {}: {} train / {} val images, {}×{}×{}",
+        data.name,
+        train.len(),
+        val.len(),
+        data.channels,
+        size,
+        size
+    );
+    Ok((train, val, normalization))
 }
 
 /// Errors when `budget_ms` is below `fastest_ms`, the prediction of the

@@ -7,6 +7,7 @@ pub mod device;
 pub mod hessian;
 pub mod icdarts;
 pub mod latency;
+pub mod random;
 /// The progress hook (defined with the artifacts every stage shares).
 pub use artifacts::progress;
 pub mod report;

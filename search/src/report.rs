@@ -60,11 +60,16 @@ pub fn write_search(
             reduce: rows(&outcome.alpha_reduce),
         },
     )?;
-    // The epoch whose architecture the search returned: the last, or the
-    // one an early stop went back to.
-    let last: Option<&EpochMetrics> = match outcome.early_stop {
-        Some(stop) => outcome.metrics.get(stop.returned_epoch),
-        None => outcome.metrics.last(),
+    // The epoch whose architecture the search returned: the last, the one
+    // an early stop went back to, or random search's chosen candidate.
+    let last: Option<&EpochMetrics> = match (outcome.early_stop, config.algo) {
+        (Some(stop), _) => outcome.metrics.get(stop.returned_epoch),
+        // Random search: the chosen candidate's line.
+        (None, artifacts::Algo::Random) => outcome
+            .metrics
+            .iter()
+            .find(|m| m.genotype == outcome.genotype),
+        (None, _) => outcome.metrics.last(),
     };
     let summary = SearchSummary {
         schema_version: ARTIFACT_SCHEMA_VERSION,

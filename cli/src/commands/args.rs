@@ -35,9 +35,22 @@ pub struct SearchOpts {
     /// Cell relaxation / discretization: darts, idarts or xdarts.
     #[arg(long, default_value = "darts")]
     pub cell: Relaxation,
-    /// Search algorithm: icdarts or darts (first-order baseline).
+    /// Search algorithm: icdarts, darts (first-order baseline) or random
+    /// (--random-candidates uniformly random genotypes, each trained for an
+    /// equal share of the weight steps an ICDARTS search of these settings
+    /// makes, the best on val kept; under --latency-budget only genotypes
+    /// predicted within it are drawn).
     #[arg(long, default_value = "icdarts")]
     pub algo: Algo,
+    /// Random search: how many genotypes to draw and train.
+    #[arg(long, default_value_t = SearchConfig::default().random_candidates)]
+    pub random_candidates: usize,
+    /// Random search on a wall-clock budget of this many seconds in all
+    /// (e.g. an ICDARTS search's `seconds` from its search.json), instead
+    /// of the default equal share of its weight steps. Not reproducible bit
+    /// for bit: the steps each candidate gets depend on the machine.
+    #[arg(long)]
+    pub random_seconds: Option<f64>,
     #[command(flatten)]
     pub networks: SearchNetworkArgs,
     /// Search epochs after pretraining.
@@ -148,6 +161,8 @@ impl SearchOpts {
             kd_temperature: self.kd_temperature,
             seed: self.seed,
             hessian_iterations: self.hessian_iterations,
+            random_candidates: self.random_candidates,
+            random_seconds: self.random_seconds,
             early_stop: self.early_stop.as_ref().map(|_| artifacts::EarlyStop {
                 k: self.early_stop_k,
                 window: self.early_stop_window,
