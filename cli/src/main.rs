@@ -50,6 +50,12 @@ enum Command {
     /// by side; writes a table (searched vs random per budget) and an SVG of
     /// test accuracy vs measured latency with the budgets drawn.
     Sweep(commands::sweep::SweepArgs),
+    /// Experiments: a declarative grid (algorithms × cells × δ or budgets ×
+    /// … × seeds) from a TOML file, one `edgenas run` each, resumable; one
+    /// markdown report with mean ± std per configuration, the per-seed
+    /// rows, σ_α, the discretization gap and the Hessian eigenvalue, failed
+    /// runs with their logs, and SVG plots.
+    Experiment(commands::experiment::ExperimentArgs),
 }
 
 fn main() {
@@ -64,6 +70,7 @@ fn main() {
         Command::Draw(args) => commands::draw::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
+        Command::Experiment(args) => commands::experiment::run(args),
     });
     if let Err(err) = result {
         // A signal's handler is exiting the process with 130/143; an error

@@ -10,6 +10,7 @@ pub mod burn_backend;
 pub mod draw;
 pub mod error;
 pub mod executor;
+pub mod experiment;
 pub mod plot;
 pub mod report;
 pub mod run;

@@ -227,14 +227,32 @@ fn spawn(config: &SweepConfig, point: &Point) -> Result<Child, PipelineError> {
         dir.display(),
         log.display()
     );
-    let child = Command::new(&config.exe)
-        .args(&command)
+    spawn_tracked(&config.exe, &command, log_file)
+}
+
+/// Starts `exe args` with stderr to `log`, tracked so that a signal
+/// handler can stop it ([`terminate_runs`]); [`reap`] collects it.
+pub(crate) fn spawn_tracked(
+    exe: &Path,
+    args: &[String],
+    log: std::fs::File,
+) -> Result<Child, PipelineError> {
+    let child = Command::new(exe)
+        .args(args)
         .stdout(Stdio::null())
-        .stderr(log_file)
+        .stderr(log)
         .spawn()
-        .map_err(|e| io_error(&config.exe, e))?;
+        .map_err(|e| io_error(exe, e))?;
     running().push(child.id());
     Ok(child)
+}
+
+/// Waits for a child of [`spawn_tracked`] and stops tracking it.
+pub(crate) fn reap(child: Child, log: &Path) -> Result<std::process::ExitStatus, PipelineError> {
+    let pid = child.id();
+    let output = child.wait_with_output().map_err(|e| io_error(log, e))?;
+    running().retain(|&p| p != pid);
+    Ok(output.status)
 }
 
 /// The PIDs of the runs this process has started and not yet collected.
@@ -274,12 +292,7 @@ pub fn wait_for_runs(pids: &[u32], limit: Duration, give_up: impl FnMut() -> boo
 }
 
 fn finish(child: Child, point: &Point, out: &Path) -> Result<RunSummary, PipelineError> {
-    let pid = child.id();
-    let output = child
-        .wait_with_output()
-        .map_err(|e| io_error(&log_path(out, point), e))?;
-    running().retain(|&p| p != pid);
-    if !output.status.success() {
+    if !reap(child, &log_path(out, point))?.success() {
         return Err(PipelineError::Sweep(format!(
             "the run {} failed (see {})",
             point.name(),
@@ -460,33 +473,62 @@ fn time_models(
     config: &SweepConfig,
     summaries: Vec<(Point, RunSummary)>,
 ) -> Result<Vec<SweepRow>, PipelineError> {
-    let sweep_error = |e: runtime::RuntimeError| PipelineError::Sweep(e.to_string());
     let mut models = Vec::new();
     for (point, summary) in summaries {
         let dir = run_dir(&config.out, &point);
         let onnx = dir.join(ONNX_FILE);
-        let network = ModelFile::load(&ModelFile::find_dir(&dir)?)?.network;
+        models.push((point, summary, dir, onnx));
+    }
+    let paths: Vec<PathBuf> = models.iter().map(|m| m.3.clone()).collect();
+    let times = time_onnx_models(&paths, config.repeats)?;
+    Ok(models
+        .into_iter()
+        .zip(times)
+        .map(|((point, s, dir, onnx), measured)| SweepRow {
+            budget_met: point.budget_ms().map(|b| measured.median <= b),
+            point,
+            test_accuracy: s.test_accuracy,
+            predicted_latency_ms: s.predicted_latency_ms,
+            measured,
+            genotype: s.genotype,
+            run_dir: dir,
+            model_path: onnx,
+            pareto: false,
+        })
+        .collect())
+}
+
+/// Times each run folder's `model.onnx` (beside its `model.json`) in
+/// tract at batch 1, round-robin: one warm-up round, then rounds of 20
+/// timed runs per model (each turn after 5 untimed ones) until `repeats`,
+/// so drift of a shared machine hits all of them alike.
+pub fn time_onnx_models(paths: &[PathBuf], repeats: usize) -> Result<Vec<Stats>, PipelineError> {
+    let sweep_error = |e: runtime::RuntimeError| PipelineError::Sweep(e.to_string());
+    let mut models = Vec::new();
+    for onnx in paths {
+        let dir = onnx.parent().unwrap_or(Path::new("."));
+        let network = ModelFile::load(&ModelFile::find_dir(dir)?)?.network;
         let shape = vec![
             1,
             network.in_channels,
             network.image_size,
             network.image_size,
         ];
-        let plan = TractModel::load(&onnx)
+        let plan = TractModel::load(onnx)
             .and_then(|m| m.plan(std::slice::from_ref(&shape)))
             .map_err(sweep_error)?;
         let input = vec![0.5f32; shape.iter().product()];
-        models.push((point, summary, dir, onnx, plan, input));
+        models.push((plan, input));
     }
     let schedule = Schedule {
         warmup_rounds: 1,
-        rounds: config.repeats.div_ceil(20).max(1),
+        rounds: repeats.div_ceil(20).max(1),
         turn_warmup: 5,
         turn_timed: 20,
     };
     let mut timers = models
         .iter()
-        .map(|(.., plan, input)| plan.copying_timer(&[input]))
+        .map(|(plan, input)| plan.copying_timer(&[input]))
         .collect::<Result<Vec<_>, _>>()
         .map_err(sweep_error)?;
     let mut workloads: Vec<&mut dyn FnMut() -> Result<f64, runtime::RuntimeError>> = timers
@@ -494,24 +536,5 @@ fn time_models(
         .map(|t| t as &mut dyn FnMut() -> Result<f64, runtime::RuntimeError>)
         .collect();
     let times = timing::interleaved(&mut workloads, schedule).map_err(sweep_error)?;
-    drop(workloads);
-    drop(timers);
-    Ok(models
-        .into_iter()
-        .zip(times)
-        .map(|((point, s, dir, onnx, _, _), times)| {
-            let measured = Stats::from_samples(&times);
-            SweepRow {
-                budget_met: point.budget_ms().map(|b| measured.median <= b),
-                point,
-                test_accuracy: s.test_accuracy,
-                predicted_latency_ms: s.predicted_latency_ms,
-                measured,
-                genotype: s.genotype,
-                run_dir: dir,
-                model_path: onnx,
-                pareto: false,
-            }
-        })
-        .collect())
+    Ok(times.iter().map(|t| Stats::from_samples(t)).collect())
 }

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod draw;
+pub mod experiment;
 pub mod export;
 pub mod report;
 pub mod retrain;
