@@ -23,10 +23,22 @@ pub enum Algo {
     Icdarts,
     /// First-order DARTS: α on L^S_val, w_S on L^S_train, no evaluation network.
     Darts,
+    /// CDARTS (Yu & Peng 2020; dissertation Eq. 3.4–3.6), the baseline
+    /// ICDARTS improves on: α and w_E jointly on L^S_val + L^E_val +
+    /// λ·KD_val (KD's gradient reaches both S and E), E warmed up on `val`,
+    /// w_S on L^S_train alone.
+    Cdarts,
     /// Random search: `random_candidates` uniformly random genotypes, each
     /// trained for an equal share of an ICDARTS search's weight steps and
     /// ranked on `val`.
     Random,
+}
+
+impl Algo {
+    /// Whether the search trains a search-phase evaluation network E.
+    pub fn has_eval_network(self) -> bool {
+        matches!(self, Algo::Icdarts | Algo::Cdarts)
+    }
 }
 
 impl std::str::FromStr for Algo {
@@ -35,9 +47,10 @@ impl std::str::FromStr for Algo {
         match s {
             "icdarts" => Ok(Algo::Icdarts),
             "darts" => Ok(Algo::Darts),
+            "cdarts" => Ok(Algo::Cdarts),
             "random" => Ok(Algo::Random),
             _ => Err(format!(
-                "unknown algorithm `{s}` (expected icdarts, darts or random)"
+                "unknown algorithm `{s}` (expected icdarts, cdarts, darts or random)"
             )),
         }
     }

@@ -24,7 +24,9 @@ use models::repair::{Strengths, cheapest, repair};
 use crate::batch::{Batch, Batches, DataRng};
 use crate::checkpoint::Checkpoints;
 use crate::progress::Progress;
-use crate::train::{clipped_step, correct, cosine_lr, cross_entropy, distillation};
+use crate::train::{
+    clipped_step, correct, cosine_lr, cross_entropy, distillation, mutual_distillation,
+};
 use crate::{At, SearchError};
 pub use artifacts::{Algo, EpochMetrics, PenaltySettings, SearchConfig};
 
@@ -268,6 +270,11 @@ pub fn run_search_resumable(
     let mut rng = DataRng::seed_from_u64(config.seed);
 
     let (train, val, normalization) = search_splits(config, data)?;
+    let warmup_data = if config.algo == Algo::Cdarts {
+        &val
+    } else {
+        &train
+    };
 
     let search_cfg = SearchNetworkConfig::new(config.search_network(data), space.clone())
         .with_relaxation(config.relaxation);
@@ -364,7 +371,7 @@ pub fn run_search_resumable(
                     && c.epochs_done < total_epochs
                     && c.eval.is_some()
                     && *warmup_epoch < config.warmup_epochs + config.warmup_extra_epochs
-                    && order.len() == train.len()
+                    && order.len() == warmup_data.len()
                     && *steps_done <= steps_per_epoch
             }
             Some(WithinEpoch::Search {
@@ -375,7 +382,7 @@ pub fn run_search_resumable(
             }) => {
                 !in_pretraining
                     && c.epochs_done < total_epochs
-                    && c.eval.is_some() == (config.algo == Algo::Icdarts)
+                    && c.eval.is_some() == config.algo.has_eval_network()
                     && train_order.len() == train.len()
                     && val_order.len() == val.len()
                     && *steps_done <= steps_per_epoch
@@ -586,7 +593,7 @@ pub fn run_search_resumable(
         let mut eval_warmup_val_accuracy = None;
         let mut search_resumed = None;
         let kept = state.eval.take();
-        state.eval = if config.algo == Algo::Icdarts {
+        state.eval = if config.algo.has_eval_network() {
             let (mut e, mut opt_e);
             let fresh;
             match (resumed_eval.take(), kept) {
@@ -616,7 +623,8 @@ pub fn run_search_resumable(
             }
             // Decision (docs/algorithms.md §3, warm-up data): Algorithm 1 writes the warm-up
             // with L^E_val, but ICDARTS' stated change is that both networks'
-            // weights train on `train` only, so E warms up on `train`.
+            // weights train on `train` only, so E warms up on `train`
+            // (`warmup_data`; CDARTS's E warms up on `val`, Eq. 3.5).
             let (first_warmup, mut warmup_resumed) = match resumed {
                 Some(WithinEpoch::WarmUp {
                     warmup_epoch,
@@ -676,7 +684,7 @@ pub fn run_search_resumable(
                 }
                 let (order, skip) = warmup_resumed
                     .take()
-                    .unwrap_or_else(|| (train.shuffled(&mut rng), 0));
+                    .unwrap_or_else(|| (warmup_data.shuffled(&mut rng), 0));
                 let bar = progress.start(
                     &format!(
                         "epoch {}/{} warm-up E {}/{}",
@@ -697,7 +705,7 @@ pub fn run_search_resumable(
                     .skip(skip)
                 {
                     let lr = cosine_lr(config.lr_weights, eval_step, eval_life(eval_warmup_epochs));
-                    let b = train.batch(chunk, device);
+                    let b = warmup_data.batch(chunk, device);
                     let loss = cross_entropy(e.logits(b.images), b.labels);
                     let at = At {
                         phase: "warm-up",
@@ -849,7 +857,7 @@ pub fn run_search_resumable(
         }
         bar.finish();
         let n = steps_per_epoch as f64;
-        let icd = config.algo == Algo::Icdarts;
+        let icd = config.algo.has_eval_network();
         let mut m = epoch_metrics(
             EpochCtx {
                 epoch: config.pretrain_epochs + epoch,
@@ -1203,6 +1211,16 @@ impl SearchState {
             mut opt_alpha,
             eval,
         } = self;
+        if config.algo == Algo::Cdarts {
+            return Self {
+                net,
+                alphas,
+                opt_w,
+                opt_alpha,
+                eval,
+            }
+            .cdarts_step(config, penalty, rates, bt, bv);
+        }
         let needed = gradients == StepGradients::Needed;
         // (3.9) α ← Adam on L^S_val(w_S, α) + λ·KD_val(S‖E) + δ·P(α).
         // Decision (docs/algorithms.md §3, penalty placement): the
@@ -1291,6 +1309,81 @@ impl SearchState {
                 penalty: penalty_value,
                 grad_norm_search,
                 grad_norm_eval,
+            },
+        )
+    }
+}
+
+impl SearchState {
+    /// One CDARTS step (dissertation Eq. 3.4–3.6, docs/algorithms.md §3):
+    /// α and w_E jointly on L^S_val(w_S, α) + L^E_val(w_E, ᾱ) +
+    /// λ·KD_val(S‖E) (+ δ·P(α)), with the KD term's gradient reaching both
+    /// α (through S's logits) and w_E (through E's); then w_S on L^S_train
+    /// alone. One backward pass gives α's and w_E's gradients: w_S is
+    /// frozen in it, and L^E_val does not depend on α.
+    fn cdarts_step(
+        self,
+        config: &SearchConfig,
+        penalty: Option<PenaltyTerm>,
+        rates: &StepRates,
+        bt: &Batch,
+        bv: &Batch,
+    ) -> (Self, StepLosses) {
+        let Self {
+            net,
+            alphas,
+            mut opt_w,
+            mut opt_alpha,
+            eval,
+        } = self;
+        let (e, mut opt_e) = eval.expect("CDARTS trains an evaluation network");
+        materialize(&net);
+        let logits_s = net.clone().no_grad().forward(bv.images.clone(), &alphas);
+        let logits_e = e.logits(bv.images.clone());
+        let loss_s_val = cross_entropy(logits_s.clone(), bv.labels.clone());
+        let loss_e_val = cross_entropy(logits_e.clone(), bv.labels.clone());
+        let kd_term = mutual_distillation(logits_s, logits_e, config.kd_temperature);
+        let kd = kd_term.clone().into_scalar::<f32>() as f64;
+        let loss_eval = loss_e_val.clone().into_scalar::<f32>() as f64;
+        let mut joint = loss_s_val + loss_e_val + kd_term.mul_scalar(config.kd_lambda);
+        let mut penalty_value = None;
+        if let Some(term) = penalty {
+            let p = term.penalty.expected(&alphas, config.relaxation);
+            penalty_value = Some(p.clone().into_scalar::<f32>() as f64);
+            if term.coef != 0.0 {
+                joint = joint + p.mul_scalar(term.coef);
+            }
+        }
+        let loss_alpha = joint.clone().into_scalar::<f32>() as f64;
+        let mut grads = joint.backward();
+        let (e, grad_norm_eval) =
+            clipped_step(&mut opt_e, rates.eval, e, &mut grads, config.grad_clip);
+        let g = GradientsParams::from_module(&mut grads, &alphas);
+        let alphas = opt_alpha.step(rates.alpha, alphas, g);
+
+        // (3.4) w_S ← SGD on L^S_train.
+        let logits_s = net.forward(bt.images.clone(), &alphas.clone().no_grad());
+        let loss_s = cross_entropy(logits_s, bt.labels.clone());
+        let loss_search = loss_s.clone().into_scalar::<f32>() as f64;
+        let mut grads = loss_s.backward();
+        let (net, grad_norm_search) =
+            clipped_step(&mut opt_w, rates.search, net, &mut grads, config.grad_clip);
+        (
+            Self {
+                net,
+                alphas,
+                opt_w,
+                opt_alpha,
+                eval: Some((e, opt_e)),
+            },
+            StepLosses {
+                loss_alpha,
+                loss_search,
+                loss_eval: Some(loss_eval),
+                kd: Some(kd),
+                penalty: penalty_value,
+                grad_norm_search,
+                grad_norm_eval: Some(grad_norm_eval),
             },
         )
     }

@@ -18,8 +18,14 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 /// p = softmax(f_E/T), q = softmax(f_S/T) (docs/algorithms.md §3). The teacher's logits are
 /// detached here, so no gradient can reach the evaluation network through KD.
 pub fn distillation(student: Tensor<2>, teacher: Tensor<2>, temperature: f64) -> Tensor<1> {
+    mutual_distillation(student, teacher.detach(), temperature)
+}
+
+/// The same KD(S‖E) with the gradient flowing into both networks: CDARTS
+/// minimizes it over α and w_E jointly (dissertation Eq. 3.6–3.7).
+pub fn mutual_distillation(student: Tensor<2>, teacher: Tensor<2>, temperature: f64) -> Tensor<1> {
     let [n, _] = student.dims();
-    let teacher = teacher.detach().div_scalar(temperature);
+    let teacher = teacher.div_scalar(temperature);
     let p = softmax(teacher.clone(), 1);
     let log_p = log_softmax(teacher, 1);
     let log_q = log_softmax(student.div_scalar(temperature), 1);

@@ -485,3 +485,65 @@ fn the_hessian_diagnostic_leaves_the_search_as_it_was_and_an_early_stop_resumes(
     assert_eq!(resumed.early_stop, stopped.early_stop);
     assert_eq!(resumed.genotype, stopped.genotype);
 }
+
+#[test]
+fn a_resumed_cdarts_search_equals_the_uninterrupted_one() {
+    let _turn = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    // CDARTS warms E up on val and updates α and w_E jointly.
+    let config = SearchConfig {
+        algo: search::Algo::Cdarts,
+        channels: 4,
+        layers: 3,
+        nodes: 2,
+        eval_channels: 4,
+        eval_layers: 3,
+        batch_size: 32,
+        pretrain_epochs: 1,
+        epochs: 2,
+        warmup_epochs: 1,
+        warmup_target: 0.0,
+        train_subset: Some(256),
+        seed: 3,
+        ..SearchConfig::default()
+    };
+    let try_run =
+        |resume, keep: &mut Vec<SearchCheckpoint>, stop| search_with(&config, resume, keep, stop);
+    let whole = try_run(None, &mut Vec::new(), stop_after(0)).unwrap();
+    let searched: Vec<_> = whole
+        .metrics
+        .iter()
+        .filter(|m| m.phase == "search")
+        .collect();
+    assert!(
+        searched
+            .iter()
+            .all(|m| m.kd_train.is_some() && m.eval_val_accuracy.is_some())
+    );
+    // Steps as in the ICDARTS test: pretraining 1–4, warm-up 5–8, search
+    // 9–12, warm-up 13–16, search 17–20.
+    for (stop_at, phase) in [(6, "warm-up"), (11, "search"), (18, "search")] {
+        let mut kept = Vec::new();
+        match try_run(None, &mut kept, stop_after(stop_at)) {
+            Err(SearchError::Interrupted { phase: p, .. }) => assert_eq!(p, phase),
+            other => panic!("stop after step {stop_at}: {:?}", other.err()),
+        }
+        assert_same_search(
+            &try_run(Some(kept.pop().unwrap()), &mut Vec::new(), stop_after(0)).unwrap(),
+            &whole,
+            &format!("CDARTS after step {stop_at} ({phase})"),
+        );
+    }
+    // Not ICDARTS under another name.
+    let icdarts = try_run_with(&SearchConfig {
+        algo: search::Algo::Icdarts,
+        ..config.clone()
+    });
+    assert_ne!(
+        icdarts.alpha_normal, whole.alpha_normal,
+        "CDARTS and ICDARTS move α differently"
+    );
+}
+
+fn try_run_with(config: &SearchConfig) -> search::SearchOutcome {
+    search_with(config, None, &mut Vec::new(), stop_after(0)).unwrap()
+}

@@ -35,7 +35,9 @@ pub struct SearchOpts {
     /// Cell relaxation / discretization: darts, idarts or xdarts.
     #[arg(long, default_value = "darts")]
     pub cell: Relaxation,
-    /// Search algorithm: icdarts, darts (first-order baseline) or random
+    /// Search algorithm: icdarts, cdarts (the method ICDARTS improves on:
+    /// α and E jointly on val with KD into both, S on train), darts
+    /// (first-order baseline) or random
     /// (--random-candidates uniformly random genotypes, each trained for an
     /// equal share of the weight steps an ICDARTS search of these settings
     /// makes, the best on val kept; under --latency-budget only genotypes
