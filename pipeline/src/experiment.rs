@@ -791,7 +791,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/claims.toml");
         let f = ExperimentFile::load(&path).unwrap();
         assert_eq!(f.seeds, [0, 1, 2]);
-        assert_eq!(f.configs().unwrap().len(), 6);
+        assert_eq!(f.configs().unwrap().len(), 7);
     }
 
     #[test]
