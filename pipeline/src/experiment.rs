@@ -287,23 +287,11 @@ pub fn experiment(
         first = false;
         while pending.len() >= limit {
             let (j, child, log) = pending.remove(0);
-            outcomes[j] = Some(collect(
-                child,
-                &log,
-                &runs[j].0.name,
-                runs[j].1,
-                &options.out,
-            )?);
+            outcomes[j] = Some(collect(child, &log, &runs[j], &options.out)?);
         }
     }
     for (j, child, log) in pending {
-        outcomes[j] = Some(collect(
-            child,
-            &log,
-            &runs[j].0.name,
-            runs[j].1,
-            &options.out,
-        )?);
+        outcomes[j] = Some(collect(child, &log, &runs[j], &options.out)?);
     }
 
     let mut rows: Vec<RunRow> = runs
@@ -364,10 +352,10 @@ fn log_file(dir: &Path) -> PathBuf {
 fn collect(
     child: std::process::Child,
     log: &Path,
-    config: &str,
-    seed: u64,
+    (config, seed): &(NamedConfig, u64),
     out: &Path,
 ) -> Result<Result<RunSummary, String>, PipelineError> {
+    let (config, seed) = (config.name.as_str(), *seed);
     let status = reap(child, log)?;
     let dir = run_dir(out, config, seed);
     if status.success()

@@ -1245,14 +1245,8 @@ impl SearchState {
                 + distillation(logits_s, teacher, config.kd_temperature)
                     .mul_scalar(config.kd_lambda);
         }
-        let mut penalty_value = None;
-        if let Some(term) = penalty {
-            let p = term.penalty.expected(&alphas, config.relaxation);
-            penalty_value = Some(p.clone().into_scalar::<f32>() as f64);
-            if term.coef != 0.0 {
-                loss_a = loss_a + p.mul_scalar(term.coef);
-            }
-        }
+        let penalty_value;
+        (loss_a, penalty_value) = with_penalty(loss_a, penalty, &alphas, config);
         let loss_alpha = loss_a.clone().into_scalar::<f32>() as f64;
         let mut grads = loss_a.backward();
         let g = GradientsParams::from_module(&mut grads, &alphas);
@@ -1345,15 +1339,12 @@ impl SearchState {
         let kd_term = mutual_distillation(logits_s, logits_e, config.kd_temperature);
         let kd = kd_term.clone().into_scalar::<f32>() as f64;
         let loss_eval = loss_e_val.clone().into_scalar::<f32>() as f64;
-        let mut joint = loss_s_val + loss_e_val + kd_term.mul_scalar(config.kd_lambda);
-        let mut penalty_value = None;
-        if let Some(term) = penalty {
-            let p = term.penalty.expected(&alphas, config.relaxation);
-            penalty_value = Some(p.clone().into_scalar::<f32>() as f64);
-            if term.coef != 0.0 {
-                joint = joint + p.mul_scalar(term.coef);
-            }
-        }
+        let (joint, penalty_value) = with_penalty(
+            loss_s_val + loss_e_val + kd_term.mul_scalar(config.kd_lambda),
+            penalty,
+            &alphas,
+            config,
+        );
         let loss_alpha = joint.clone().into_scalar::<f32>() as f64;
         let mut grads = joint.backward();
         let (e, grad_norm_eval) =
@@ -1386,6 +1377,26 @@ impl SearchState {
                 grad_norm_eval: Some(grad_norm_eval),
             },
         )
+    }
+}
+
+/// `loss` + δ·P(α) when the step has a penalty (P's value is returned
+/// for the logs whatever δ is).
+fn with_penalty(
+    loss: Tensor<1>,
+    penalty: Option<PenaltyTerm>,
+    alphas: &Alphas,
+    config: &SearchConfig,
+) -> (Tensor<1>, Option<f64>) {
+    let Some(term) = penalty else {
+        return (loss, None);
+    };
+    let p = term.penalty.expected(alphas, config.relaxation);
+    let value = p.clone().into_scalar::<f32>() as f64;
+    if term.coef == 0.0 {
+        (loss, Some(value))
+    } else {
+        (loss + p.mul_scalar(term.coef), Some(value))
     }
 }
 

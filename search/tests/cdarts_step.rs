@@ -5,32 +5,17 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+mod common;
+
+use burn::tensor::{Device, Tensor};
 use models::{NetworkConfig, SearchNetworkConfig};
 use rand::SeedableRng;
-use search::batch::{Batch, DataRng};
+use search::batch::DataRng;
 use search::icdarts::{
     SearchState, StepGradients, StepRates, alpha_optimizer, build_eval, init_alphas, sgd,
 };
 use search::train::{clipped_step, cross_entropy, distillation, mutual_distillation};
 use search::{Algo, SearchConfig};
-
-fn batch(device: &Device, seed: u64) -> Batch {
-    let images = Tensor::<4>::random([6, 1, 8, 8], Distribution::Normal(0.0, 1.0), device);
-    let labels_host: Vec<u8> = (0..6).map(|i| ((i * 7 + seed) % 4) as u8).collect();
-    let labels = Tensor::<1, Int>::from_data(
-        TensorData::new(
-            labels_host.iter().map(|&l| l as i64).collect::<Vec<_>>(),
-            [6],
-        ),
-        device,
-    );
-    Batch {
-        images,
-        labels,
-        labels_host,
-    }
-}
 
 fn values<M: Module>(m: &M) -> Vec<f32> {
     struct All(Vec<f32>);
@@ -85,7 +70,13 @@ fn a_cdarts_step_follows_equations_3_4_to_3_6() {
         let net = search_cfg.init(&device);
         let alphas = init_alphas(edges, ops, &mut DataRng::seed_from_u64(0), &device);
         let eval = build_eval(&config, &network, &alphas, &device);
-        (net, alphas, eval, batch(&device, 1), batch(&device, 2))
+        (
+            net,
+            alphas,
+            eval,
+            common::random_batch(&device, 1),
+            common::random_batch(&device, 2),
+        )
     };
     let rates = StepRates::uniform(&config, 0.05);
 

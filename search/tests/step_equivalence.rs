@@ -6,30 +6,14 @@
 //! One test only: the kernel choice is process-wide, so no other test may run
 //! beside it in this binary.
 
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+mod common;
+
+use burn::tensor::{Device, Tensor};
 use models::{NetworkConfig, SearchNetworkConfig};
 use rand::SeedableRng;
-use search::batch::Batch;
 use search::batch::DataRng;
 use search::icdarts::{SearchState, StepGradients, StepRates, build_eval, init_alphas};
 use search::{AlphaPenalty, PenaltyTerm, SearchConfig};
-
-fn batch(device: &Device, seed: u64) -> Batch {
-    let images = Tensor::<4>::random([6, 1, 8, 8], Distribution::Normal(0.0, 1.0), device);
-    let labels_host: Vec<u8> = (0..6).map(|i| ((i * 7 + seed) % 4) as u8).collect();
-    let labels = Tensor::<1, Int>::from_data(
-        TensorData::new(
-            labels_host.iter().map(|&l| l as i64).collect::<Vec<_>>(),
-            [6],
-        ),
-        device,
-    );
-    Batch {
-        images,
-        labels,
-        labels_host,
-    }
-}
 
 /// Penalizes the softmax weight of op 4 (sep_conv_5x5 in V1), so the α
 /// objective has the extra term the latency penalty adds.
@@ -85,7 +69,13 @@ fn optimized_step_gives_the_same_updates_as_the_reference_step() {
         let net = search_cfg.init(&device);
         let alphas = init_alphas(edges, ops, &mut DataRng::seed_from_u64(0), &device);
         let eval = build_eval(&config, &network, &alphas, &device);
-        (net, alphas, eval, batch(&device, 1), batch(&device, 2))
+        (
+            net,
+            alphas,
+            eval,
+            common::random_batch(&device, 1),
+            common::random_batch(&device, 2),
+        )
     };
     let alphas0 = start().1;
 
