@@ -11,7 +11,7 @@ use artifacts::progress::Progress;
 
 use crate::device::{DeviceProfile, LutBackend};
 use crate::measure::Backends;
-use crate::table::{Lut, fingerprint};
+use crate::table::{LUT_SCHEMA_V1, Lut, fingerprint};
 use crate::template::{NetSize, Template};
 use crate::{LutError, profile, validate};
 
@@ -221,6 +221,21 @@ impl Cache {
                 ),
             })?;
             log::info!("reusing latency table {}", path.display());
+            // A table of schema 1 still predicts, in the milliseconds of
+            // the host's speed when it was profiled; it cannot be
+            // calibrated against networks measured now.
+            if lut.schema_version == LUT_SCHEMA_V1 {
+                if lut.calibration.is_none() {
+                    return Err(LutError::Table {
+                        path: path.display().to_string(),
+                        message: "the cached table was profiled before the reference workload (schema_version 1) and never calibrated; delete it to profile the device again".into(),
+                    });
+                }
+                log::warn!(
+                    "{} was profiled before the reference workload (schema_version 1): its costs are milliseconds of the host's speed at that time; delete it to profile the device again",
+                    path.display()
+                );
+            }
             lut
         } else {
             profile_and_calibrate(template, device, backends, &path, 0, progress)?

@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod device;
 pub mod measure;
+pub mod noise;
 pub mod penalty;
 pub mod predict;
 pub mod profile;
@@ -45,6 +46,12 @@ pub enum LutError {
     /// message names its address).
     #[error(transparent)]
     Remote(#[from] runtime::remote::RemoteError),
+    /// `validate` or `calibrate` on a table of schema 1, whose entries are
+    /// milliseconds of a past host state, not ratios to the reference.
+    #[error(
+        "the table was profiled before the reference workload (schema_version 1): its milliseconds are the host's speed at that moment, which nothing measured now can be compared with; profile it again with this version"
+    )]
+    WithoutReference,
     #[error("interrupted")]
     Interrupted,
 }

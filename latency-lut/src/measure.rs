@@ -11,6 +11,11 @@
 //! A remote device (`latency-lut serve` on it) is the tract backend too:
 //! [`Remote`] sends the very [`Workload`] that [`Tract`] times here, and
 //! the device times it with the same function.
+//! On tract every key and network is one job with the reference workload
+//! (`runtime::reference`), timed alternately round by round on the same
+//! device, so that its time is known as a ratio to the reference in the
+//! same moments ([`Timed`]); the host's changes of speed cancel in it
+//! (docs/algorithms.md §4.1).
 //! Ops that start with a ReLU are measured on an already rectified input;
 //! the ReLU has its own key, because a network computes it once per value.
 
@@ -22,26 +27,64 @@ use arch::genotype::Genotype;
 use arch::shape::NetworkConfig;
 use runtime::layers::{EmitOptions, Emitter, Synthetic, network_to_onnx};
 use runtime::onnx::{self, GraphBuilder, Port};
-use runtime::remote::{Client, Input, RemoteError, RemoteHost, Token, Workload, time_workloads};
+use runtime::remote::{
+    Client, Input, Measured, RemoteError, RemoteHost, Token, Workload, time_workloads,
+};
 
 use crate::LutError;
 use crate::device::{DeviceDescription, DeviceProfile, LutBackend};
 use crate::template::{Glue, LutKey};
 
+/// The times of one measured graph, and of the reference workload timed
+/// alternately with it on the same device (`reference_ms[i]` right after
+/// `times_ms[i]`, round by round), when the backend has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timed {
+    pub times_ms: Vec<f64>,
+    /// `None` on burn's backends, which have no reference workload.
+    pub reference_ms: Option<Vec<f64>>,
+}
+
+impl Timed {
+    /// Times without a reference.
+    pub fn alone(times_ms: Vec<f64>) -> Self {
+        Self {
+            times_ms,
+            reference_ms: None,
+        }
+    }
+
+    /// The per-round ratios `time / reference time`, when there is a
+    /// reference.
+    pub fn ratios(&self) -> Option<Vec<f64>> {
+        let reference = self.reference_ms.as_ref()?;
+        Some(
+            self.times_ms
+                .iter()
+                .zip(reference)
+                .map(|(t, r)| t / r)
+                .collect(),
+        )
+    }
+}
+
 /// Times keys and whole networks on one runtime.
 pub trait Backend {
-    /// `profile.repeats` timings (ms) of one key, after `profile.warmup`.
-    fn measure_key(&self, key: &LutKey, profile: &DeviceProfile) -> Result<Vec<f64>, LutError>;
+    /// `profile.repeats` timings (ms) of one key, after `profile.warmup`,
+    /// with the reference workload's in the same rounds.
+    fn measure_key(&self, key: &LutKey, profile: &DeviceProfile) -> Result<Timed, LutError>;
 
-    /// `profile.repeats` timings (ms) of the evaluation network of
-    /// `genotype` with `config`, end to end (untrained weights: latency
-    /// does not depend on their values).
+    /// `repeats` timings (ms) of the evaluation network of `genotype` with
+    /// `config`, end to end, after `profile.warmup` (untrained weights:
+    /// latency does not depend on their values), with the reference
+    /// workload's in the same rounds.
     fn measure_network(
         &self,
         genotype: &Genotype,
         config: &NetworkConfig,
         profile: &DeviceProfile,
-    ) -> Result<Vec<f64>, LutError>;
+        repeats: usize,
+    ) -> Result<Timed, LutError>;
 
     /// The device a table measured now with `profile` records: this
     /// machine, unless the backend measures elsewhere.
@@ -117,11 +160,10 @@ impl<'a> Backends<'a> {
 pub struct Tract;
 
 impl Backend for Tract {
-    fn measure_key(&self, key: &LutKey, profile: &DeviceProfile) -> Result<Vec<f64>, LutError> {
-        let workload = key_workload(key, profile.batch)?;
-        let mut measured =
-            time_workloads(&[workload], profile.warmup, profile.repeats, Duration::ZERO)?;
-        Ok(measured.times_ms.remove(0))
+    fn measure_key(&self, key: &LutKey, profile: &DeviceProfile) -> Result<Timed, LutError> {
+        let job = paired(key_workload(key, profile.batch)?, profile);
+        let measured = time_workloads(&job, profile.warmup, profile.repeats, Duration::ZERO)?;
+        Ok(timed(measured))
     }
 
     fn measure_network(
@@ -129,11 +171,28 @@ impl Backend for Tract {
         genotype: &Genotype,
         config: &NetworkConfig,
         profile: &DeviceProfile,
-    ) -> Result<Vec<f64>, LutError> {
-        let workload = network_workload(genotype, config, profile)?;
-        let mut measured =
-            time_workloads(&[workload], profile.warmup, profile.repeats, Duration::ZERO)?;
-        Ok(measured.times_ms.remove(0))
+        repeats: usize,
+    ) -> Result<Timed, LutError> {
+        let job = paired(network_workload(genotype, config, profile)?, profile);
+        let measured = time_workloads(&job, profile.warmup, repeats, Duration::ZERO)?;
+        Ok(timed(measured))
+    }
+}
+
+/// The job of one measurement on tract: the workload, then the reference
+/// workload at the profile's batch, timed alternately round by round (here
+/// or on the remote device: the reference runs where the workload runs).
+fn paired(workload: Workload, profile: &DeviceProfile) -> [Workload; 2] {
+    [workload, runtime::reference::workload(profile.batch)]
+}
+
+/// The times of a [`paired`] job.
+fn timed(measured: Measured) -> Timed {
+    let mut times = measured.times_ms.into_iter();
+    let times_ms = times.next().expect("the workload's times");
+    Timed {
+        times_ms,
+        reference_ms: times.next(),
     }
 }
 
@@ -168,19 +227,24 @@ impl Remote {
         &self.device
     }
 
-    fn time(&self, workload: Workload, profile: &DeviceProfile) -> Result<Vec<f64>, LutError> {
+    fn time(
+        &self,
+        workload: Workload,
+        profile: &DeviceProfile,
+        repeats: usize,
+    ) -> Result<Timed, LutError> {
         let mut client = self
             .client
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut measured = client.time(&[workload], profile.warmup, profile.repeats)?;
-        Ok(measured.times_ms.remove(0))
+        let measured = client.time(&paired(workload, profile), profile.warmup, repeats)?;
+        Ok(timed(measured))
     }
 }
 
 impl Backend for Remote {
-    fn measure_key(&self, key: &LutKey, profile: &DeviceProfile) -> Result<Vec<f64>, LutError> {
-        self.time(key_workload(key, profile.batch)?, profile)
+    fn measure_key(&self, key: &LutKey, profile: &DeviceProfile) -> Result<Timed, LutError> {
+        self.time(key_workload(key, profile.batch)?, profile, profile.repeats)
     }
 
     fn measure_network(
@@ -188,8 +252,13 @@ impl Backend for Remote {
         genotype: &Genotype,
         config: &NetworkConfig,
         profile: &DeviceProfile,
-    ) -> Result<Vec<f64>, LutError> {
-        self.time(network_workload(genotype, config, profile)?, profile)
+        repeats: usize,
+    ) -> Result<Timed, LutError> {
+        self.time(
+            network_workload(genotype, config, profile)?,
+            profile,
+            repeats,
+        )
     }
 
     /// The device's host, tract and tool versions, not this machine's.

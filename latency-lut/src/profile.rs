@@ -8,7 +8,7 @@ use crate::LutError;
 use crate::device::{DeviceDescription, DeviceProfile, HostInfo, LutBackend};
 use crate::measure::Backends;
 use crate::stats::Stats;
-use crate::table::{Entry, Lut};
+use crate::table::{Entry, EntryReference, LUT_SCHEMA_VERSION, Lut};
 use crate::template::{LutKey, Template};
 
 /// The partial file next to `out`.
@@ -76,9 +76,12 @@ pub fn profile(
         match Lut::load(&partial) {
             // The host too: a table is measured on one machine, not resumed
             // on another (this one, or a remote device).
+            // And the layout: a partial table of an older version holds
+            // entries without their reference measurement.
             Ok(old)
                 if old.fingerprint == crate::table::fingerprint(profile, template)
-                    && old.device.host == description.host =>
+                    && old.device.host == description.host
+                    && old.schema_version == LUT_SCHEMA_VERSION =>
             {
                 log::info!(
                     "resuming from {} ({} of {} keys measured)",
@@ -89,7 +92,7 @@ pub fn profile(
                 entries = old.entries;
             }
             Ok(_) => log::warn!(
-                "ignoring {}: measured for another device, host or template",
+                "ignoring {}: measured for another device, host or template, or by an older version",
                 partial.display()
             ),
             Err(e) => log::warn!("ignoring unreadable partial table: {e}"),
@@ -101,10 +104,11 @@ pub fn profile(
         if entries.iter().any(|e| &e.key == key) {
             continue;
         }
-        let times = backend.measure_key(key, profile)?;
+        let timed = backend.measure_key(key, profile)?;
         entries.push(Entry {
             key: key.clone(),
-            stats: Stats::from_samples(&times),
+            stats: Stats::from_samples(&timed.times_ms),
+            reference: EntryReference::of(&timed),
         });
         Lut::new(description.clone(), template.clone(), entries.clone()).save(&partial)?;
     }

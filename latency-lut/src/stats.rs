@@ -31,6 +31,26 @@ impl Stats {
     }
 }
 
+impl Stats {
+    /// Finite, non-negative, ordered quantiles, at least one sample: what a
+    /// table's loader accepts.
+    pub fn is_valid(&self) -> bool {
+        let finite = [self.mean, self.median, self.p10, self.p90, self.std]
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0);
+        finite && self.count > 0 && self.p10 <= self.median && self.median <= self.p90
+    }
+
+    /// The relative spread `(p90 − p10) / median` (0 for a zero median).
+    pub fn spread(&self) -> f64 {
+        if self.median > 0.0 {
+            (self.p90 - self.p10) / self.median
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Ranks (1-based, ties get their average rank).
 fn ranks(values: &[f64]) -> Vec<f64> {
     let mut idx: Vec<usize> = (0..values.len()).collect();

@@ -1,15 +1,27 @@
 //! Real measurements with tract: relations that hold on any CPU, a small
-//! template profiled end to end (resumable partial file, prediction of every
-//! genotype), and rejection of corrupt, truncated, wrong-schema and
-//! wrong-device tables.
+//! template profiled end to end against the reference workload (resumable
+//! partial file, prediction of every genotype), validation in the
+//! reference's unit with the host's noise, and rejection of corrupt,
+//! truncated, wrong-schema and wrong-device tables.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use arch::genotype::random_genotype;
 use arch::space::{OpSpace, Relaxation, ZeroConfig};
 use latency_lut::measure::{Backend, Backends, Tract};
 use latency_lut::profile::{partial_path, profile};
+use latency_lut::validate::{MAX_PROFILE_SHIFT_PCT, MAX_REPEAT_NOISE_PCT, Units};
 use latency_lut::{DeviceProfile, Lut, LutKey, NetSize, Stats, Template, predict};
+
+/// Tests that time things hold this, so that they do not time each other.
+static TIMING: Mutex<()> = Mutex::new(());
+
+fn timing() -> std::sync::MutexGuard<'static, ()> {
+    TIMING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn quick_cpu() -> DeviceProfile {
     DeviceProfile {
@@ -20,11 +32,12 @@ fn quick_cpu() -> DeviceProfile {
 }
 
 fn median(key: &LutKey, profile: &DeviceProfile) -> f64 {
-    Stats::from_samples(&Tract.measure_key(key, profile).unwrap()).median
+    Stats::from_samples(&Tract.measure_key(key, profile).unwrap().times_ms).median
 }
 
 #[test]
 fn sep5_is_slower_than_sep3_is_slower_than_identity() {
+    let _timing = timing();
     let profile = DeviceProfile {
         repeats: 60,
         ..quick_cpu()
@@ -96,6 +109,7 @@ fn edge(node: usize, predecessor: usize, op: arch::space::OpKind) -> arch::genot
 
 #[test]
 fn profile_covers_the_template_and_predicts_any_genotype() {
+    let _timing = timing();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lut.json");
     let template = small_template();
@@ -113,6 +127,22 @@ fn profile_covers_the_template_and_predicts_any_genotype() {
     let loaded = Lut::load(&out).unwrap();
     assert!(loaded == lut, "the table does not round-trip through JSON");
     loaded.check_covers(&template).unwrap();
+    // Every key was timed against the reference workload; the table's unit
+    // is the median of the reference's times, one per key.
+    let reference = loaded
+        .reference
+        .as_ref()
+        .expect("a tract table has a reference");
+    assert_eq!(reference.workload, runtime::reference::REFERENCE_WORKLOAD);
+    assert_eq!(reference.noise.items, loaded.entries.len());
+    assert_eq!(reference.median_ms, reference.noise.reference_median_ms);
+    assert!(
+        loaded.entries.iter().all(|e| e
+            .reference
+            .as_ref()
+            .is_some_and(|r| r.ratio.count == 30 && r.median_ms > 0.0)),
+        "an entry without its reference measurement"
+    );
     let space = OpSpace::from_ops(template.ops.clone());
     let mut state = 1u64;
     for relaxation in [Relaxation::Darts, Relaxation::IDarts, Relaxation::XDarts] {
@@ -134,6 +164,7 @@ fn profile_covers_the_template_and_predicts_any_genotype() {
 
 #[test]
 fn cells_the_output_does_not_read_cost_nothing() {
+    let _timing = timing();
     use arch::genotype::{CellGenotype, Genotype};
     use arch::space::OpKind;
     let template = small_template();
@@ -189,6 +220,7 @@ fn cells_the_output_does_not_read_cost_nothing() {
 
 #[test]
 fn an_interrupted_profile_resumes_from_its_partial_file() {
+    let _timing = timing();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lut.json");
     let template = small_template();
@@ -232,6 +264,7 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 
 #[test]
 fn bad_tables_are_rejected_with_the_file_and_problem() {
+    let _timing = timing();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lut.json");
     let template = small_template();
@@ -259,7 +292,7 @@ fn bad_tables_are_rejected_with_the_file_and_problem() {
         ),
         (
             "schema.json",
-            good.replacen("\"schema_version\": 1", "\"schema_version\": 9", 1),
+            good.replacen("\"schema_version\": 2", "\"schema_version\": 9", 1),
             "schema_version",
         ),
         (
@@ -282,6 +315,12 @@ fn bad_tables_are_rejected_with_the_file_and_problem() {
         });
         serde_json::to_string(&v).unwrap()
     };
+    // The reference workload's parts, edited apart.
+    let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+        edit(&mut v);
+        serde_json::to_string(&v).unwrap()
+    };
     let cases = cases.into_iter().chain([
         (
             "negative-scale.json",
@@ -292,6 +331,40 @@ fn bad_tables_are_rejected_with_the_file_and_problem() {
             "zero-scale.json",
             with_calibration(0.0),
             "invalid calibration",
+        ),
+        (
+            "unreferenced-entry.json",
+            edited(&|v| {
+                v["entries"][0].as_object_mut().unwrap().remove("reference");
+            }),
+            "1 of its",
+        ),
+        (
+            "no-table-reference.json",
+            edited(&|v| {
+                v.as_object_mut().unwrap().remove("reference");
+            }),
+            "records none",
+        ),
+        (
+            "other-workload.json",
+            edited(&|v| v["reference"]["workload"] = "edgenas-conv-v0".into()),
+            "\"edgenas-conv-v0\"",
+        ),
+        (
+            "zero-reference.json",
+            edited(&|v| v["reference"]["median_ms"] = 0.0.into()),
+            "invalid reference time",
+        ),
+        (
+            "bad-ratio.json",
+            edited(&|v| v["entries"][0]["reference"]["ratio"]["median"] = (-1.0).into()),
+            "invalid reference measurement",
+        ),
+        (
+            "v1-with-reference.json",
+            edited(&|v| v["schema_version"] = 1.into()),
+            "schema_version 1",
         ),
     ]);
     Lut::load(&write(
@@ -316,6 +389,7 @@ fn bad_tables_are_rejected_with_the_file_and_problem() {
 /// gone). A cached table that does not load is an error naming it.
 #[test]
 fn concurrent_runs_share_one_cached_table() {
+    let _timing = timing();
     let dir = tempfile::tempdir().unwrap();
     let template = small_template();
     let profile = quick_cpu();
@@ -384,6 +458,7 @@ fn jetson_without_a_burn_backend_fails_at_once_with_instructions() {
 
 #[test]
 fn calibration_is_stored_applied_and_kept_apart_from_validation() {
+    let _timing = timing();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lut.json");
     let template = small_template();
@@ -422,6 +497,83 @@ fn calibration_is_stored_applied_and_kept_apart_from_validation() {
         latency_lut::validate::validate(&lut, &Backends::tract_only(), 3, 6, &mut |_, _| {})
             .unwrap();
     assert!(report.calibrated && report.samples == 3);
+    // Both measured in the reference's unit, each network in two passes of
+    // half the repeats, with the host's noise and a verdict on it.
+    // The calibration keeps each network's measurement; validation measures
+    // them again (all 6 here) and reports how far they moved.
+    let noise = c.noise.as_ref().expect("the calibration's noise");
+    assert_eq!((noise.items, noise.repeat_noise_pct.is_some()), (6, true));
+    assert_eq!(c.measured_ms.len(), 6);
+    assert_eq!(report.units, Units::Reference);
+    let noise = report.noise.as_ref().expect("the validation's noise");
+    assert_eq!(
+        noise.items,
+        3 + 6,
+        "the samples and the calibration's networks"
+    );
+    assert_eq!(report.verdict.noise_pct, noise.repeat_noise_pct);
+    let shift = noise
+        .profile_shift_pct
+        .expect("the calibration networks' shift");
+    assert_eq!(report.verdict.profile_shift_pct, Some(shift));
+    assert_eq!(
+        report.verdict.measurable,
+        noise.repeat_noise_pct.unwrap() <= MAX_REPEAT_NOISE_PCT && shift <= MAX_PROFILE_SHIFT_PCT
+    );
+    assert_eq!(report.rows.len(), 3);
+    for row in &report.rows {
+        let ratio = row.ratio.expect("a ratio to the reference");
+        assert_eq!((ratio.count, row.measured.count), (30, 30));
+        let unit = lut.reference.as_ref().unwrap().median_ms;
+        assert!((row.measured_ms - ratio.median * unit).abs() < 1e-12);
+    }
+}
+
+/// A table of schema 1 (profiled before the reference workload) still
+/// loads and predicts from its milliseconds; validate and calibrate refuse
+/// it and say why, before measuring anything.
+#[test]
+fn a_schema_1_table_predicts_but_is_not_validated() {
+    let _timing = timing();
+    let template = small_template();
+    let (dir, lut) = profiled(&template);
+    let mut v = serde_json::to_value(&lut).unwrap();
+    v["schema_version"] = 1.into();
+    v.as_object_mut().unwrap().remove("reference");
+    for e in v["entries"].as_array_mut().unwrap() {
+        e.as_object_mut().unwrap().remove("reference");
+    }
+    let path = write(dir.path(), "v1.json", &v.to_string());
+    let old = Lut::load(&path).unwrap();
+    assert_eq!((old.schema_version, old.reference.is_none()), (1, true));
+    let overhead = old.overhead_ms();
+    for e in old.entries.iter().filter(|e| e.key.op != "overhead") {
+        let expected = (e.stats.median - overhead).max(0.0);
+        assert_eq!(old.cost(&e.key).unwrap(), expected, "{}", e.key);
+    }
+    let g = random_genotype(
+        Relaxation::Darts,
+        2,
+        &OpSpace::from_ops(template.ops.clone()),
+        &mut |n| n - 1,
+    );
+    assert!(
+        predict(&old, &g, &template.deploy_network())
+            .unwrap()
+            .total_ms
+            > 0.0
+    );
+    let refused = |err: latency_lut::LutError| {
+        let err = err.to_string();
+        assert!(
+            err.contains("schema_version 1") && err.contains("profile it again"),
+            "{err}"
+        );
+    };
+    let backends = Backends::tract_only();
+    let mut measured = |_: usize, _: usize| panic!("measured a network for a schema 1 table");
+    refused(latency_lut::validate::validate(&old, &backends, 3, 6, &mut measured).unwrap_err());
+    refused(latency_lut::validate::calibrate(&old, &backends, 3, 6, &mut measured).unwrap_err());
 }
 
 /// The exporter emits each distinct computation once, so a node that
@@ -430,6 +582,7 @@ fn calibration_is_stored_applied_and_kept_apart_from_validation() {
 /// graph's node for node.
 #[test]
 fn repeated_pools_cost_what_the_exported_graph_contains() {
+    let _timing = timing();
     use arch::genotype::{CellGenotype, Genotype};
     use arch::space::OpKind;
     let mut template = small_template();

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::nn::LinearConfig;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Tensor};
-use latency_lut::measure::{Backend, Backends, Tract, key_io};
+use latency_lut::measure::{Backend, Backends, Timed, Tract, key_io};
 use latency_lut::{DeviceProfile, Glue, LutBackend, LutError, LutKey};
 use models::genotype::Genotype;
 use models::network::{EvalNetworkConfig, NetworkConfig, Stem, global_avg_pool};
@@ -27,9 +27,11 @@ pub fn all_backends() -> Backends<'static> {
 }
 
 impl Backend for Burn {
-    fn measure_key(&self, key: &LutKey, profile: &DeviceProfile) -> Result<Vec<f64>, LutError> {
+    // No reference workload: burn's times are not paired with one (a table
+    // of burn's backends keeps absolute milliseconds, as before).
+    fn measure_key(&self, key: &LutKey, profile: &DeviceProfile) -> Result<Timed, LutError> {
         let device = burn_device(profile)?;
-        measure_key_burn(key, profile, &device)
+        Ok(Timed::alone(measure_key_burn(key, profile, &device)?))
     }
 
     fn measure_network(
@@ -37,16 +39,17 @@ impl Backend for Burn {
         genotype: &Genotype,
         config: &NetworkConfig,
         profile: &DeviceProfile,
-    ) -> Result<Vec<f64>, LutError> {
+        repeats: usize,
+    ) -> Result<Timed, LutError> {
         let shape = profile.input_shape(config);
         let device = burn_device(profile)?;
         let net = EvalNetworkConfig::new(config.clone(), genotype.clone())
             .init(&device)
             .no_grad();
         let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-        Ok(time_closure(profile.warmup, profile.repeats, || {
+        Ok(Timed::alone(time_closure(profile.warmup, repeats, || {
             let _ = net.logits(x.clone()).into_data();
-        }))
+        })))
     }
 }
 

@@ -3,6 +3,7 @@
 //! [`metadata::ModelMetadata`], and tract-onnx to run, time and profile
 //! them ([`tract`], [`profile`], [`timing`]), with the statistics and host
 //! description the measurements are recorded with ([`stats`], [`host`]),
+//! the fixed net times are stated as ratios to ([`reference`]),
 //! and the same timing on another machine ([`remote`]: the protocol of
 //! `latency-lut serve`, its server and its client).
 //!
@@ -17,6 +18,7 @@ pub mod layers;
 pub mod metadata;
 pub mod onnx;
 pub mod profile;
+pub mod reference;
 pub mod remote;
 pub mod stats;
 pub mod timing;

@@ -8,9 +8,12 @@ use anyhow::{Context, Result, bail};
 use artifacts::SearchConfig;
 use clap::{Args, Subcommand};
 use latency_lut::measure::{Backends, Remote};
+use latency_lut::noise::HostNoise;
 use latency_lut::stage::{
     TemplateSource, calibrate_file, predict_file, resolve_template, validate_file,
 };
+use latency_lut::table::TableReference;
+use latency_lut::validate::{MAX_REPEAT_NOISE_PCT, Units, Verdict};
 use latency_lut::{DeviceProfile, Lut, PenaltyInputs};
 use runtime::remote::{Server, ServerOptions, Token, listen_address};
 use serde::Serialize;
@@ -134,7 +137,33 @@ struct ProfileSummary<'a> {
     entries: usize,
     fingerprint: &'a str,
     device: &'a latency_lut::DeviceDescription,
+    /// The reference workload's time in the table (ms) and the host's noise
+    /// while the keys were measured.
+    reference: Option<&'a TableReference>,
+    /// The host's noise while the calibration's networks were measured.
+    calibration_noise: Option<&'a HostNoise>,
     seconds: f64,
+}
+
+/// The host's noise as one line for stderr.
+fn noise_line(noise: &HostNoise) -> String {
+    let repeat = noise
+        .repeat_noise_pct
+        .map(|pct| format!(", ratio repeat noise {pct:.1} %"))
+        .unwrap_or_default();
+    let shift = noise
+        .profile_shift_pct
+        .map(|pct| format!(", calibration networks shifted {pct:.1} % since the profile"))
+        .unwrap_or_default();
+    format!(
+        "reference workload {:.3} ms (range {:.3}–{:.3} over {} items, drift {:.1} %, cancelled), per-round ratio spread {:.0} %{repeat}{shift}",
+        noise.reference_median_ms,
+        noise.reference_min_ms,
+        noise.reference_max_ms,
+        noise.items,
+        noise.drift_pct,
+        noise.round_spread_pct,
+    )
 }
 
 pub fn profile(args: ProfileArgs) -> Result<()> {
@@ -155,12 +184,30 @@ pub fn profile(args: ProfileArgs) -> Result<()> {
         &Bars,
     )
     .with_context(|| format!("profiling device {}", device.name))?;
+    let calibration_noise = lut.calibration.as_ref().and_then(|c| c.noise.as_ref());
+    match &lut.reference {
+        Some(reference) => eprintln!("keys: {}", noise_line(&reference.noise)),
+        None => eprintln!("keys: timed without a reference workload (burn's backends)"),
+    }
+    if let Some(noise) = calibration_noise {
+        eprintln!("calibration networks: {}", noise_line(noise));
+        if noise
+            .repeat_noise_pct
+            .is_some_and(|pct| pct > MAX_REPEAT_NOISE_PCT)
+        {
+            log::warn!(
+                "the host was too noisy to trust this table (ratio repeat noise above {MAX_REPEAT_NOISE_PCT} %): profile it again when it is quieter"
+            );
+        }
+    }
     if args.json {
         let summary = ProfileSummary {
             lut_path: &args.out,
             entries: lut.entries.len(),
             fingerprint: &lut.fingerprint,
             device: &lut.device,
+            reference: lut.reference.as_ref(),
+            calibration_noise,
             seconds: started.elapsed().as_secs_f64(),
         };
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -236,15 +283,28 @@ pub fn show(args: ShowArgs) -> Result<()> {
         d.measured_at
     );
     println!("template {}", lut.template);
+    match &lut.reference {
+        Some(r) => println!(
+            "entries are ratios to the reference workload {} ({:.4} ms in this table); keys: {}",
+            r.workload,
+            r.median_ms,
+            noise_line(&r.noise)
+        ),
+        None => println!("entries are milliseconds (no reference workload)"),
+    }
     println!(
-        "{:<20} {:>5} {:>5} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10}",
-        "op", "c_in", "c_out", "h×w", "stride", "median ms", "p10", "p90", "count"
+        "{:<20} {:>5} {:>5} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "op", "c_in", "c_out", "h×w", "stride", "median ms", "p10", "p90", "count", "× ref"
     );
     for e in &lut.entries {
         let k = &e.key;
         let s = &e.stats;
+        let ratio = e
+            .reference
+            .as_ref()
+            .map_or_else(|| "-".into(), |r| format!("{:.4}", r.ratio.median));
         println!(
-            "{:<20} {:>5} {:>5} {:>7} {:>6} {:>10.4} {:>10.4} {:>10.4} {:>10}",
+            "{:<20} {:>5} {:>5} {:>7} {:>6} {:>10.4} {:>10.4} {:>10.4} {:>10} {:>10}",
             k.op,
             k.c_in,
             k.c_out,
@@ -253,7 +313,8 @@ pub fn show(args: ShowArgs) -> Result<()> {
             s.median,
             s.p10,
             s.p90,
-            s.count
+            s.count,
+            ratio
         );
     }
     Ok(())
@@ -312,7 +373,7 @@ pub struct ValidateArgs {
 
 /// What `validate --json` prints: the statistics without the samples.
 #[derive(Serialize)]
-struct ValidateSummary {
+struct ValidateSummary<'a> {
     samples: usize,
     spearman: f64,
     kendall: f64,
@@ -322,7 +383,20 @@ struct ValidateSummary {
     measured_min_ms: f64,
     measured_max_ms: f64,
     calibrated: bool,
+    units: Units,
+    noise: Option<&'a HostNoise>,
+    verdict: &'a Verdict,
 }
+
+/// `validate` measured, but the host was too noisy for its statistics to
+/// be claimed (exit status [`NOT_MEASURABLE`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the table's accuracy is not measurable on this host now: {0}")]
+pub struct NotMeasurable(String);
+
+/// The exit status of [`NotMeasurable`]: not 1 (bad input, a failure) nor
+/// 2 (clap's usage errors).
+pub const NOT_MEASURABLE: i32 = 3;
 
 pub fn validate_cmd(args: ValidateArgs) -> Result<()> {
     let remote = connect(&args.remote)?;
@@ -346,6 +420,9 @@ pub fn validate_cmd(args: ValidateArgs) -> Result<()> {
             measured_min_ms: r.measured_min_ms,
             measured_max_ms: r.measured_max_ms,
             calibrated: r.calibrated,
+            units: r.units,
+            noise: r.noise.as_ref(),
+            verdict: &r.verdict,
         };
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -361,6 +438,13 @@ pub fn validate_cmd(args: ValidateArgs) -> Result<()> {
             r.mean_error_pct
         );
     }
+    if let Some(noise) = &r.noise {
+        eprintln!("host noise: {}", noise_line(noise));
+    }
+    if !r.verdict.measurable {
+        return Err(NotMeasurable(r.verdict.reason).into());
+    }
+    eprintln!("measurable: {}", r.verdict.reason);
     Ok(())
 }
 

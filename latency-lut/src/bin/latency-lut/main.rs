@@ -32,7 +32,12 @@ fn main() {
         LutCommand::Serve(args) => commands::serve(args),
     };
     if let Err(err) = result {
-        ui::exit_with(err, 1);
+        let code = if err.is::<commands::NotMeasurable>() {
+            commands::NOT_MEASURABLE
+        } else {
+            1
+        };
+        ui::exit_with(err, code);
     }
 }
 
