@@ -2,6 +2,8 @@
 //! returns the candidate best on `val`, and under a latency budget it draws
 //! only genotypes predicted within it.
 
+mod common;
+
 use burn::tensor::Tensor;
 use models::{Alphas, Genotype, OpKind, Relaxation};
 use search::progress::Silent;
@@ -11,18 +13,8 @@ fn tiny(seed: u64) -> SearchConfig {
     SearchConfig {
         algo: Algo::Random,
         random_candidates: 3,
-        channels: 4,
-        layers: 3,
-        nodes: 2,
-        eval_channels: 4,
-        eval_layers: 3,
-        batch_size: 32,
-        pretrain_epochs: 1,
         epochs: 1,
-        warmup_epochs: 1,
-        train_subset: Some(256),
-        seed,
-        ..SearchConfig::default()
+        ..common::tiny_search(seed)
     }
 }
 

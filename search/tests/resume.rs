@@ -3,6 +3,8 @@
 //! test accuracy), whether the checkpoint was taken at the end of an epoch
 //! or between two steps, where a signal stops a run.
 
+mod common;
+
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use search::SearchError;
@@ -214,21 +216,11 @@ fn a_resumed_search_equals_the_uninterrupted_one() {
     // Pretraining, then ICDARTS epochs whose E is rebuilt (fresh weights
     // from burn's generator) and warmed up each time.
     let config = SearchConfig {
-        channels: 4,
-        layers: 3,
-        nodes: 2,
-        eval_channels: 4,
-        eval_layers: 3,
-        batch_size: 32,
-        pretrain_epochs: 1,
         epochs: 2,
-        warmup_epochs: 1,
         // Exactly W warm-up epochs, so the step numbers below are fixed;
         // the adaptive warm-up has its own test.
         warmup_target: 0.0,
-        train_subset: Some(256),
-        seed: 6,
-        ..SearchConfig::default()
+        ..common::tiny_search(6)
     };
     let try_run =
         |resume, keep: &mut Vec<SearchCheckpoint>, stop| search_with(&config, resume, keep, stop);
@@ -305,20 +297,10 @@ fn a_search_whose_teacher_lives_several_epochs_resumes_bit_for_bit() {
     // keeps training through epoch 1, so the checkpoint after epoch 0 must
     // carry it.
     let config = SearchConfig {
-        channels: 4,
-        layers: 3,
-        nodes: 2,
-        eval_channels: 4,
-        eval_layers: 3,
-        batch_size: 32,
-        pretrain_epochs: 1,
         epochs: 3,
-        warmup_epochs: 1,
         rebuild_interval: 2,
         warmup_target: 0.0,
-        train_subset: Some(256),
-        seed: 8,
-        ..SearchConfig::default()
+        ..common::tiny_search(8)
     };
     let try_run =
         |resume, keep: &mut Vec<SearchCheckpoint>, stop| search_with(&config, resume, keep, stop);
@@ -361,20 +343,10 @@ fn an_extended_warm_up_resumes_bit_for_bit() {
     // A target no teacher reaches: every rebuilt E gets its one extra
     // warm-up epoch, and its learning rate anneals over the longer life.
     let config = SearchConfig {
-        channels: 4,
-        layers: 3,
-        nodes: 2,
-        eval_channels: 4,
-        eval_layers: 3,
-        batch_size: 32,
-        pretrain_epochs: 1,
         epochs: 2,
-        warmup_epochs: 1,
         warmup_target: 10.0,
         warmup_extra_epochs: 1,
-        train_subset: Some(256),
-        seed: 5,
-        ..SearchConfig::default()
+        ..common::tiny_search(5)
     };
     let try_run =
         |resume, keep: &mut Vec<SearchCheckpoint>, stop| search_with(&config, resume, keep, stop);
@@ -408,18 +380,8 @@ fn an_extended_warm_up_resumes_bit_for_bit() {
 fn the_hessian_diagnostic_leaves_the_search_as_it_was_and_an_early_stop_resumes() {
     let _turn = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let base = SearchConfig {
-        channels: 4,
-        layers: 3,
-        nodes: 2,
-        eval_channels: 4,
-        eval_layers: 3,
-        batch_size: 32,
-        pretrain_epochs: 1,
         epochs: 3,
-        warmup_epochs: 1,
-        train_subset: Some(256),
-        seed: 2,
-        ..SearchConfig::default()
+        ..common::tiny_search(2)
     };
     let run = |config: &SearchConfig, resume, keep: &mut Vec<SearchCheckpoint>| {
         search_with(config, resume, keep, stop_after(0)).unwrap()
@@ -492,19 +454,9 @@ fn a_resumed_cdarts_search_equals_the_uninterrupted_one() {
     // CDARTS warms E up on val and updates α and w_E jointly.
     let config = SearchConfig {
         algo: search::Algo::Cdarts,
-        channels: 4,
-        layers: 3,
-        nodes: 2,
-        eval_channels: 4,
-        eval_layers: 3,
-        batch_size: 32,
-        pretrain_epochs: 1,
         epochs: 2,
-        warmup_epochs: 1,
         warmup_target: 0.0,
-        train_subset: Some(256),
-        seed: 3,
-        ..SearchConfig::default()
+        ..common::tiny_search(3)
     };
     let try_run =
         |resume, keep: &mut Vec<SearchCheckpoint>, stop| search_with(&config, resume, keep, stop);

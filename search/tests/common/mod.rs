@@ -21,3 +21,22 @@ pub fn random_batch(device: &Device, seed: u64) -> Batch {
         labels_host,
     }
 }
+
+/// A deliberately tiny search on 256 digits (4 steps per epoch): C = 4,
+/// L = 3, N = 2 for S and E, one pretraining and one warm-up epoch; the
+/// callers set the epochs and whatever else they test.
+pub fn tiny_search(seed: u64) -> search::SearchConfig {
+    search::SearchConfig {
+        channels: 4,
+        layers: 3,
+        nodes: 2,
+        eval_channels: 4,
+        eval_layers: 3,
+        batch_size: 32,
+        pretrain_epochs: 1,
+        warmup_epochs: 1,
+        train_subset: Some(256),
+        seed,
+        ..search::SearchConfig::default()
+    }
+}
