@@ -164,6 +164,13 @@ pub struct SearchConfig {
     /// λ and T of the KD term.
     pub kd_lambda: f64,
     pub kd_temperature: f64,
+    /// Distillation heads on the search phase's networks S and E (and the
+    /// random search's candidates): a head after each reduction cell, the
+    /// output the mean of the heads' and the classifier's logits
+    /// (docs/algorithms.md §2.3). On by default, as in the dissertation;
+    /// absent in configs from before it: off.
+    #[serde(default)]
+    pub search_aux_heads: bool,
     /// Use only this many training images (seeded sample) for the search.
     pub train_subset: Option<usize>,
     pub seed: u64,
@@ -201,6 +208,7 @@ impl Default for SearchConfig {
             grad_clip: 5.0,
             kd_lambda: 1.0,
             kd_temperature: 2.0,
+            search_aux_heads: true,
             train_subset: None,
             seed: 0,
         }

@@ -16,5 +16,6 @@ pub use arch::{
     CellGenotype, Genotype, GenotypeEdge, OpKind, OpSpace, Relaxation, ZeroConfig, discretize_cell,
 };
 pub use network::{
-    Alphas, EvalNetwork, EvalNetworkConfig, NetworkConfig, SearchNetwork, SearchNetworkConfig,
+    Alphas, DistillHeads, EvalNetwork, EvalNetworkConfig, NetworkConfig, SearchNetwork,
+    SearchNetworkConfig,
 };

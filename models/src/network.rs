@@ -251,6 +251,9 @@ pub struct SearchNetworkConfig {
     pub space: OpSpace,
     #[config(default = "Relaxation::Darts")]
     pub relaxation: Relaxation,
+    /// Distillation heads after the reduction cells ([`DistillHeads`]).
+    #[config(default = false)]
+    pub distill_heads: bool,
 }
 
 impl SearchNetworkConfig {
@@ -265,6 +268,9 @@ impl SearchNetworkConfig {
         SearchNetwork {
             stem: Stem::new(net, device),
             cells,
+            distill: self
+                .distill_heads
+                .then(|| DistillHeads::new(net, |shape| net.nodes * shape.c, device)),
             classifier: LinearConfig::new(c_last, net.num_classes).init(device),
             relaxation: self.relaxation,
             nodes: net.nodes,
@@ -284,6 +290,7 @@ impl SearchNetworkConfig {
 pub struct SearchNetwork {
     stem: Stem,
     cells: Vec<SearchCell>,
+    distill: Option<DistillHeads>,
     classifier: Linear,
     #[module(skip)]
     relaxation: Relaxation,
@@ -292,6 +299,9 @@ pub struct SearchNetwork {
 }
 
 impl SearchNetwork {
+    /// The network's output: the classifier's logits, or with distillation
+    /// heads their combination with the heads' ([`DistillHeads`]).
+    ///
     /// # Shapes
     /// - x: `[batch, C_in, H, W]`
     /// - output: logits `[batch, classes]`
@@ -300,7 +310,8 @@ impl SearchNetwork {
         let w_reduce = mixing_weights(alphas.reduce.val(), self.relaxation, self.nodes);
         let stem = self.stem.forward(x);
         let (mut s0, mut s1) = (stem.clone(), stem);
-        for cell in &self.cells {
+        let mut taps = Vec::new();
+        for (i, cell) in self.cells.iter().enumerate() {
             let w = if cell.is_reduction() {
                 &w_reduce
             } else {
@@ -308,8 +319,12 @@ impl SearchNetwork {
             };
             let out = cell.forward(s0, s1.clone(), w);
             (s0, s1) = (s1, out);
+            if let Some(heads) = &self.distill {
+                heads.tap(i, &s1, &mut taps);
+            }
         }
-        self.classifier.forward(global_avg_pool(s1))
+        let logits = self.classifier.forward(global_avg_pool(s1));
+        combine(logits, taps)
     }
 }
 
@@ -439,6 +454,60 @@ impl AuxHead {
     }
 }
 
+/// The search phase's distillation heads (docs/algorithms.md §2.3,
+/// dissertation §3.1.1): one head of [`AuxHead`]'s structure on the output
+/// of each reduction cell, and the network's output is the mean of the
+/// heads' logits and the classifier's. So the output combines the final
+/// normal cell's features with both reduction cells', and every loss on
+/// the output (cross-entropy, distillation) trains the heads too.
+#[derive(Module, Debug)]
+pub struct DistillHeads {
+    pub heads: Vec<AuxHead>,
+    /// The cell after which each head sits.
+    #[module(skip)]
+    pub positions: Vec<usize>,
+}
+
+impl DistillHeads {
+    /// A head after every reduction cell of `net`, on `channels(cell)`
+    /// channels.
+    fn new(net: &NetworkConfig, channels: impl Fn(&CellShape) -> usize, device: &Device) -> Self {
+        let (positions, heads) = net
+            .cell_layout()
+            .iter()
+            .filter(|shape| shape.reduction)
+            .map(|shape| {
+                let size = shape.h_prev.div_ceil(2);
+                (
+                    shape.index,
+                    AuxHead::new(channels(shape), size, net.num_classes, device),
+                )
+            })
+            .unzip();
+        Self { heads, positions }
+    }
+
+    /// Pushes the logits of the head after cell `index`, if there is one,
+    /// computed from that cell's output `x`.
+    fn tap(&self, index: usize, x: &Tensor<4>, taps: &mut Vec<Tensor<2>>) {
+        if let Some(k) = self.positions.iter().position(|&p| p == index) {
+            taps.push(self.heads[k].forward(x.clone()));
+        }
+    }
+}
+
+/// The mean of the classifier's `logits` and the heads' `taps` (the
+/// logits themselves when there are no heads).
+fn combine(logits: Tensor<2>, taps: Vec<Tensor<2>>) -> Tensor<2> {
+    if taps.is_empty() {
+        return logits;
+    }
+    let n = taps.len() + 1;
+    taps.into_iter()
+        .fold(logits, |sum, t| sum + t)
+        .div_scalar(n as f64)
+}
+
 /// Configuration of the evaluation network E.
 #[derive(Config, Debug)]
 pub struct EvalNetworkConfig {
@@ -447,6 +516,11 @@ pub struct EvalNetworkConfig {
     /// Build the auxiliary head (used in retraining with weight 0.4).
     #[config(default = false)]
     pub auxiliary: bool,
+    /// Distillation heads after the reduction cells ([`DistillHeads`]): the
+    /// search phase's evaluation network only; retraining and export use
+    /// the auxiliary head.
+    #[config(default = false)]
+    pub distill_heads: bool,
 }
 
 impl EvalNetworkConfig {
@@ -487,6 +561,9 @@ impl EvalNetworkConfig {
             stem: Stem::new(net, device),
             cells,
             aux,
+            distill: self
+                .distill_heads
+                .then(|| DistillHeads::new(net, out_channels, device)),
             classifier: LinearConfig::new(c_last, net.num_classes).init(device),
             aux_position,
         }
@@ -506,6 +583,9 @@ pub struct EvalNetwork {
     pub stem: Stem,
     pub cells: Vec<EvalCell>,
     pub aux: Option<AuxHead>,
+    /// `None` in every network that is retrained or exported; and in
+    /// weights saved before the heads existed, which load unchanged.
+    pub distill: Option<DistillHeads>,
     pub classifier: Linear,
     #[module(skip)]
     pub aux_position: usize,
@@ -522,6 +602,7 @@ impl EvalNetwork {
         let stem = self.stem.forward(x);
         let (mut s0, mut s1) = (stem.clone(), stem);
         let mut aux_logits = None;
+        let mut taps = Vec::new();
         for (i, cell) in self.cells.iter().enumerate() {
             let out = cell.forward(s0, s1.clone(), drop_prob);
             (s0, s1) = (s1, out);
@@ -531,9 +612,12 @@ impl EvalNetwork {
             {
                 aux_logits = Some(aux.forward(s1.clone()));
             }
+            if let Some(heads) = &self.distill {
+                heads.tap(i, &s1, &mut taps);
+            }
         }
         EvalOutput {
-            logits: self.classifier.forward(global_avg_pool(s1)),
+            logits: combine(self.classifier.forward(global_avg_pool(s1)), taps),
             aux_logits,
         }
     }
@@ -541,5 +625,63 @@ impl EvalNetwork {
     /// Inference logits (no drop-path, no auxiliary head).
     pub fn logits(&self, x: Tensor<4>) -> Tensor<2> {
         self.forward(x, 0.0, false).logits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::ZeroConfig;
+
+    /// The evaluation network with distillation heads: a head after each
+    /// reduction cell, and its output the mean of their logits and the
+    /// classifier's, recomputed here from its parts.
+    #[test]
+    fn distillation_heads_average_the_reduction_cells_and_the_classifier() {
+        let device = Device::flex();
+        let network = NetworkConfig::new(1, 8, 3)
+            .with_channels(4)
+            .with_layers(5)
+            .with_nodes(2);
+        let space = OpSpace::darts(ZeroConfig::V1);
+        let genotype = crate::genotype::random_genotype(
+            Relaxation::Darts,
+            2,
+            &space,
+            &mut crate::genotype::seeded_picker(3),
+        );
+        let net = EvalNetworkConfig::new(network.clone(), genotype)
+            .with_distill_heads(true)
+            .init(&device);
+        let reductions: Vec<usize> = network
+            .cell_layout()
+            .iter()
+            .filter(|s| s.reduction)
+            .map(|s| s.index)
+            .collect();
+        let heads = net.distill.as_ref().expect("heads");
+        assert_eq!(heads.positions, reductions);
+        assert_eq!(heads.heads.len(), 2);
+
+        let x = Tensor::<4>::random([3, 1, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        let stem = net.stem.forward(x.clone());
+        let (mut s0, mut s1) = (stem.clone(), stem);
+        let mut sum: Option<Tensor<2>> = None;
+        for (i, cell) in net.cells.iter().enumerate() {
+            let out = cell.forward(s0, s1.clone(), 0.0);
+            (s0, s1) = (s1, out);
+            if let Some(k) = reductions.iter().position(|&r| r == i) {
+                let head = heads.heads[k].forward(s1.clone());
+                sum = Some(sum.map_or(head.clone(), |s| s + head));
+            }
+        }
+        let classifier = net.classifier.forward(global_avg_pool(s1));
+        let expected = (sum.unwrap() + classifier.clone()).div_scalar(3.0);
+        let got = net.logits(x);
+        let diff = (got.clone() - expected).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-5, "max |difference| {diff}");
+        // And the heads change the output: it is not the classifier alone.
+        let apart = (got - classifier).abs().max().into_scalar::<f32>();
+        assert!(apart > 1e-3, "{apart}");
     }
 }

@@ -137,3 +137,58 @@ fn search_network_loss_gradient_matches_finite_differences() {
         );
     }
 }
+
+/// The search network with the search phase's distillation heads: α's
+/// gradient also flows through the heads on the reduction cells. The heads'
+/// batch norms over a small batch put thousands of ReLU inputs near their
+/// kinks, so single entries of a central difference are unreliable there;
+/// the check is on directional derivatives g·v along random directions v,
+/// which sum over all entries.
+#[test]
+fn search_network_gradient_with_distillation_heads_matches_directional_differences() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let device = device();
+    let network = NetworkConfig::new(1, 6, 3)
+        .with_channels(2)
+        .with_layers(3)
+        .with_nodes(2);
+    let cfg =
+        SearchNetworkConfig::new(network, OpSpace::darts(ZeroConfig::V1)).with_distill_heads(true);
+    let net = cfg.init(&device);
+    let [edges, ops] = cfg.alpha_shape();
+    let x = Tensor::<4>::random([8, 1, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    let reduce: Vec<f32> = (0..edges * ops).map(|i| 0.01 * (i as f32).cos()).collect();
+    let normal: Vec<f32> = (0..edges * ops)
+        .map(|i| 0.2 * (0.7 * i as f32).sin())
+        .collect();
+    let f = |a: Tensor<2>| {
+        let alphas = Alphas {
+            normal: Param::from_tensor(a),
+            reduce: Param::from_tensor(tensor2(&reduce, [edges, ops], &device)),
+        };
+        let logits = net.forward(x.clone(), &alphas);
+        logits.clone().mul(logits).sum()
+    };
+    let a = tensor2(&normal, [edges, ops], &device).require_grad();
+    let grads = f(a.clone()).backward();
+    let g = a.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+    let eval = |v: &[f32]| f(tensor2(v, [edges, ops], &device)).into_scalar::<f32>() as f64;
+    let eps = 1e-3f32;
+    for direction in 0..3u32 {
+        let v: Vec<f32> = (0..normal.len())
+            .map(|i| ((i as f32 + 1.0) * (1.3 + direction as f32)).sin())
+            .collect();
+        let analytic: f64 = g.iter().zip(&v).map(|(g, v)| (g * v) as f64).sum();
+        let shifted =
+            |s: f32| -> Vec<f32> { normal.iter().zip(&v).map(|(a, v)| a + s * v).collect() };
+        let numeric = (eval(&shifted(eps)) - eval(&shifted(-eps))) / (2.0 * eps as f64);
+        assert!(
+            analytic.abs() > 1e-3,
+            "direction {direction}: derivative numerically zero ({analytic})"
+        );
+        assert!(
+            (analytic - numeric).abs() <= 0.03 * analytic.abs(),
+            "direction {direction}: autodiff {analytic} vs finite difference {numeric}"
+        );
+    }
+}

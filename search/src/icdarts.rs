@@ -277,7 +277,8 @@ pub fn run_search_resumable(
     };
 
     let search_cfg = SearchNetworkConfig::new(config.search_network(data), space.clone())
-        .with_relaxation(config.relaxation);
+        .with_relaxation(config.relaxation)
+        .with_distill_heads(config.search_aux_heads);
     let [edges, n_ops] = search_cfg.alpha_shape();
     let net: SearchNetwork = search_cfg.init(device);
     let alphas = init_alphas(edges, n_ops, &mut rng, device);
@@ -648,9 +649,11 @@ pub fn run_search_resumable(
             // Decision (docs/algorithms.md §9, adaptive warm-up): after its
             // W epochs E warms up one more epoch at a time, up to
             // `warmup_extra_epochs`, while its val accuracy is below
-            // `warmup_target` × S's latest; a teacher far behind its
-            // student teaches it little.
-            let s_latest = metrics.last().map(|m| m.search_val_accuracy);
+            // `warmup_target` × S's accuracy projected to the end of the
+            // epoch E teaches in; a teacher far behind its student teaches
+            // it little.
+            let s_accuracies: Vec<f64> = metrics.iter().map(|m| m.search_val_accuracy).collect();
+            let s_latest = projected_student(&s_accuracies);
             let mut w = first_warmup;
             loop {
                 if !warming_up {
@@ -675,7 +678,7 @@ pub fn run_search_resumable(
                         break;
                     }
                     log::info!(
-                        "epoch {}: E reached {reached:.2}% of val after {w} warm-up epochs, below {target:.2}% ({} × S's {:.2}%): one more",
+                        "epoch {}: E reached {reached:.2}% of val after {w} warm-up epochs, below {target:.2}% ({} × S's projected {:.2}%): one more",
                         config.pretrain_epochs + epoch,
                         config.warmup_target,
                         s_latest.unwrap_or(0.0)
@@ -995,6 +998,29 @@ pub fn run_search_resumable(
 /// DARTS-ES's rule (docs/algorithms.md §7) on the search epochs of
 /// `metrics`, when the search has it: the larger of the two cell types'
 /// eigenvalues per epoch.
+/// S's val accuracy projected one epoch ahead (docs/algorithms.md §9 item
+/// 29): its error shrinks again by the factor of its last epoch (never
+/// grows), `100 − e·min(1, e/e_prev)` with e, e_prev its latest two
+/// errors. Early in a search S gains tens of points per epoch, so its
+/// latest accuracy would understate the student E must teach by the
+/// epoch's end. `accuracies`: S's val accuracy per epoch so far (%).
+/// `None` before S has been measured; its latest accuracy when measured
+/// once.
+fn projected_student(accuracies: &[f64]) -> Option<f64> {
+    let (latest, previous) = match accuracies {
+        [] => return None,
+        [latest] => return Some(*latest),
+        [.., previous, latest] => (*latest, *previous),
+    };
+    let (error, error_prev) = (100.0 - latest, 100.0 - previous);
+    let shrink = if error_prev > 0.0 {
+        (error / error_prev).min(1.0)
+    } else {
+        1.0
+    };
+    Some(100.0 - error * shrink)
+}
+
 fn check_early_stop(config: &SearchConfig, metrics: &[EpochMetrics]) -> Option<EarlyStopOutcome> {
     let rule = config.early_stop?;
     let first = config.pretrain_epochs;
@@ -1436,7 +1462,9 @@ fn build_eval_of(
     device: &Device,
 ) -> (EvalNetwork, ModuleOptimizer) {
     (
-        EvalNetworkConfig::new(network.clone(), genotype.clone()).init(device),
+        EvalNetworkConfig::new(network.clone(), genotype.clone())
+            .with_distill_heads(config.search_aux_heads)
+            .init(device),
         sgd(config),
     )
 }
@@ -1637,7 +1665,19 @@ pub fn accuracy(
 
 #[cfg(test)]
 mod tests {
-    use super::DualAscent;
+    use super::{DualAscent, projected_student};
+
+    #[test]
+    fn the_student_is_projected_by_its_last_error_ratio() {
+        assert_eq!(projected_student(&[]), None);
+        assert_eq!(projected_student(&[60.0]), Some(60.0));
+        // Error 40 → 20 halves: the next epoch projects 10, i.e. 90 %.
+        assert_eq!(projected_student(&[10.0, 60.0, 80.0]), Some(90.0));
+        // A student that got worse is not projected to get worse again.
+        assert_eq!(projected_student(&[80.0, 70.0]), Some(70.0));
+        // A perfect previous epoch: no ratio, the latest stands.
+        assert_eq!(projected_student(&[100.0, 95.0]), Some(95.0));
+    }
 
     #[test]
     fn dual_ascent_rises_over_budget_and_halves_within_it() {

@@ -90,7 +90,9 @@ pub fn run_random_search(
         let started = Instant::now();
         let (genotype, predicted_ms) = draw(config, &space, penalty, budget_ms, &mut rng)?;
         device.seed(crate::retrain::epoch_seed(config.seed, k));
-        let mut net = EvalNetworkConfig::new(eval_net_cfg.clone(), genotype.clone()).init(device);
+        let mut net = EvalNetworkConfig::new(eval_net_cfg.clone(), genotype.clone())
+            .with_distill_heads(config.search_aux_heads)
+            .init(device);
         let mut opt = sgd(config);
         // On a wall-clock budget the candidate's steps (and so its cosine
         // schedule) are set after its first TIMED steps, from their pace.

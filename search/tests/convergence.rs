@@ -30,17 +30,19 @@ fn the_default_digits_search_trains_its_teachers_and_moves_alpha() {
     // 10 classes: chance is 10 %. A teacher well below its student teaches
     // noise. With a fixed W = 2 warm-up epochs, E/S per search epoch was
     // 0.70–1.02 over seeds 0–2 and fell below 0.8 in 2 of 6 runs (issue
-    // 14). The adaptive warm-up (docs/algorithms.md §9) gives E more
-    // epochs while it is below 0.9 × S's accuracy when it starts
-    // teaching. Its rule, checked: E stopped warming up early only once it
-    // reached the target.
+    // 14). The adaptive warm-up (docs/algorithms.md §9 item 29) gives E
+    // more epochs while it is below 0.9 × S's accuracy projected to the
+    // end of the epoch it teaches in: S's error shrinking again by its
+    // last epoch's factor. Its rule, checked: E stopped warming up early
+    // only once it reached the target.
     let config_max = config.warmup_epochs + config.warmup_extra_epochs;
-    for pair in outcome
-        .metrics
-        .windows(2)
-        .filter(|p| p[1].phase == "search")
-    {
-        let (before, m) = (&pair[0], &pair[1]);
+    for (i, m) in outcome.metrics.iter().enumerate() {
+        if m.phase != "search" {
+            continue;
+        }
+        let latest = 100.0 - outcome.metrics[i - 1].search_val_accuracy;
+        let previous = 100.0 - outcome.metrics[i - 2].search_val_accuracy;
+        let projected = 100.0 - latest * (latest / previous).min(1.0);
         let teacher = m
             .eval_warmup_val_accuracy
             .expect("ICDARTS measures E after its warm-up");
@@ -48,15 +50,14 @@ fn the_default_digits_search_trains_its_teachers_and_moves_alpha() {
         assert!((config.warmup_epochs..=config_max).contains(&epochs));
         if epochs < config_max {
             assert!(
-                teacher >= config.warmup_target * before.search_val_accuracy,
-                "epoch {}: E stopped warming up at {teacher:.2} %, below {} × S's {:.2} %",
+                teacher >= config.warmup_target * projected,
+                "epoch {}: E stopped warming up at {teacher:.2} %, below {} × S's projected {projected:.2} %",
                 m.epoch,
                 config.warmup_target,
-                before.search_val_accuracy
             );
         }
         // The issue's criterion, against S at the end of the epoch E
-        // taught in (seed 0: 0.89 at the lowest).
+        // taught in (seed 0: 0.95 at the lowest).
         let ratio = teacher / m.search_val_accuracy;
         assert!(
             ratio >= 0.8,

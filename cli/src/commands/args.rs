@@ -114,6 +114,14 @@ pub struct SearchOpts {
     /// T: temperature of the knowledge-distillation softmaxes.
     #[arg(long, default_value_t = SearchConfig::default().kd_temperature)]
     pub kd_temperature: f64,
+    /// Distillation heads on the search phase's networks (S, E and random
+    /// search's candidates), as in the dissertation: a head after each
+    /// reduction cell, the network's output the mean of the heads' logits
+    /// and the classifier's (docs/algorithms.md §2.3). `false` searches
+    /// with the plain classifier. Retraining's auxiliary head is separate
+    /// (--retrain-aux-weight).
+    #[arg(long, default_value_t = SearchConfig::default().search_aux_heads, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub search_aux_heads: bool,
     /// DARTS-ES diagnostic: power-iteration steps (each two gradient
     /// evaluations of S on one val batch) for the dominant eigenvalue of the
     /// Hessian of L_val with respect to α, per cell type, after every search
@@ -161,6 +169,7 @@ impl SearchOpts {
             grad_clip: self.grad_clip,
             kd_lambda: self.kd_lambda,
             kd_temperature: self.kd_temperature,
+            search_aux_heads: self.search_aux_heads,
             seed: self.seed,
             hessian_iterations: self.hessian_iterations,
             random_candidates: self.random_candidates,
