@@ -18,4 +18,4 @@ pub mod space;
 pub use discretize::{discretize, discretize_cell};
 pub use genotype::{CellGenotype, Genotype, GenotypeEdge};
 pub use shape::{CellShape, NetworkConfig};
-pub use space::{OpKind, OpSpace, Relaxation, ZeroConfig};
+pub use space::{OpKind, OpSpace, Relaxation, SpaceKind, ZeroConfig};

@@ -323,6 +323,7 @@ mod tests {
             OpKind::MaxPool3x3 | OpKind::AvgPool3x3 => 0.5,
             OpKind::Identity => 0.25,
             OpKind::Zero => 0.0,
+            _ => 10.0,
         };
         Ok(g.normal
             .edges

@@ -26,11 +26,24 @@ pub enum OpKind {
     DilConv3x3,
     #[serde(rename = "dil_conv_5x5")]
     DilConv5x5,
+    // Op space 2 (simple, NASNet).
+    #[serde(rename = "min_conv_3x3")]
+    MinConv3x3,
+    #[serde(rename = "min_conv_5x5")]
+    MinConv5x5,
+    #[serde(rename = "std_conv_3x3")]
+    StdConv3x3,
+    #[serde(rename = "std_conv_5x5")]
+    StdConv5x5,
+    #[serde(rename = "conv_7x1_1x7")]
+    Conv7x1x1x7,
+    #[serde(rename = "conv_9x1_1x9")]
+    Conv9x1x1x9,
 }
 
 impl OpKind {
-    /// Every op of the DARTS space in canonical order, `zero` first.
-    pub const ALL: [OpKind; 8] = [
+    /// Every op edgenas knows, in canonical order, `zero` first.
+    pub const ALL: [OpKind; 14] = [
         OpKind::Zero,
         OpKind::MaxPool3x3,
         OpKind::AvgPool3x3,
@@ -39,6 +52,39 @@ impl OpKind {
         OpKind::SepConv5x5,
         OpKind::DilConv3x3,
         OpKind::DilConv5x5,
+        OpKind::MinConv3x3,
+        OpKind::MinConv5x5,
+        OpKind::StdConv3x3,
+        OpKind::StdConv5x5,
+        OpKind::Conv7x1x1x7,
+        OpKind::Conv9x1x1x9,
+    ];
+
+    /// Op space 3 (DARTS) in canonical order, `zero` first.
+    pub const DARTS: [OpKind; 8] = [
+        OpKind::Zero,
+        OpKind::MaxPool3x3,
+        OpKind::AvgPool3x3,
+        OpKind::Identity,
+        OpKind::SepConv3x3,
+        OpKind::SepConv5x5,
+        OpKind::DilConv3x3,
+        OpKind::DilConv5x5,
+    ];
+
+    /// Op space 2 (simple, NASNet) in canonical order, `zero` first: the
+    /// pools and identity, then plain convolutions.
+    pub const SIMPLE: [OpKind; 10] = [
+        OpKind::Zero,
+        OpKind::MaxPool3x3,
+        OpKind::AvgPool3x3,
+        OpKind::Identity,
+        OpKind::MinConv3x3,
+        OpKind::MinConv5x5,
+        OpKind::StdConv3x3,
+        OpKind::StdConv5x5,
+        OpKind::Conv7x1x1x7,
+        OpKind::Conv9x1x1x9,
     ];
 
     /// The name used in genotypes, LUT keys and ONNX node names.
@@ -52,6 +98,12 @@ impl OpKind {
             OpKind::SepConv5x5 => "sep_conv_5x5",
             OpKind::DilConv3x3 => "dil_conv_3x3",
             OpKind::DilConv5x5 => "dil_conv_5x5",
+            OpKind::MinConv3x3 => "min_conv_3x3",
+            OpKind::MinConv5x5 => "min_conv_5x5",
+            OpKind::StdConv3x3 => "std_conv_3x3",
+            OpKind::StdConv5x5 => "std_conv_5x5",
+            OpKind::Conv7x1x1x7 => "conv_7x1_1x7",
+            OpKind::Conv9x1x1x9 => "conv_9x1_1x9",
         }
     }
 
@@ -92,6 +144,51 @@ pub enum ZeroConfig {
     V1,
 }
 
+/// Which of the dissertation's operation spaces a search draws its
+/// candidates from (docs/algorithms.md §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SpaceKind {
+    /// Op space 2, simple (NASNet): plain, ReLU-first and 1×N/N×1
+    /// convolutions, identity, pools.
+    #[serde(rename = "2")]
+    Simple,
+    /// Op space 3, DARTS: separable and dilated convolutions, identity,
+    /// pools.
+    #[default]
+    #[serde(rename = "3")]
+    Darts,
+}
+
+impl SpaceKind {
+    /// The space's number in the dissertation (Table 3.3 / §2.1).
+    pub fn number(self) -> u8 {
+        match self {
+            SpaceKind::Simple => 2,
+            SpaceKind::Darts => 3,
+        }
+    }
+}
+
+impl fmt::Display for SpaceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.number())
+    }
+}
+
+impl FromStr for SpaceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "2" | "simple" => Ok(SpaceKind::Simple),
+            "3" | "darts" => Ok(SpaceKind::Darts),
+            "1" | "basic" | "4" | "mbconv" => Err(format!(
+                "op space `{s}` is not built yet (spaces 2 and 3 are)"
+            )),
+            _ => Err(format!("unknown op space `{s}` (expected 2 or 3)")),
+        }
+    }
+}
+
 impl FromStr for ZeroConfig {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -114,8 +211,21 @@ pub struct OpSpace {
 impl OpSpace {
     /// The DARTS space (docs/algorithms.md §2.1 space 3) under a zero-op configuration.
     pub fn darts(zero: ZeroConfig) -> Self {
-        let ops = OpKind::ALL
-            .into_iter()
+        Self::with_zero(&OpKind::DARTS, zero)
+    }
+
+    /// Op space `kind` under a zero-op configuration.
+    pub fn of(kind: SpaceKind, zero: ZeroConfig) -> Self {
+        match kind {
+            SpaceKind::Simple => Self::with_zero(&OpKind::SIMPLE, zero),
+            SpaceKind::Darts => Self::darts(zero),
+        }
+    }
+
+    fn with_zero(ops: &[OpKind], zero: ZeroConfig) -> Self {
+        let ops = ops
+            .iter()
+            .copied()
             .filter(|op| zero == ZeroConfig::V0 || *op != OpKind::Zero)
             .collect();
         Self { ops }
@@ -229,6 +339,31 @@ mod tests {
         for node in 0..4 {
             assert_eq!(edges[node_first_edge(node)], (node, 0));
         }
+    }
+
+    #[test]
+    fn spaces_parse_and_hold_their_ops() {
+        assert_eq!("2".parse::<SpaceKind>().unwrap(), SpaceKind::Simple);
+        assert_eq!("3".parse::<SpaceKind>().unwrap(), SpaceKind::Darts);
+        assert!(
+            "1".parse::<SpaceKind>()
+                .unwrap_err()
+                .contains("not built yet")
+        );
+        assert!("7".parse::<SpaceKind>().is_err());
+        assert_eq!(serde_json::to_string(&SpaceKind::Simple).unwrap(), "\"2\"");
+        let simple = OpSpace::of(SpaceKind::Simple, ZeroConfig::V1);
+        assert_eq!(simple.len(), 9);
+        assert!(!simple.ops().contains(&OpKind::SepConv3x3));
+        assert!(simple.ops().contains(&OpKind::Conv9x1x1x9));
+        assert_eq!(
+            OpSpace::of(SpaceKind::Simple, ZeroConfig::V0).ops()[0],
+            OpKind::Zero
+        );
+        assert_eq!(
+            OpSpace::of(SpaceKind::Darts, ZeroConfig::V1),
+            OpSpace::darts(ZeroConfig::V1)
+        );
     }
 
     #[test]

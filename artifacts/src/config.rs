@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use arch::{NetworkConfig, OpSpace, Relaxation, ZeroConfig};
+use arch::{NetworkConfig, OpSpace, Relaxation, SpaceKind, ZeroConfig};
 use datasets::Dataset;
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +105,10 @@ pub struct SearchConfig {
     pub algo: Algo,
     pub relaxation: Relaxation,
     pub zero: ZeroConfig,
+    /// The op space (docs/algorithms.md §2.1); absent in configs from
+    /// before spaces could be chosen: space 3, DARTS.
+    #[serde(default)]
+    pub op_space: SpaceKind,
     /// C, L, N of the search network S.
     pub channels: usize,
     pub layers: usize,
@@ -182,6 +186,7 @@ impl Default for SearchConfig {
             algo: Algo::Icdarts,
             relaxation: Relaxation::Darts,
             zero: ZeroConfig::V1,
+            op_space: SpaceKind::Darts,
             channels: 8,
             layers: 5,
             nodes: 4,
@@ -235,7 +240,7 @@ impl SearchConfig {
     }
 
     pub fn space(&self) -> OpSpace {
-        OpSpace::darts(self.zero)
+        OpSpace::of(self.op_space, self.zero)
     }
 
     pub fn search_network(&self, data: &Dataset) -> NetworkConfig {

@@ -31,12 +31,11 @@ fn explicit_pads(p: &PaddingConfig2d) -> [usize; 4] {
 }
 
 pub fn conv(c: &Conv2d) -> plain::Conv {
-    assert_eq!(c.stride[0], c.stride[1], "square strides only");
     assert_eq!(c.dilation[0], c.dilation[1], "square dilations only");
     plain::Conv {
         weight: param(&c.weight),
         dims: c.weight.val().dims(),
-        stride: c.stride[0],
+        strides: c.stride,
         pads: explicit_pads(&c.padding),
         dilation: c.dilation[0],
         groups: c.groups,
@@ -118,6 +117,13 @@ pub fn op(prefix: &str, op: &Op) -> plain::OpLayers {
             second: dw_pw_bn(&sep.second),
         },
         Op::Dil(dil) => plain::OpLayers::Dil(dw_pw_bn(dil)),
+        Op::MinConv(m) => plain::OpLayers::MinConv(conv_bn(&m.conv, &m.bn)),
+        Op::StdConv(m) => plain::OpLayers::StdConv(conv_bn(&m.conv, &m.bn)),
+        Op::ConvPair(m) => plain::OpLayers::ConvPair {
+            horizontal: conv(&m.horizontal),
+            vertical: conv(&m.vertical),
+            bn: batch_norm(&m.bn),
+        },
     }
 }
 

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use export::{EmitOptions, eval_network_to_onnx};
 use models::genotype::{Genotype, random_genotype};
 use models::network::{EvalNetworkConfig, NetworkConfig};
-use models::space::{OpSpace, Relaxation, ZeroConfig};
+use models::space::{OpSpace, Relaxation, SpaceKind, ZeroConfig};
 use onnx_protobuf::ModelProto;
 use runtime::layers::{Synthetic, network_to_onnx};
 
@@ -74,10 +74,15 @@ fn compare(genotype: &Genotype, config: &NetworkConfig, fold_bn: bool) {
 
 #[test]
 fn synthetic_networks_are_the_exported_graphs() {
-    let space = OpSpace::darts(ZeroConfig::V1);
     let mut pick = picker(11);
     let mut checked = 0;
-    for (in_channels, size, channels, layers) in [(1, 8, 8, 5), (3, 9, 6, 4), (1, 7, 4, 3)] {
+    for (in_channels, size, channels, layers, kind) in [
+        (1, 8, 8, 5, SpaceKind::Darts),
+        (3, 9, 6, 4, SpaceKind::Darts),
+        (1, 7, 4, 3, SpaceKind::Darts),
+        (1, 9, 4, 4, SpaceKind::Simple),
+    ] {
+        let space = OpSpace::of(kind, ZeroConfig::V1);
         let config = NetworkConfig::new(in_channels, size, 10)
             .with_channels(channels)
             .with_layers(layers);
@@ -89,5 +94,5 @@ fn synthetic_networks_are_the_exported_graphs() {
             }
         }
     }
-    assert_eq!(checked, 18);
+    assert_eq!(checked, 24);
 }

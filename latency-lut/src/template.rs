@@ -202,9 +202,20 @@ fn cell_glue_keys(shape: &CellShape, concat: usize) -> Vec<LutKey> {
 /// a network computes that ReLU once per value, so it is costed separately.
 pub fn reads_relu(op: OpKind, stride: usize) -> bool {
     match op {
-        OpKind::SepConv3x3 | OpKind::SepConv5x5 | OpKind::DilConv3x3 | OpKind::DilConv5x5 => true,
+        OpKind::SepConv3x3
+        | OpKind::SepConv5x5
+        | OpKind::DilConv3x3
+        | OpKind::DilConv5x5
+        | OpKind::StdConv3x3
+        | OpKind::StdConv5x5
+        | OpKind::Conv7x1x1x7
+        | OpKind::Conv9x1x1x9 => true,
         OpKind::Identity => stride == 2,
-        OpKind::Zero | OpKind::MaxPool3x3 | OpKind::AvgPool3x3 => false,
+        OpKind::Zero
+        | OpKind::MaxPool3x3
+        | OpKind::AvgPool3x3
+        | OpKind::MinConv3x3
+        | OpKind::MinConv5x5 => false,
     }
 }
 

@@ -213,6 +213,62 @@ impl SepConv {
     }
 }
 
+/// A k×k convolution (stride s, padding k/2) then BN: `min_conv_k×k`, or
+/// with a ReLU first (applied by the caller, as for the separable
+/// convolutions) `std_conv_k×k` (op space 2).
+#[derive(Module, Debug)]
+pub struct ConvBnOp {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+}
+
+impl ConvBnOp {
+    fn new(c: usize, kernel: usize, stride: usize, affine: bool, device: &Device) -> Self {
+        Self {
+            conv: conv(c, c, kernel, stride, kernel / 2, 1, 1, device),
+            bn: batch_norm(c, affine, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        kernels::batch_norm(&self.bn, self.conv.forward(x))
+    }
+}
+
+/// `conv_N×1_1×N` (op space 2, NASNet): ReLU (applied by the caller), a
+/// 1×N convolution with stride (1, s), an N×1 convolution with stride
+/// (s, 1), BN — the stride split across the two, as in DARTS' code.
+#[derive(Module, Debug)]
+pub struct ConvPairOp {
+    pub horizontal: Conv2d,
+    pub vertical: Conv2d,
+    pub bn: BatchNorm,
+}
+
+impl ConvPairOp {
+    fn new(c: usize, n: usize, stride: usize, affine: bool, device: &Device) -> Self {
+        let p = n / 2;
+        Self {
+            horizontal: Conv2dConfig::new([c, c], [1, n])
+                .with_stride([1, stride])
+                .with_padding(PaddingConfig2d::Explicit(0, p, 0, p))
+                .with_bias(false)
+                .init(device),
+            vertical: Conv2dConfig::new([c, c], [n, 1])
+                .with_stride([stride, 1])
+                .with_padding(PaddingConfig2d::Explicit(p, 0, p, 0))
+                .with_bias(false)
+                .init(device),
+            bn: batch_norm(c, affine, device),
+        }
+    }
+
+    fn forward(&self, relu_x: Tensor<4>) -> Tensor<4> {
+        let y = self.vertical.forward(self.horizontal.forward(relu_x));
+        kernels::batch_norm(&self.bn, y)
+    }
+}
+
 /// One candidate operation with its weights.
 // Variant sizes differ (a SepConv holds four convolutions), but ops are built
 // once per edge and live in a Vec; boxing would only add indirection.
@@ -229,6 +285,12 @@ pub enum Op {
     Reduce(FactorizedReduce),
     Sep(SepConv),
     Dil(DwPwBn),
+    /// `min_conv_k×k`: conv, BN.
+    MinConv(ConvBnOp),
+    /// `std_conv_k×k`: ReLU, conv, BN.
+    StdConv(ConvBnOp),
+    /// `conv_N×1_1×N`: ReLU, 1×N conv, N×1 conv, BN.
+    ConvPair(ConvPairOp),
 }
 
 /// The `zero` operation; carries only its stride.
@@ -278,13 +340,22 @@ impl Op {
             OpKind::SepConv5x5 => Op::Sep(SepConv::new(c, 5, stride, affine, device)),
             OpKind::DilConv3x3 => Op::Dil(DwPwBn::new(c, c, 3, stride, 2, affine, device)),
             OpKind::DilConv5x5 => Op::Dil(DwPwBn::new(c, c, 5, stride, 2, affine, device)),
+            OpKind::MinConv3x3 => Op::MinConv(ConvBnOp::new(c, 3, stride, affine, device)),
+            OpKind::MinConv5x5 => Op::MinConv(ConvBnOp::new(c, 5, stride, affine, device)),
+            OpKind::StdConv3x3 => Op::StdConv(ConvBnOp::new(c, 3, stride, affine, device)),
+            OpKind::StdConv5x5 => Op::StdConv(ConvBnOp::new(c, 5, stride, affine, device)),
+            OpKind::Conv7x1x1x7 => Op::ConvPair(ConvPairOp::new(c, 7, stride, affine, device)),
+            OpKind::Conv9x1x1x9 => Op::ConvPair(ConvPairOp::new(c, 9, stride, affine, device)),
         }
     }
 
     /// True when the op starts with a ReLU of its input (convolutions), so a
     /// mixed edge can share one ReLU among them.
     pub fn wants_relu_input(&self) -> bool {
-        matches!(self, Op::Sep(_) | Op::Dil(_))
+        matches!(
+            self,
+            Op::Sep(_) | Op::Dil(_) | Op::StdConv(_) | Op::ConvPair(_)
+        )
     }
 
     /// True for the op that passes its input through unchanged (drop-path
@@ -335,6 +406,9 @@ impl Op {
             Op::Reduce(fr) => fr.forward(x),
             Op::Sep(sep) => sep.forward(relu_x),
             Op::Dil(dil) => dil.forward(relu_x),
+            Op::MinConv(op) => op.forward(x),
+            Op::StdConv(op) => op.forward(relu_x),
+            Op::ConvPair(op) => op.forward(relu_x),
         }
     }
 }

@@ -5,6 +5,8 @@
 use burn::module::Param;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use models::network::{MixedOp, mixing_weights};
+use models::ops::Op;
+use models::space::{OpKind, SpaceKind};
 use models::{Alphas, NetworkConfig, OpSpace, Relaxation, SearchNetworkConfig, ZeroConfig};
 
 /// burn's RNG is global: the tests take turns so that each one initializes
@@ -77,8 +79,12 @@ fn check(
 fn mixed_op_output_gradient_matches_finite_differences() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = device();
-    for zero in [ZeroConfig::V1, ZeroConfig::V0] {
-        let space = OpSpace::darts(zero);
+    for (kind, zero) in [
+        (SpaceKind::Darts, ZeroConfig::V1),
+        (SpaceKind::Darts, ZeroConfig::V0),
+        (SpaceKind::Simple, ZeroConfig::V1),
+    ] {
+        let space = OpSpace::of(kind, zero);
         for stride in [1, 2] {
             let op = MixedOp::new(&space, 4, stride, &device);
             let x = Tensor::<4>::random([2, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
@@ -87,7 +93,7 @@ fn mixed_op_output_gradient_matches_finite_differences() {
             let n = space.len();
             let alpha: Vec<f32> = (0..n).map(|i| 0.3 * (i as f32 - 2.0).sin()).collect();
             check(
-                &format!("mixed op {zero:?} stride {stride}"),
+                &format!("mixed op, space {kind}, {zero:?}, stride {stride}"),
                 &alpha,
                 [1, n],
                 1e-2,
@@ -171,7 +177,7 @@ fn search_network_gradient_with_distillation_heads_matches_directional_differenc
     };
     let a = tensor2(&normal, [edges, ops], &device).require_grad();
     let grads = f(a.clone()).backward();
-    let g = a.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+    let g = a.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
     let eval = |v: &[f32]| f(tensor2(v, [edges, ops], &device)).into_scalar::<f32>() as f64;
     let eps = 1e-3f32;
     for direction in 0..3u32 {
@@ -190,5 +196,65 @@ fn search_network_gradient_with_distillation_heads_matches_directional_differenc
             (analytic - numeric).abs() <= 0.03 * analytic.abs(),
             "direction {direction}: autodiff {analytic} vs finite difference {numeric}"
         );
+    }
+}
+
+/// Each op of space 2 (plain and ReLU-first convolutions, the 1×N/N×1
+/// pairs) in both forms: ∂/∂x of Σ op(x)·r along random directions against
+/// central differences, at stride 1 and 2 on an odd size.
+#[test]
+fn space_2_ops_input_gradients_match_directional_differences() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let device = device();
+    let kinds = [
+        OpKind::MinConv3x3,
+        OpKind::MinConv5x5,
+        OpKind::StdConv3x3,
+        OpKind::StdConv5x5,
+        OpKind::Conv7x1x1x7,
+        OpKind::Conv9x1x1x9,
+    ];
+    for kind in kinds {
+        for (stride, search) in [(1, true), (2, true), (1, false), (2, false)] {
+            let op = Op::new(kind, 3, stride, search, &device);
+            let shape = [4, 3, 9, 9];
+            let n: usize = shape.iter().product();
+            // The ops' only ReLU is on their input: inputs at least 0.3 from
+            // its kink keep every difference quotient on one side of it.
+            let x0: Vec<f32> = (0..n)
+                .map(|i| {
+                    let s = (0.37 * i as f32).sin();
+                    s.signum() * (0.3 + 0.7 * s.abs())
+                })
+                .collect();
+            let out = 9usize.div_ceil(stride);
+            let r = Tensor::<4>::random([4, 3, out, out], Distribution::Normal(0.0, 1.0), &device);
+            let f = |x: Tensor<4>| (op.forward(x) * r.clone()).sum();
+            let x =
+                Tensor::<4>::from_data(TensorData::new(x0.clone(), shape), &device).require_grad();
+            let grads = f(x.clone()).backward();
+            let g = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+            let at = |v: &[f32]| {
+                f(Tensor::from_data(
+                    TensorData::new(v.to_vec(), shape),
+                    &device,
+                ))
+                .into_scalar::<f32>() as f64
+            };
+            let eps = 1e-2f32;
+            for direction in 0..2u32 {
+                let v: Vec<f32> = (0..n)
+                    .map(|i| ((i as f32 + 1.0) * (0.7 + direction as f32)).cos())
+                    .collect();
+                let analytic: f64 = g.iter().zip(&v).map(|(g, v)| (g * v) as f64).sum();
+                let moved =
+                    |s: f32| -> Vec<f32> { x0.iter().zip(&v).map(|(a, v)| a + s * v).collect() };
+                let numeric = (at(&moved(eps)) - at(&moved(-eps))) / (2.0 * eps as f64);
+                assert!(
+                    (analytic - numeric).abs() <= 0.02 * analytic.abs().max(1.0),
+                    "{kind} stride {stride} search {search}: autodiff {analytic} vs finite difference {numeric}"
+                );
+            }
+        }
     }
 }

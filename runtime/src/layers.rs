@@ -34,7 +34,8 @@ pub struct Conv {
     /// `[out, in / groups, k, k]`, row-major.
     pub weight: Vec<f32>,
     pub dims: [usize; 4],
-    pub stride: usize,
+    /// `[vertical, horizontal]` (square for all but the 1×N/N×1 pairs).
+    pub strides: [usize; 2],
     /// `[top, left, bottom, right]`.
     pub pads: [usize; 4],
     pub dilation: usize,
@@ -120,6 +121,16 @@ pub enum OpLayers {
     },
     /// ReLU → depthwise (dilated) → pointwise → BN.
     Dil(DwPwBn),
+    /// k×k conv → BN (`min_conv`).
+    MinConv(ConvBn),
+    /// ReLU → k×k conv → BN (`std_conv`).
+    StdConv(ConvBn),
+    /// ReLU → 1×N conv → N×1 conv → BN.
+    ConvPair {
+        horizontal: Conv,
+        vertical: Conv,
+        bn: BatchNorm,
+    },
 }
 
 /// The classifier's linear layer: `weight` is `[d_in, d_out]`.
@@ -256,13 +267,16 @@ impl<'a> Emitter<'a> {
             inputs.push(b);
         }
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let (s, d) = (conv.stride as i64, conv.dilation as i64);
+        let d = conv.dilation as i64;
         let mut attrs = vec![
             (
                 "kernel_shape",
                 Attr::Ints(vec![conv.dims[2] as i64, conv.dims[3] as i64]),
             ),
-            ("strides", Attr::Ints(vec![s, s])),
+            (
+                "strides",
+                Attr::Ints(conv.strides.iter().map(|&s| s as i64).collect()),
+            ),
         ];
         if dilations {
             attrs.push(("dilations", Attr::Ints(vec![d, d])));
@@ -324,7 +338,7 @@ impl<'a> Emitter<'a> {
         let conv = Conv {
             weight: Vec::new(),
             dims: [2 * half, c_in, 2, 2],
-            stride: 2,
+            strides: [2, 2],
             pads: [0, 0, 1, 1],
             dilation: 1,
             groups: 1,
@@ -384,6 +398,30 @@ impl<'a> Emitter<'a> {
             OpLayers::Dil(dil) => {
                 let r = self.relu(x, &format!("{prefix}/relu"));
                 self.dw_pw_bn(prefix, &r, dil)
+            }
+            OpLayers::MinConv(m) => self.conv_bn(&format!("{prefix}/conv"), x, m),
+            OpLayers::StdConv(m) => {
+                let r = self.relu(x, &format!("{prefix}/relu"));
+                self.conv_bn(&format!("{prefix}/conv"), &r, m)
+            }
+            OpLayers::ConvPair {
+                horizontal,
+                vertical,
+                bn,
+            } => {
+                let r = self.relu(x, &format!("{prefix}/relu"));
+                let h = self.conv_with(
+                    &format!("{prefix}/horizontal"),
+                    &r,
+                    horizontal,
+                    &horizontal.weight,
+                    None,
+                );
+                let m = ConvBn {
+                    conv: vertical.clone(),
+                    bn: bn.clone(),
+                };
+                self.conv_bn(&format!("{prefix}/vertical"), &h, &m)
             }
         }
     }
@@ -602,11 +640,40 @@ impl Synthetic {
         Conv {
             weight: self.values(dims.iter().product(), 1.0 / (fan_in as f32).sqrt()),
             dims,
-            stride,
+            strides: [stride, stride],
             pads: [padding; 4],
             dilation,
             groups,
             bias: None,
+        }
+    }
+
+    /// The `conv_N×1_1×N` pair on `c` channels: 1×N with stride (1, s),
+    /// then N×1 with stride (s, 1), each padded N/2 along its long side.
+    fn conv_pair(&mut self, c: usize, n: usize, stride: usize) -> OpLayers {
+        let p = n / 2;
+        let mut horizontal = self.conv(c, c, 1, 1, 0, 1, 1);
+        horizontal.dims = [c, c, 1, n];
+        horizontal.weight = self.values(c * c * n, 1.0 / ((c * n) as f32).sqrt());
+        horizontal.strides = [1, stride];
+        horizontal.pads = [0, p, 0, p];
+        let mut vertical = self.conv(c, c, 1, 1, 0, 1, 1);
+        vertical.dims = [c, c, n, 1];
+        vertical.weight = self.values(c * c * n, 1.0 / ((c * n) as f32).sqrt());
+        vertical.strides = [stride, 1];
+        vertical.pads = [p, 0, p, 0];
+        OpLayers::ConvPair {
+            horizontal,
+            vertical,
+            bn: self.batch_norm(c),
+        }
+    }
+
+    /// A k×k convolution with padding k/2 and BN (op space 2's convs).
+    fn conv_bn_k(&mut self, c: usize, kernel: usize, stride: usize) -> ConvBn {
+        ConvBn {
+            conv: self.conv(c, c, kernel, stride, kernel / 2, 1, 1),
+            bn: self.batch_norm(c),
         }
     }
 
@@ -681,6 +748,12 @@ impl Synthetic {
             }
             OpKind::DilConv3x3 => OpLayers::Dil(self.dw_pw_bn(c, 3, stride, 2)),
             OpKind::DilConv5x5 => OpLayers::Dil(self.dw_pw_bn(c, 5, stride, 2)),
+            OpKind::MinConv3x3 => OpLayers::MinConv(self.conv_bn_k(c, 3, stride)),
+            OpKind::MinConv5x5 => OpLayers::MinConv(self.conv_bn_k(c, 5, stride)),
+            OpKind::StdConv3x3 => OpLayers::StdConv(self.conv_bn_k(c, 3, stride)),
+            OpKind::StdConv5x5 => OpLayers::StdConv(self.conv_bn_k(c, 5, stride)),
+            OpKind::Conv7x1x1x7 => self.conv_pair(c, 7, stride),
+            OpKind::Conv9x1x1x9 => self.conv_pair(c, 9, stride),
         })
     }
 

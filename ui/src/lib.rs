@@ -73,6 +73,12 @@ pub struct SearchNetworkArgs {
     /// search, excluded at discretization).
     #[arg(long, default_value = "v1")]
     pub zero: arch::ZeroConfig,
+    /// Op space (docs/algorithms.md §2.1): 3 = DARTS (separable and dilated
+    /// convolutions, identity, 3×3 pools) or 2 = simple/NASNet (3×3 and
+    /// 5×5 convolutions with and without a ReLU first, 1×7/7×1 and 1×9/9×1
+    /// pairs, identity, pools). Spaces 1 and 4 are not built yet.
+    #[arg(long, default_value = "3")]
+    pub space: arch::SpaceKind,
     /// C: channels of the search network.
     #[arg(long, default_value_t = artifacts::SearchConfig::default().channels)]
     pub channels: usize,
@@ -95,6 +101,7 @@ impl SearchNetworkArgs {
     pub fn apply(&self, config: artifacts::SearchConfig) -> artifacts::SearchConfig {
         artifacts::SearchConfig {
             zero: self.zero,
+            op_space: self.space,
             channels: self.channels,
             layers: self.layers,
             nodes: self.nodes,
