@@ -34,8 +34,9 @@ const BLOCKS: usize = 3;
 const CLASSES: usize = 10;
 
 /// Deterministic values in [-scale, scale] (an LCG: the workload must be
-/// the same bytes on every machine and every run).
-fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+/// the same bytes on every machine and every run). Test networks elsewhere
+/// draw their weights from it too.
+pub fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..n)
         .map(|_| {
@@ -47,19 +48,23 @@ fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-fn conv(
+/// A k×k convolution (padding k/2, stride 1) with a bias, its weights
+/// [`values`] of `seed` scaled by `gain`/√fan-in, its bias of `seed + 1`
+/// scaled by 0.1.
+pub fn seeded_conv(
     g: &mut GraphBuilder,
     name: &str,
     x: &str,
     (c_in, c_out, k, group): (usize, usize, usize, usize),
     seed: u64,
+    gain: f32,
 ) -> String {
     let fan_in = c_in / group * k * k;
     let dims = [c_out, c_in / group, k, k];
     let w = g.weight(
         &format!("{name}/weight"),
         &dims,
-        &values(dims.iter().product(), seed, 1.0 / (fan_in as f32).sqrt()),
+        &values(dims.iter().product(), seed, gain / (fan_in as f32).sqrt()),
     );
     let b = g.weight(
         &format!("{name}/bias"),
@@ -84,23 +89,25 @@ fn conv(
 pub fn reference_onnx() -> Vec<u8> {
     let mut g = GraphBuilder::new();
     let input = g.input_name("input");
-    let stem = conv(&mut g, "stem", &input, (IN_CHANNELS, WIDTH, 3, 1), 1);
+    let stem = seeded_conv(&mut g, "stem", &input, (IN_CHANNELS, WIDTH, 3, 1), 1, 1.0);
     let mut x = g.node("Relu", "stem/relu", &[&stem], vec![]);
     for b in 0..BLOCKS {
         let seed = 10 * (b as u64 + 1);
-        let dw = conv(
+        let dw = seeded_conv(
             &mut g,
             &format!("block{b}/dw"),
             &x,
             (WIDTH, WIDTH, 3, WIDTH),
             seed,
+            1.0,
         );
-        let pw = conv(
+        let pw = seeded_conv(
             &mut g,
             &format!("block{b}/pw"),
             &dw,
             (WIDTH, WIDTH, 1, 1),
             seed + 5,
+            1.0,
         );
         let sum = g.node("Add", &format!("block{b}/add"), &[&pw, &x], vec![]);
         x = g.node("Relu", &format!("block{b}/relu"), &[&sum], vec![]);

@@ -16,6 +16,7 @@ use std::sync::Mutex;
 
 use datasets::Dataset;
 use runtime::onnx::{self, Attr, GraphBuilder, Port};
+pub use runtime::reference::values;
 use runtime::{METADATA_SCHEMA_VERSION, ModelMetadata, TractModel};
 
 /// A deterministic pseudo-random pick (an LCG), so failures reproduce.
@@ -80,51 +81,16 @@ pub fn small_config() -> NetConfig {
     NetConfig::new(1, 8, 10)
 }
 
-/// Deterministic values in [-scale, scale] (an LCG).
-pub fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
-}
-
-/// A 3×3 (padded) or 1×1 convolution with bias.
+/// A 3×3 (padded) or 1×1 convolution with bias: the reference workload's
+/// builder, with weights 1.5× its gain.
 fn conv(
     g: &mut GraphBuilder,
     name: &str,
     x: &str,
-    (c_in, c_out, k, group): (usize, usize, usize, usize),
+    dims: (usize, usize, usize, usize),
     seed: u64,
 ) -> String {
-    let fan_in = c_in / group * k * k;
-    let dims = [c_out, c_in / group, k, k];
-    let w = g.weight(
-        &format!("{name}/weight"),
-        &dims,
-        &values(dims.iter().product(), seed, 1.5 / (fan_in as f32).sqrt()),
-    );
-    let b = g.weight(
-        &format!("{name}/bias"),
-        &[c_out],
-        &values(c_out, seed + 1, 0.1),
-    );
-    let pad = (k / 2) as i64;
-    g.node(
-        "Conv",
-        name,
-        &[x, &w, &b],
-        vec![
-            ("kernel_shape", Attr::Ints(vec![k as i64, k as i64])),
-            ("strides", Attr::Ints(vec![1, 1])),
-            ("pads", Attr::Ints(vec![pad, pad, pad, pad])),
-            ("group", Attr::Int(group as i64)),
-        ],
-    )
+    runtime::reference::seeded_conv(g, name, x, dims, seed, 1.5)
 }
 
 /// The ONNX bytes of a network of `config` with weights from `seed` and
