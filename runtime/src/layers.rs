@@ -652,16 +652,17 @@ impl Synthetic {
     /// then N×1 with stride (s, 1), each padded N/2 along its long side.
     fn conv_pair(&mut self, c: usize, n: usize, stride: usize) -> OpLayers {
         let p = n / 2;
-        let mut horizontal = self.conv(c, c, 1, 1, 0, 1, 1);
-        horizontal.dims = [c, c, 1, n];
-        horizontal.weight = self.values(c * c * n, 1.0 / ((c * n) as f32).sqrt());
-        horizontal.strides = [1, stride];
-        horizontal.pads = [0, p, 0, p];
-        let mut vertical = self.conv(c, c, 1, 1, 0, 1, 1);
-        vertical.dims = [c, c, n, 1];
-        vertical.weight = self.values(c * c * n, 1.0 / ((c * n) as f32).sqrt());
-        vertical.strides = [stride, 1];
-        vertical.pads = [p, 0, p, 0];
+        let mut half = |dims: [usize; 4], strides: [usize; 2], pads: [usize; 4]| Conv {
+            weight: self.values(c * c * n, 1.0 / ((c * n) as f32).sqrt()),
+            dims,
+            strides,
+            pads,
+            dilation: 1,
+            groups: 1,
+            bias: None,
+        };
+        let horizontal = half([c, c, 1, n], [1, stride], [0, p, 0, p]);
+        let vertical = half([c, c, n, 1], [stride, 1], [p, 0, p, 0]);
         OpLayers::ConvPair {
             horizontal,
             vertical,
