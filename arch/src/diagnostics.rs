@@ -1,7 +1,7 @@
 //! Relaxation weights of α and the architecture diagnostics of docs/algorithms.md §7:
 //! per-edge softmax spread (σ_α) and entropy.
 
-use crate::space::{Relaxation, node_first_edge};
+use crate::space::{Relaxation, is_masked, node_first_edge};
 
 /// Numerically stable softmax of `row`, in f64. Equal inputs give bit-equal
 /// outputs (every value goes through the same formula), which the exact-tie
@@ -42,10 +42,19 @@ pub fn relaxation_weights(
     }
 }
 
+/// Each edge's softmax over the ops it offers (masked columns of a
+/// tournament game, [`is_masked`], are not candidates and are left out).
 fn edge_softmaxes(alpha: &[f32], n_ops: usize) -> Vec<Vec<f64>> {
     alpha
         .chunks(n_ops)
-        .map(|row| softmax(&row.iter().map(|&v| v as f64).collect::<Vec<_>>()))
+        .map(|row| {
+            let offered: Vec<f64> = row
+                .iter()
+                .filter(|v| !is_masked(**v))
+                .map(|&v| v as f64)
+                .collect();
+            softmax(&offered)
+        })
         .collect()
 }
 
@@ -122,6 +131,21 @@ mod tests {
         let (per_edge, _) = alpha_std(&alpha, 4);
         // softmax ≈ (1, 0, 0, 0): mean 1/4, std = sqrt(3)/4.
         assert!((per_edge[0] - 3f64.sqrt() / 4.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn masked_columns_are_not_candidates() {
+        // Two offered ops of four: the same spread as a two-op edge.
+        let masked = [
+            1.0f32,
+            crate::space::MASKED_ALPHA,
+            0.0,
+            crate::space::MASKED_ALPHA,
+        ];
+        let plain = [1.0f32, 0.0];
+        assert_eq!(alpha_std(&masked, 4).1, alpha_std(&plain, 2).1);
+        assert_eq!(edge_margins(&masked, 4), edge_margins(&plain, 2));
+        assert_eq!(edge_entropy(&masked, 4), edge_entropy(&plain, 2));
     }
 
     #[test]

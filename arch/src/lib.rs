@@ -2,7 +2,8 @@
 //! candidate operations and relaxations (`space`), genotypes (`genotype`),
 //! their discretization from α (`discretize`), α diagnostics
 //! (`diagnostics`), network shapes (`shape`) and fitting a genotype into a
-//! latency budget (`repair`).
+//! latency budget (`repair`), and the tournament search's bookkeeping
+//! (`tournament`).
 //!
 //! No tensors and no IO: the burn networks (`models`), the latency table,
 //! the ONNX export and the device-side tools all build on these types, and
@@ -14,8 +15,12 @@ pub mod genotype;
 pub mod repair;
 pub mod shape;
 pub mod space;
+pub mod tournament;
 
 pub use discretize::{discretize, discretize_cell};
 pub use genotype::{CellGenotype, Genotype, GenotypeEdge};
 pub use shape::{CellShape, NetworkConfig};
-pub use space::{OpKind, OpSpace, Relaxation, SpaceKind, ZeroConfig};
+pub use space::{
+    MASKED_ALPHA, MbConvSpec, NodeOpSets, OpKind, OpSpace, Pointwise, Relaxation, SpaceKind,
+    ZeroConfig, is_masked,
+};

@@ -39,11 +39,58 @@ pub enum OpKind {
     Conv7x1x1x7,
     #[serde(rename = "conv_9x1_1x9")]
     Conv9x1x1x9,
+    // Op space 1 (basic).
+    #[serde(rename = "conv_3x3")]
+    Conv3x3,
+    #[serde(rename = "conv_5x5")]
+    Conv5x5,
+    #[serde(rename = "dw_conv_3x3")]
+    DwConv3x3,
+    #[serde(rename = "dw_conv_5x5")]
+    DwConv5x5,
+    #[serde(rename = "act_relu")]
+    ActRelu,
+    #[serde(rename = "act_leaky_relu")]
+    ActLeakyRelu,
+    #[serde(rename = "act_sigmoid")]
+    ActSigmoid,
+    #[serde(rename = "act_tanh")]
+    ActTanh,
+    #[serde(rename = "batch_norm")]
+    BatchNorm,
+    // The dynamic space's larger pools.
+    #[serde(rename = "max_pool_5x5")]
+    MaxPool5x5,
+    #[serde(rename = "avg_pool_5x5")]
+    AvgPool5x5,
+    // Op space 4 (MBConv) and the dynamic space's variants.
+    #[serde(rename = "mbconv_3x3")]
+    MbConv3x3,
+    #[serde(rename = "mbconv_5x5")]
+    MbConv5x5,
+    #[serde(rename = "mbconv_se_3x3")]
+    MbConvSe3x3,
+    #[serde(rename = "mbconv_se_3x3_e4")]
+    MbConvSe3x3E4,
+    #[serde(rename = "mbconv_se_3x3_e6")]
+    MbConvSe3x3E6,
+    #[serde(rename = "mbconv_se_5x5")]
+    MbConvSe5x5,
+    #[serde(rename = "mbconv_se_5x5_e4")]
+    MbConvSe5x5E4,
+    #[serde(rename = "mbconv_se_5x5_e6")]
+    MbConvSe5x5E6,
+    #[serde(rename = "fused_mbconv_3x3")]
+    FusedMbConv3x3,
+    #[serde(rename = "fused_mbconv_3x3_e4")]
+    FusedMbConv3x3E4,
+    #[serde(rename = "fused_mbconv_3x3_e6")]
+    FusedMbConv3x3E6,
 }
 
 impl OpKind {
     /// Every op edgenas knows, in canonical order, `zero` first.
-    pub const ALL: [OpKind; 14] = [
+    pub const ALL: [OpKind; 36] = [
         OpKind::Zero,
         OpKind::MaxPool3x3,
         OpKind::AvgPool3x3,
@@ -58,6 +105,28 @@ impl OpKind {
         OpKind::StdConv5x5,
         OpKind::Conv7x1x1x7,
         OpKind::Conv9x1x1x9,
+        OpKind::Conv3x3,
+        OpKind::Conv5x5,
+        OpKind::DwConv3x3,
+        OpKind::DwConv5x5,
+        OpKind::ActRelu,
+        OpKind::ActLeakyRelu,
+        OpKind::ActSigmoid,
+        OpKind::ActTanh,
+        OpKind::BatchNorm,
+        OpKind::MaxPool5x5,
+        OpKind::AvgPool5x5,
+        OpKind::MbConv3x3,
+        OpKind::MbConv5x5,
+        OpKind::MbConvSe3x3,
+        OpKind::MbConvSe3x3E4,
+        OpKind::MbConvSe3x3E6,
+        OpKind::MbConvSe5x5,
+        OpKind::MbConvSe5x5E4,
+        OpKind::MbConvSe5x5E6,
+        OpKind::FusedMbConv3x3,
+        OpKind::FusedMbConv3x3E4,
+        OpKind::FusedMbConv3x3E6,
     ];
 
     /// Op space 3 (DARTS) in canonical order, `zero` first.
@@ -87,6 +156,108 @@ impl OpKind {
         OpKind::Conv9x1x1x9,
     ];
 
+    /// Op space 1 (basic) in canonical order, `zero` first: the pools and
+    /// identity, plain and depthwise convolutions, activations and BN.
+    pub const BASIC: [OpKind; 13] = [
+        OpKind::Zero,
+        OpKind::MaxPool3x3,
+        OpKind::AvgPool3x3,
+        OpKind::Identity,
+        OpKind::Conv3x3,
+        OpKind::Conv5x5,
+        OpKind::DwConv3x3,
+        OpKind::DwConv5x5,
+        OpKind::ActRelu,
+        OpKind::ActLeakyRelu,
+        OpKind::ActSigmoid,
+        OpKind::ActTanh,
+        OpKind::BatchNorm,
+    ];
+
+    /// Op space 4 (MBConv) in canonical order, `zero` first: the pools and
+    /// identity, MobileNetV2's block, EfficientNet's block with
+    /// squeeze-excitation (expansion 1, as the dissertation's Table 4.1
+    /// has it) and EfficientNetV2's fused block (expansion 1).
+    pub const MBCONV: [OpKind; 7] = [
+        OpKind::Zero,
+        OpKind::MaxPool3x3,
+        OpKind::AvgPool3x3,
+        OpKind::Identity,
+        OpKind::MbConv3x3,
+        OpKind::MbConvSe3x3,
+        OpKind::FusedMbConv3x3,
+    ];
+
+    /// The dynamic space of the tournament search (docs/algorithms.md §5):
+    /// every op but `zero` — the union of spaces 1–4 plus 5×5 pools,
+    /// MBConv 5×5 and the expansion ratios 1, 4 and 6.
+    pub fn dynamic() -> Vec<OpKind> {
+        OpKind::ALL
+            .into_iter()
+            .filter(|op| *op != OpKind::Zero)
+            .collect()
+    }
+
+    /// The inverted-residual block `self` is, if it is one.
+    pub fn mbconv(self) -> Option<MbConvSpec> {
+        let spec = |kernel, expansion, se, fused| {
+            Some(MbConvSpec {
+                kernel,
+                expansion,
+                se,
+                fused,
+            })
+        };
+        match self {
+            OpKind::MbConv3x3 => spec(3, 6, false, false),
+            OpKind::MbConv5x5 => spec(5, 6, false, false),
+            OpKind::MbConvSe3x3 => spec(3, 1, true, false),
+            OpKind::MbConvSe3x3E4 => spec(3, 4, true, false),
+            OpKind::MbConvSe3x3E6 => spec(3, 6, true, false),
+            OpKind::MbConvSe5x5 => spec(5, 1, true, false),
+            OpKind::MbConvSe5x5E4 => spec(5, 4, true, false),
+            OpKind::MbConvSe5x5E6 => spec(5, 6, true, false),
+            OpKind::FusedMbConv3x3 => spec(3, 1, false, true),
+            OpKind::FusedMbConv3x3E4 => spec(3, 4, false, true),
+            OpKind::FusedMbConv3x3E6 => spec(3, 6, false, true),
+            _ => None,
+        }
+    }
+
+    /// The element-wise function `self` applies (op space 1's activations
+    /// and `batch_norm`), if it is one; at stride 2 a FactorizedReduce
+    /// comes first.
+    pub fn pointwise(self) -> Option<Pointwise> {
+        match self {
+            OpKind::ActRelu => Some(Pointwise::Relu),
+            OpKind::ActLeakyRelu => Some(Pointwise::LeakyRelu),
+            OpKind::ActSigmoid => Some(Pointwise::Sigmoid),
+            OpKind::ActTanh => Some(Pointwise::Tanh),
+            OpKind::BatchNorm => Some(Pointwise::BatchNorm),
+            _ => None,
+        }
+    }
+
+    /// `(kernel, depthwise)` of op space 1's single convolutions.
+    pub fn plain_conv(self) -> Option<(usize, bool)> {
+        match self {
+            OpKind::Conv3x3 => Some((3, false)),
+            OpKind::Conv5x5 => Some((5, false)),
+            OpKind::DwConv3x3 => Some((3, true)),
+            OpKind::DwConv5x5 => Some((5, true)),
+            _ => None,
+        }
+    }
+
+    /// The window of a pooling op, if `self` is one.
+    pub fn pool_kernel(self) -> Option<usize> {
+        match self {
+            OpKind::MaxPool3x3 | OpKind::AvgPool3x3 => Some(3),
+            OpKind::MaxPool5x5 | OpKind::AvgPool5x5 => Some(5),
+            _ => None,
+        }
+    }
+
     /// The name used in genotypes, LUT keys and ONNX node names.
     pub fn name(self) -> &'static str {
         match self {
@@ -104,17 +275,83 @@ impl OpKind {
             OpKind::StdConv5x5 => "std_conv_5x5",
             OpKind::Conv7x1x1x7 => "conv_7x1_1x7",
             OpKind::Conv9x1x1x9 => "conv_9x1_1x9",
+            OpKind::Conv3x3 => "conv_3x3",
+            OpKind::Conv5x5 => "conv_5x5",
+            OpKind::DwConv3x3 => "dw_conv_3x3",
+            OpKind::DwConv5x5 => "dw_conv_5x5",
+            OpKind::ActRelu => "act_relu",
+            OpKind::ActLeakyRelu => "act_leaky_relu",
+            OpKind::ActSigmoid => "act_sigmoid",
+            OpKind::ActTanh => "act_tanh",
+            OpKind::BatchNorm => "batch_norm",
+            OpKind::MaxPool5x5 => "max_pool_5x5",
+            OpKind::AvgPool5x5 => "avg_pool_5x5",
+            OpKind::MbConv3x3 => "mbconv_3x3",
+            OpKind::MbConv5x5 => "mbconv_5x5",
+            OpKind::MbConvSe3x3 => "mbconv_se_3x3",
+            OpKind::MbConvSe3x3E4 => "mbconv_se_3x3_e4",
+            OpKind::MbConvSe3x3E6 => "mbconv_se_3x3_e6",
+            OpKind::MbConvSe5x5 => "mbconv_se_5x5",
+            OpKind::MbConvSe5x5E4 => "mbconv_se_5x5_e4",
+            OpKind::MbConvSe5x5E6 => "mbconv_se_5x5_e6",
+            OpKind::FusedMbConv3x3 => "fused_mbconv_3x3",
+            OpKind::FusedMbConv3x3E4 => "fused_mbconv_3x3_e4",
+            OpKind::FusedMbConv3x3E6 => "fused_mbconv_3x3_e6",
         }
     }
 
     /// True for ops without weights (pools, identity at stride 1, zero).
     pub fn is_parameter_free(self) -> bool {
-        matches!(
-            self,
-            OpKind::Zero | OpKind::MaxPool3x3 | OpKind::AvgPool3x3 | OpKind::Identity
-        )
+        self.pool_kernel().is_some()
+            || matches!(
+                self,
+                OpKind::Zero
+                    | OpKind::Identity
+                    | OpKind::ActRelu
+                    | OpKind::ActLeakyRelu
+                    | OpKind::ActSigmoid
+                    | OpKind::ActTanh
+            )
     }
 }
+
+/// An inverted-residual block of op space 4 and the dynamic space
+/// (docs/algorithms.md §2.1): a 1×1 expansion to `expansion`·C channels
+/// (none at expansion 1), ReLU6, a depthwise `kernel`×`kernel` convolution
+/// carrying the stride, ReLU6, squeeze-excitation if `se`, a 1×1
+/// projection back to C, BN. `fused` replaces the expansion and the
+/// depthwise convolution by one `kernel`×`kernel` convolution (kept at
+/// expansion 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MbConvSpec {
+    pub kernel: usize,
+    pub expansion: usize,
+    pub se: bool,
+    pub fused: bool,
+}
+
+impl MbConvSpec {
+    /// Channels of squeeze-excitation's bottleneck on a C-channel block:
+    /// C/4, at least 1 (EfficientNet's ratio 0.25 of the block's input).
+    pub fn se_channels(c: usize) -> usize {
+        (c / 4).max(1)
+    }
+}
+
+/// The element-wise ops of op space 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pointwise {
+    Relu,
+    /// Slope 0.01 below zero (PyTorch's and ONNX's default).
+    LeakyRelu,
+    Sigmoid,
+    Tanh,
+    /// Non-affine in the search network, affine after retraining.
+    BatchNorm,
+}
+
+/// Slope of `act_leaky_relu` below zero.
+pub const LEAKY_RELU_SLOPE: f64 = 0.01;
 
 impl fmt::Display for OpKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -148,6 +385,10 @@ pub enum ZeroConfig {
 /// candidates from (docs/algorithms.md §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum SpaceKind {
+    /// Op space 1, basic: plain and depthwise convolutions, activations,
+    /// BN, identity, pools.
+    #[serde(rename = "1")]
+    Basic,
     /// Op space 2, simple (NASNet): plain, ReLU-first and 1×N/N×1
     /// convolutions, identity, pools.
     #[serde(rename = "2")]
@@ -157,14 +398,21 @@ pub enum SpaceKind {
     #[default]
     #[serde(rename = "3")]
     Darts,
+    /// Op space 4, MBConv: MobileNetV2, EfficientNet (with
+    /// squeeze-excitation) and EfficientNetV2 (fused) blocks, identity,
+    /// pools.
+    #[serde(rename = "4")]
+    Mbconv,
 }
 
 impl SpaceKind {
     /// The space's number in the dissertation (Table 3.3 / §2.1).
     pub fn number(self) -> u8 {
         match self {
+            SpaceKind::Basic => 1,
             SpaceKind::Simple => 2,
             SpaceKind::Darts => 3,
+            SpaceKind::Mbconv => 4,
         }
     }
 }
@@ -179,12 +427,11 @@ impl FromStr for SpaceKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "1" | "basic" => Ok(SpaceKind::Basic),
             "2" | "simple" => Ok(SpaceKind::Simple),
             "3" | "darts" => Ok(SpaceKind::Darts),
-            "1" | "basic" | "4" | "mbconv" => Err(format!(
-                "op space `{s}` is not built yet (spaces 2 and 3 are)"
-            )),
-            _ => Err(format!("unknown op space `{s}` (expected 2 or 3)")),
+            "4" | "mbconv" => Ok(SpaceKind::Mbconv),
+            _ => Err(format!("unknown op space `{s}` (expected 1, 2, 3 or 4)")),
         }
     }
 }
@@ -217,8 +464,10 @@ impl OpSpace {
     /// Op space `kind` under a zero-op configuration.
     pub fn of(kind: SpaceKind, zero: ZeroConfig) -> Self {
         match kind {
+            SpaceKind::Basic => Self::with_zero(&OpKind::BASIC, zero),
             SpaceKind::Simple => Self::with_zero(&OpKind::SIMPLE, zero),
             SpaceKind::Darts => Self::darts(zero),
+            SpaceKind::Mbconv => Self::with_zero(&OpKind::MBCONV, zero),
         }
     }
 
@@ -251,6 +500,88 @@ impl OpSpace {
     /// The column of `op` in α, if it is a candidate.
     pub fn position(&self, op: OpKind) -> Option<usize> {
         self.ops.iter().position(|o| *o == op)
+    }
+}
+
+/// α's value for a column an edge does not offer (a tournament game's
+/// node lacks that op): softmax gives it exactly 0 in f32 and f64, so its
+/// gradient is 0, discretization never picks it and P(α) never counts it.
+pub const MASKED_ALPHA: f32 = -1e9;
+
+/// True for an α entry that is [`MASKED_ALPHA`] (not a candidate).
+pub fn is_masked(alpha: f32) -> bool {
+    alpha <= MASKED_ALPHA / 2.0
+}
+
+/// Per-node candidate op sets, one list per intermediate node of each cell
+/// type: every edge into node j of a normal cell mixes `normal[j]`. The
+/// tournament search's games (docs/algorithms.md §5) search on these; a
+/// plain search offers every node the whole space.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeOpSets {
+    pub normal: Vec<Vec<OpKind>>,
+    pub reduce: Vec<Vec<OpKind>>,
+}
+
+impl NodeOpSets {
+    /// α's columns: every op of any node, in canonical order.
+    pub fn union(&self) -> OpSpace {
+        let mut ops: Vec<OpKind> = self
+            .normal
+            .iter()
+            .chain(&self.reduce)
+            .flatten()
+            .copied()
+            .collect();
+        ops.sort_unstable();
+        ops.dedup();
+        OpSpace::from_ops(ops)
+    }
+
+    /// The nodes' sets of one cell type.
+    pub fn cell(&self, reduction: bool) -> &[Vec<OpKind>] {
+        if reduction {
+            &self.reduce
+        } else {
+            &self.normal
+        }
+    }
+
+    /// For each edge of one cell type (α row order), whether each column of
+    /// `space` is one of its node's candidates.
+    pub fn mask(&self, space: &OpSpace, reduction: bool) -> Vec<Vec<bool>> {
+        cell_edges(self.cell(reduction).len())
+            .into_iter()
+            .map(|(node, _)| {
+                let set = &self.cell(reduction)[node];
+                space.ops().iter().map(|op| set.contains(op)).collect()
+            })
+            .collect()
+    }
+
+    /// Checks the sets against a cell of `nodes` nodes: one non-empty set
+    /// per node and cell type, no op twice in a set.
+    pub fn validate(&self, nodes: usize) -> Result<(), String> {
+        for (cell, sets) in [("normal", &self.normal), ("reduce", &self.reduce)] {
+            if sets.len() != nodes {
+                return Err(format!(
+                    "{cell} cells have {} node op sets, the cells have {nodes} nodes",
+                    sets.len()
+                ));
+            }
+            for (j, set) in sets.iter().enumerate() {
+                if set.is_empty() {
+                    return Err(format!("{cell} node {j} has no candidate op"));
+                }
+                let mut sorted = set.clone();
+                sorted.sort_unstable();
+                sorted.dedup();
+                if sorted.len() != set.len() {
+                    return Err(format!("{cell} node {j} lists an op twice"));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -345,12 +676,24 @@ mod tests {
     fn spaces_parse_and_hold_their_ops() {
         assert_eq!("2".parse::<SpaceKind>().unwrap(), SpaceKind::Simple);
         assert_eq!("3".parse::<SpaceKind>().unwrap(), SpaceKind::Darts);
-        assert!(
-            "1".parse::<SpaceKind>()
-                .unwrap_err()
-                .contains("not built yet")
-        );
+        assert_eq!("1".parse::<SpaceKind>().unwrap(), SpaceKind::Basic);
+        assert_eq!("4".parse::<SpaceKind>().unwrap(), SpaceKind::Mbconv);
         assert!("7".parse::<SpaceKind>().is_err());
+        assert_eq!(OpSpace::of(SpaceKind::Basic, ZeroConfig::V1).len(), 12);
+        assert_eq!(OpSpace::of(SpaceKind::Mbconv, ZeroConfig::V1).len(), 6);
+        // The dynamic space is the union of spaces 1-4 and more, without zero.
+        let dynamic = OpKind::dynamic();
+        assert_eq!(dynamic.len(), OpKind::ALL.len() - 1);
+        for kind in [
+            SpaceKind::Basic,
+            SpaceKind::Simple,
+            SpaceKind::Darts,
+            SpaceKind::Mbconv,
+        ] {
+            for op in OpSpace::of(kind, ZeroConfig::V1).ops() {
+                assert!(dynamic.contains(op), "{op} of space {kind}");
+            }
+        }
         assert_eq!(serde_json::to_string(&SpaceKind::Simple).unwrap(), "\"2\"");
         let simple = OpSpace::of(SpaceKind::Simple, ZeroConfig::V1);
         assert_eq!(simple.len(), 9);
@@ -373,7 +716,9 @@ mod tests {
             let json = serde_json::to_string(&op).unwrap();
             assert_eq!(json, format!("\"{}\"", op.name()));
         }
-        assert!("conv_3x3".parse::<OpKind>().is_err());
+        assert!("conv_4x4".parse::<OpKind>().is_err());
+        // The activation ops are not named like the cell glue's `relu`.
+        assert!("relu".parse::<OpKind>().is_err());
     }
 
     #[test]

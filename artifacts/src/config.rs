@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use arch::{NetworkConfig, OpSpace, Relaxation, SpaceKind, ZeroConfig};
+use arch::{NetworkConfig, NodeOpSets, OpKind, OpSpace, Relaxation, SpaceKind, ZeroConfig};
 use datasets::Dataset;
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +109,10 @@ pub struct SearchConfig {
     /// before spaces could be chosen: space 3, DARTS.
     #[serde(default)]
     pub op_space: SpaceKind,
+    /// Per-node candidate op sets (a tournament game, docs/algorithms.md
+    /// §5); they replace `op_space`. Absent: every node offers the space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_ops: Option<NodeOpSets>,
     /// C, L, N of the search network S.
     pub channels: usize,
     pub layers: usize,
@@ -187,6 +191,7 @@ impl Default for SearchConfig {
             relaxation: Relaxation::Darts,
             zero: ZeroConfig::V1,
             op_space: SpaceKind::Darts,
+            node_ops: None,
             channels: 8,
             layers: 5,
             nodes: 4,
@@ -239,8 +244,12 @@ impl SearchConfig {
         })
     }
 
+    /// α's columns: the op space, or the union of the node op sets.
     pub fn space(&self) -> OpSpace {
-        OpSpace::of(self.op_space, self.zero)
+        match &self.node_ops {
+            Some(sets) => sets.union(),
+            None => OpSpace::of(self.op_space, self.zero),
+        }
     }
 
     pub fn search_network(&self, data: &Dataset) -> NetworkConfig {
@@ -278,6 +287,16 @@ impl SearchConfig {
         }
         if self.rebuild_interval == 0 {
             return bad("the evaluation network's rebuild interval must be at least 1 epoch");
+        }
+        if let Some(sets) = &self.node_ops {
+            sets.validate(self.nodes)
+                .map_err(|e| ConfigError(format!("node op sets: {e}")))?;
+            if sets.union().ops().contains(&OpKind::Zero) {
+                return bad("node op sets cannot offer `zero` (zero configurations need a space)");
+            }
+            if self.algo == Algo::Random {
+                return bad("node op sets need an α to rank ops: not with --algo random");
+            }
         }
         real(
             "the warm-up target (--warmup-target)",

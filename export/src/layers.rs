@@ -1,4 +1,4 @@
-//! The trained burn modules of the DARTS space as the plain layers of
+//! The trained burn modules of the search spaces as the plain layers of
 //! `runtime::layers`, which the one ONNX emitter writes. Only the weights
 //! are read here; structure and hyper-parameters are the modules' own.
 
@@ -123,6 +123,21 @@ pub fn op(prefix: &str, op: &Op) -> plain::OpLayers {
             horizontal: conv(&m.horizontal),
             vertical: conv(&m.vertical),
             bn: batch_norm(&m.bn),
+        },
+        Op::PlainConv(m) => plain::OpLayers::Plain(conv(&m.conv)),
+        Op::Pointwise(m) => plain::OpLayers::Pointwise {
+            reduce: m.reduce.as_ref().map(factorized_reduce),
+            function: m.function,
+            bn: m.bn.as_ref().map(batch_norm),
+        },
+        Op::MbConv(m) => plain::OpLayers::MbConv {
+            expand: m.expand.as_ref().map(conv),
+            depthwise: m.depthwise.as_ref().map(conv),
+            se: m.se.as_ref().map(|se| plain::SqueezeExcite {
+                reduce: conv(&se.reduce),
+                expand: conv(&se.expand),
+            }),
+            project: conv_bn(&m.project, &m.bn),
         },
     }
 }

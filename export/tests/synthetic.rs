@@ -81,6 +81,8 @@ fn synthetic_networks_are_the_exported_graphs() {
         (3, 9, 6, 4, SpaceKind::Darts),
         (1, 7, 4, 3, SpaceKind::Darts),
         (1, 9, 4, 4, SpaceKind::Simple),
+        (1, 9, 4, 4, SpaceKind::Basic),
+        (3, 8, 4, 3, SpaceKind::Mbconv),
     ] {
         let space = OpSpace::of(kind, ZeroConfig::V1);
         let config = NetworkConfig::new(in_channels, size, 10)
@@ -94,5 +96,5 @@ fn synthetic_networks_are_the_exported_graphs() {
             }
         }
     }
-    assert_eq!(checked, 24);
+    assert_eq!(checked, 36);
 }

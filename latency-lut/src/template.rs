@@ -198,9 +198,17 @@ fn cell_glue_keys(shape: &CellShape, concat: usize) -> Vec<LutKey> {
 }
 
 /// True when `op` at `stride` starts with a ReLU of its input (the
-/// convolutions, and `identity` at stride 2, which is a FactorizedReduce);
-/// a network computes that ReLU once per value, so it is costed separately.
+/// ReLU-first convolutions, and every op that is a FactorizedReduce at
+/// stride 2 — `identity` and op space 1's element-wise ops — or is the ReLU
+/// itself, `act_relu`); a network computes that ReLU once per value, so it
+/// is costed separately.
 pub fn reads_relu(op: OpKind, stride: usize) -> bool {
+    if op.pointwise().is_some() {
+        return stride == 2 || op == OpKind::ActRelu;
+    }
+    if op.mbconv().is_some() || op.plain_conv().is_some() || op.pool_kernel().is_some() {
+        return false;
+    }
     match op {
         OpKind::SepConv3x3
         | OpKind::SepConv5x5
@@ -216,6 +224,7 @@ pub fn reads_relu(op: OpKind, stride: usize) -> bool {
         | OpKind::AvgPool3x3
         | OpKind::MinConv3x3
         | OpKind::MinConv5x5 => false,
+        other => unreachable!("{other} is classified above"),
     }
 }
 

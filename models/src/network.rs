@@ -13,7 +13,7 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use crate::genotype::{CellGenotype, Genotype};
 use crate::kernels;
 use crate::ops::{FactorizedReduce, Op, ReluConvBn, batch_norm, conv};
-use crate::space::{OpKind, OpSpace, Relaxation, edge_count, node_first_edge};
+use crate::space::{NodeOpSets, OpKind, OpSpace, Relaxation, edge_count, node_first_edge};
 
 pub use arch::shape::{CellShape, NetworkConfig};
 
@@ -136,12 +136,24 @@ pub struct MixedOp {
 
 impl MixedOp {
     pub fn new(space: &OpSpace, c: usize, stride: usize, device: &Device) -> Self {
+        Self::with_columns(space, None, c, stride, device)
+    }
+
+    /// A mixed edge offering only the columns `offered` marks (a tournament
+    /// game's node op set; α is masked to the same columns); `None`: all.
+    pub fn with_columns(
+        space: &OpSpace,
+        offered: Option<&[bool]>,
+        c: usize,
+        stride: usize,
+        device: &Device,
+    ) -> Self {
         let mut ops = Vec::new();
         let mut columns = Vec::new();
         for (column, kind) in space.ops().iter().enumerate() {
             // Σ w·zero(x) = 0: the `zero` op only matters through the softmax
             // normalization, so no tensor of zeros is computed for it.
-            if *kind == OpKind::Zero {
+            if *kind == OpKind::Zero || offered.is_some_and(|o| !o[column]) {
                 continue;
             }
             ops.push(Op::new(*kind, c, stride, true, device));
@@ -191,13 +203,22 @@ pub struct SearchCell {
 }
 
 impl SearchCell {
-    fn new(shape: &CellShape, nodes: usize, space: &OpSpace, device: &Device) -> Self {
+    fn new(
+        shape: &CellShape,
+        nodes: usize,
+        space: &OpSpace,
+        node_ops: Option<&NodeOpSets>,
+        device: &Device,
+    ) -> Self {
+        let mask = node_ops.map(|sets| sets.mask(space, shape.reduction));
         let edges = (0..nodes)
             .flat_map(|node| (0..node + 2).map(move |pred| (node, pred)))
-            .map(|(_, pred)| {
+            .enumerate()
+            .map(|(e, (_, pred))| {
                 // Only edges from the two cell inputs carry the stride.
                 let stride = if shape.reduction && pred < 2 { 2 } else { 1 };
-                MixedOp::new(space, shape.c, stride, device)
+                let offered = mask.as_ref().map(|m| m[e].as_slice());
+                MixedOp::with_columns(space, offered, shape.c, stride, device)
             })
             .collect();
         Self {
@@ -254,6 +275,9 @@ pub struct SearchNetworkConfig {
     /// Distillation heads after the reduction cells ([`DistillHeads`]).
     #[config(default = false)]
     pub distill_heads: bool,
+    /// Per-node op sets (a tournament game): each edge builds only its
+    /// node's ops; `space` must be their union.
+    pub node_ops: Option<NodeOpSets>,
 }
 
 impl SearchNetworkConfig {
@@ -262,7 +286,15 @@ impl SearchNetworkConfig {
         let layout = net.cell_layout();
         let cells = layout
             .iter()
-            .map(|shape| SearchCell::new(shape, net.nodes, &self.space, device))
+            .map(|shape| {
+                SearchCell::new(
+                    shape,
+                    net.nodes,
+                    &self.space,
+                    self.node_ops.as_ref(),
+                    device,
+                )
+            })
             .collect();
         let c_last = net.nodes * layout.last().map_or(net.channels, |s| s.c);
         SearchNetwork {

@@ -1,5 +1,6 @@
-//! The candidate operations of the DARTS space and the cell glue that feeds
-//! them (docs/algorithms.md §2.1): convolutions, pools, FactorizedReduce, ReLU–Conv–BN.
+//! The candidate operations of op spaces 1–4 and the dynamic space, and the
+//! cell glue that feeds them (docs/algorithms.md §2.1): convolutions, pools,
+//! activations, inverted-residual blocks, FactorizedReduce, ReLU–Conv–BN.
 //!
 //! Every op keeps the spatial size at stride 1 and produces `ceil(H / 2)` at
 //! stride 2, for odd sizes too (28×28 inputs reach 7×7 after two reductions).
@@ -8,11 +9,11 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{leaky_relu, relu, sigmoid, tanh};
 use burn::tensor::{Device, Tensor, s};
 
 use crate::kernels;
-use crate::space::OpKind;
+use crate::space::{LEAKY_RELU_SLOPE, MbConvSpec, OpKind, Pointwise};
 
 /// Batch normalization that is either affine (evaluation network) or has
 /// frozen γ = 1, β = 0 (the search network's non-affine BN, as in DARTS).
@@ -269,6 +270,176 @@ impl ConvPairOp {
     }
 }
 
+/// `conv_k×k` and `dw_conv_k×k` (op space 1): one k×k convolution (full or
+/// depthwise, stride s, padding k/2) and nothing else.
+#[derive(Module, Debug)]
+pub struct PlainConvOp {
+    pub conv: Conv2d,
+}
+
+impl PlainConvOp {
+    fn new(c: usize, kernel: usize, depthwise: bool, stride: usize, device: &Device) -> Self {
+        let groups = if depthwise { c } else { 1 };
+        Self {
+            conv: conv(c, c, kernel, stride, kernel / 2, 1, groups, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let conv = &self.conv;
+        if conv.groups > 1 {
+            let [stride, _] = conv.stride;
+            let padding = conv.kernel_size[0] / 2;
+            kernels::depthwise_conv2d(x, conv.weight.val(), stride, padding, 1)
+        } else {
+            conv.forward(x)
+        }
+    }
+}
+
+/// Op space 1's element-wise ops (`act_relu`, `act_leaky_relu`,
+/// `act_sigmoid`, `act_tanh`, `batch_norm`); at stride 2 a
+/// FactorizedReduce comes first, as for a strided identity.
+#[derive(Module, Debug)]
+pub struct PointwiseOp {
+    pub reduce: Option<FactorizedReduce>,
+    /// `batch_norm`'s layer.
+    pub bn: Option<BatchNorm>,
+    #[module(skip)]
+    pub function: Pointwise,
+}
+
+impl PointwiseOp {
+    fn new(function: Pointwise, c: usize, stride: usize, affine: bool, device: &Device) -> Self {
+        Self {
+            reduce: (stride == 2).then(|| FactorizedReduce::new(c, c, affine, device)),
+            bn: (function == Pointwise::BatchNorm).then(|| batch_norm(c, affine, device)),
+            function,
+        }
+    }
+
+    /// True for `act_relu` at stride 1: it is the mixed edge's shared ReLU.
+    fn is_shared_relu(&self) -> bool {
+        self.function == Pointwise::Relu && self.reduce.is_none()
+    }
+
+    fn forward(&self, x: Tensor<4>, relu_x: Tensor<4>) -> Tensor<4> {
+        if self.is_shared_relu() {
+            return relu_x;
+        }
+        let x = match &self.reduce {
+            Some(fr) => fr.forward(x),
+            None => x,
+        };
+        match self.function {
+            Pointwise::Relu => relu(x),
+            Pointwise::LeakyRelu => leaky_relu(x, LEAKY_RELU_SLOPE),
+            Pointwise::Sigmoid => sigmoid(x),
+            Pointwise::Tanh => tanh(x),
+            Pointwise::BatchNorm => {
+                kernels::batch_norm(self.bn.as_ref().expect("batch_norm has its layer"), x)
+            }
+        }
+    }
+}
+
+/// Squeeze-excitation (EfficientNet): global average pool, 1×1 conv to
+/// `MbConvSpec::se_channels` with bias, ReLU, 1×1 conv back with bias,
+/// sigmoid, and the input scaled channel-wise by the result.
+#[derive(Module, Debug)]
+pub struct SqueezeExcite {
+    pub reduce: Conv2d,
+    pub expand: Conv2d,
+}
+
+impl SqueezeExcite {
+    fn new(c: usize, squeeze: usize, device: &Device) -> Self {
+        let one = |c_in, c_out| {
+            Conv2dConfig::new([c_in, c_out], [1, 1])
+                .with_bias(true)
+                .init(device)
+        };
+        Self {
+            reduce: one(c, squeeze),
+            expand: one(squeeze, c),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let pooled = x.clone().mean_dim(3).mean_dim(2); // [batch, C, 1, 1]
+        let gate = sigmoid(self.expand.forward(relu(self.reduce.forward(pooled))));
+        x.mul(gate)
+    }
+}
+
+/// ReLU6, MobileNetV2's activation.
+fn relu6(x: Tensor<4>) -> Tensor<4> {
+    x.clamp(0.0, 6.0)
+}
+
+/// An inverted-residual block of op space 4 (`MbConvSpec`): [1×1 expand,
+/// ReLU6], depthwise k×k, ReLU6, [SE], 1×1 project, BN; or, fused, k×k
+/// expand, ReLU6, 1×1 project, BN. The stride sits in the first spatial
+/// convolution. No residual inside: the cell's `identity` candidate is the
+/// skip connection, as in ProxylessNAS' MBConv candidates.
+#[derive(Module, Debug)]
+pub struct MbConvOp {
+    pub expand: Option<Conv2d>,
+    pub depthwise: Option<Conv2d>,
+    pub se: Option<SqueezeExcite>,
+    pub project: Conv2d,
+    pub bn: BatchNorm,
+}
+
+impl MbConvOp {
+    fn new(spec: MbConvSpec, c: usize, stride: usize, affine: bool, device: &Device) -> Self {
+        let (k, wide) = (spec.kernel, spec.expansion * c);
+        let (expand, depthwise) = if spec.fused {
+            (Some(conv(c, wide, k, stride, k / 2, 1, 1, device)), None)
+        } else {
+            let expand = (spec.expansion > 1).then(|| conv(c, wide, 1, 1, 0, 1, 1, device));
+            let dw = conv(wide, wide, k, stride, k / 2, 1, wide, device);
+            (expand, Some(dw))
+        };
+        Self {
+            expand,
+            depthwise,
+            se: spec
+                .se
+                .then(|| SqueezeExcite::new(wide, MbConvSpec::se_channels(c), device)),
+            project: conv(wide, c, 1, 1, 0, 1, 1, device),
+            bn: batch_norm(c, affine, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut h = x;
+        if let Some(expand) = &self.expand {
+            h = relu6(if expand.kernel_size[0] == 1 {
+                kernels::pointwise_conv2d(h, expand.weight.val())
+            } else {
+                expand.forward(h)
+            });
+        }
+        if let Some(dw) = &self.depthwise {
+            let [stride, _] = dw.stride;
+            let padding = dw.kernel_size[0] / 2;
+            h = relu6(kernels::depthwise_conv2d(
+                h,
+                dw.weight.val(),
+                stride,
+                padding,
+                1,
+            ));
+        }
+        if let Some(se) = &self.se {
+            h = se.forward(h);
+        }
+        let y = kernels::pointwise_conv2d(h, self.project.weight.val());
+        kernels::batch_norm(&self.bn, y)
+    }
+}
+
 /// One candidate operation with its weights.
 // Variant sizes differ (a SepConv holds four convolutions), but ops are built
 // once per edge and live in a Vec; boxing would only add indirection.
@@ -291,6 +462,12 @@ pub enum Op {
     StdConv(ConvBnOp),
     /// `conv_N×1_1×N`: ReLU, 1×N conv, N×1 conv, BN.
     ConvPair(ConvPairOp),
+    /// `conv_k×k`, `dw_conv_k×k`: one convolution.
+    PlainConv(PlainConvOp),
+    /// The activations and `batch_norm` (after a FactorizedReduce at stride 2).
+    Pointwise(PointwiseOp),
+    /// MBConv, MBConv with SE, fused MBConv.
+    MbConv(MbConvOp),
 }
 
 /// The `zero` operation; carries only its stride.
@@ -303,7 +480,7 @@ pub struct ZeroOp {
 #[derive(Module, Debug)]
 pub struct IdentityOp {}
 
-/// A 3×3 pool, followed by BN in the search network.
+/// A 3×3 or 5×5 pool (padding k/2), followed by BN in the search network.
 #[derive(Module, Debug)]
 pub struct PoolOp<P: Module> {
     pub pool: P,
@@ -316,18 +493,28 @@ impl Op {
     pub fn new(kind: OpKind, c: usize, stride: usize, search: bool, device: &Device) -> Self {
         let affine = !search;
         let pool_bn = search.then(|| batch_norm(c, false, device));
-        let pad = PaddingConfig2d::Explicit(1, 1, 1, 1);
+        if let Some(spec) = kind.mbconv() {
+            return Op::MbConv(MbConvOp::new(spec, c, stride, affine, device));
+        }
+        if let Some(function) = kind.pointwise() {
+            return Op::Pointwise(PointwiseOp::new(function, c, stride, affine, device));
+        }
+        if let Some((k, depthwise)) = kind.plain_conv() {
+            return Op::PlainConv(PlainConvOp::new(c, k, depthwise, stride, device));
+        }
+        let k = kind.pool_kernel().unwrap_or(3);
+        let pad = PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2);
         match kind {
             OpKind::Zero => Op::Zero(ZeroOp { stride }),
-            OpKind::MaxPool3x3 => Op::MaxPool(PoolOp {
-                pool: MaxPool2dConfig::new([3, 3])
+            OpKind::MaxPool3x3 | OpKind::MaxPool5x5 => Op::MaxPool(PoolOp {
+                pool: MaxPool2dConfig::new([k, k])
                     .with_strides([stride, stride])
                     .with_padding(pad)
                     .init(),
                 bn: pool_bn,
             }),
-            OpKind::AvgPool3x3 => Op::AvgPool(PoolOp {
-                pool: AvgPool2dConfig::new([3, 3])
+            OpKind::AvgPool3x3 | OpKind::AvgPool5x5 => Op::AvgPool(PoolOp {
+                pool: AvgPool2dConfig::new([k, k])
                     .with_strides([stride, stride])
                     .with_padding(pad)
                     .with_count_include_pad(false)
@@ -346,16 +533,18 @@ impl Op {
             OpKind::StdConv5x5 => Op::StdConv(ConvBnOp::new(c, 5, stride, affine, device)),
             OpKind::Conv7x1x1x7 => Op::ConvPair(ConvPairOp::new(c, 7, stride, affine, device)),
             OpKind::Conv9x1x1x9 => Op::ConvPair(ConvPairOp::new(c, 9, stride, affine, device)),
+            other => unreachable!("{other} is built above"),
         }
     }
 
     /// True when the op starts with a ReLU of its input (convolutions), so a
     /// mixed edge can share one ReLU among them.
     pub fn wants_relu_input(&self) -> bool {
-        matches!(
-            self,
-            Op::Sep(_) | Op::Dil(_) | Op::StdConv(_) | Op::ConvPair(_)
-        )
+        match self {
+            Op::Sep(_) | Op::Dil(_) | Op::StdConv(_) | Op::ConvPair(_) => true,
+            Op::Pointwise(p) => p.is_shared_relu(),
+            _ => false,
+        }
     }
 
     /// True for the op that passes its input through unchanged (drop-path
@@ -388,7 +577,8 @@ impl Op {
             }
             Op::MaxPool(p) => {
                 let [stride, _] = p.pool.stride;
-                let y = kernels::max_pool2d(x, p.pool.kernel_size[0], stride, 1);
+                let k = p.pool.kernel_size[0];
+                let y = kernels::max_pool2d(x, k, stride, k / 2);
                 match &p.bn {
                     Some(bn) => kernels::batch_norm(bn, y),
                     None => y,
@@ -396,7 +586,8 @@ impl Op {
             }
             Op::AvgPool(p) => {
                 let [stride, _] = p.pool.stride;
-                let y = kernels::avg_pool2d(x, p.pool.kernel_size[0], stride, 1);
+                let k = p.pool.kernel_size[0];
+                let y = kernels::avg_pool2d(x, k, stride, k / 2);
                 match &p.bn {
                     Some(bn) => kernels::batch_norm(bn, y),
                     None => y,
@@ -409,6 +600,9 @@ impl Op {
             Op::MinConv(op) => op.forward(x),
             Op::StdConv(op) => op.forward(relu_x),
             Op::ConvPair(op) => op.forward(relu_x),
+            Op::PlainConv(op) => op.forward(x),
+            Op::Pointwise(op) => op.forward(x, relu_x),
+            Op::MbConv(op) => op.forward(x),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use burn::module::Param;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use models::kernels;
 use models::network::{MixedOp, mixing_weights};
 use models::ops::Op;
 use models::space::{OpKind, SpaceKind};
@@ -83,6 +84,8 @@ fn mixed_op_output_gradient_matches_finite_differences() {
         (SpaceKind::Darts, ZeroConfig::V1),
         (SpaceKind::Darts, ZeroConfig::V0),
         (SpaceKind::Simple, ZeroConfig::V1),
+        (SpaceKind::Basic, ZeroConfig::V1),
+        (SpaceKind::Mbconv, ZeroConfig::V1),
     ] {
         let space = OpSpace::of(kind, zero);
         for stride in [1, 2] {
@@ -204,33 +207,40 @@ fn search_network_gradient_with_distillation_heads_matches_directional_differenc
     }
 }
 
-/// Each op of space 2 (plain and ReLU-first convolutions, the 1×N/N×1
-/// pairs) in both forms: ∂/∂x of Σ op(x)·r along random directions against
-/// central differences, at stride 1 and 2 on an odd size.
+/// Each op beyond space 3 (spaces 1, 2 and 4 and the dynamic space's
+/// 5×5 pools, MBConv 5×5 and expansion ratios) in both forms: ∂/∂x of
+/// Σ op(x)·r along random directions against central differences, at
+/// stride 1 and 2 on an odd size.
 #[test]
-fn space_2_ops_input_gradients_match_directional_differences() {
+fn ops_beyond_space_3_input_gradients_match_directional_differences() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let device = device();
-    let kinds: Vec<OpKind> = OpKind::SIMPLE
+    let kinds: Vec<OpKind> = OpKind::ALL
         .into_iter()
-        .filter(|k| !k.is_parameter_free())
+        .filter(|k| !OpKind::DARTS.contains(k))
         .collect();
-    assert_eq!(kinds.len(), 6);
+    assert_eq!(kinds.len(), 28);
     for kind in kinds {
         for (stride, search) in [(1, true), (2, true), (1, false), (2, false)] {
-            let op = Op::new(kind, 3, stride, search, &device);
-            let shape = [4, 3, 9, 9];
+            let op = Op::new(kind, 4, stride, search, &device);
+            let shape = [4, 4, 9, 9];
             let n: usize = shape.iter().product();
-            // The ops' only ReLU is on their input: inputs at least 0.3 from
-            // its kink keep every difference quotient on one side of it.
+            // Inputs at least 0.3 from the input ReLU's kink keep those
+            // difference quotients on one side of it.
+            // Pseudo-random values (an LCG), not a smooth pattern: a 5×5
+            // pool window then has no near-ties for the step to flip.
+            let mut state = 0x2545_f491_4f6c_dd1du64;
             let x0: Vec<f32> = (0..n)
-                .map(|i| {
-                    let s = (0.37 * i as f32).sin();
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    let s = (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
                     s.signum() * (0.3 + 0.7 * s.abs())
                 })
                 .collect();
             let out = 9usize.div_ceil(stride);
-            let r = Tensor::<4>::random([4, 3, out, out], Distribution::Normal(0.0, 1.0), &device);
+            let r = Tensor::<4>::random([4, 4, out, out], Distribution::Normal(0.0, 1.0), &device);
             let f = |x: Tensor<4>| (op.forward(x) * r.clone()).sum();
             let x =
                 Tensor::<4>::from_data(TensorData::new(x0.clone(), shape), &device).require_grad();
@@ -248,7 +258,37 @@ fn space_2_ops_input_gradients_match_directional_differences() {
                 ))
                 .into_scalar::<f32>() as f64
             };
-            let eps = 1e-2f32;
+            if kind.mbconv().is_some() {
+                // Thousands of unnormalized values enter the blocks' inner
+                // ReLU6s, so any step small enough for f32 still crosses a
+                // few kinks and central differences scatter by several
+                // percent. Their gradient is checked against burn's own
+                // autodiff of the same block instead (burn's convolutions
+                // in place of the custom kernels), which has no such noise.
+                kernels::use_reference_kernels(true);
+                let x = Tensor::<4>::from_data(TensorData::new(x0.clone(), shape), &device)
+                    .require_grad();
+                let grads = f(x.clone()).backward();
+                let reference = x
+                    .grad(&grads)
+                    .unwrap()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap();
+                kernels::use_reference_kernels(false);
+                let scale = reference.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+                for (i, (a, b)) in g.iter().zip(&reference).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * scale,
+                        "{kind} stride {stride} search {search}: dx[{i}] custom {a} vs burn {b}"
+                    );
+                }
+                continue;
+            }
+            // Small steps: ReLUs after a batch norm (op space 1's
+            // activations at stride 2) have many inputs near their kink,
+            // and a 5×5 max pool window near-ties.
+            let eps = 3e-4f32;
             for direction in 0..2u32 {
                 let v: Vec<f32> = (0..n)
                     .map(|i| ((i as f32 + 1.0) * (0.7 + direction as f32)).cos())
@@ -258,7 +298,7 @@ fn space_2_ops_input_gradients_match_directional_differences() {
                     |s: f32| -> Vec<f32> { x0.iter().zip(&v).map(|(a, v)| a + s * v).collect() };
                 let numeric = (at(&moved(eps)) - at(&moved(-eps))) / (2.0 * eps as f64);
                 assert!(
-                    (analytic - numeric).abs() <= 0.02 * analytic.abs().max(1.0),
+                    (analytic - numeric).abs() <= 0.02 * analytic.abs().max(1.0) + 0.02,
                     "{kind} stride {stride} search {search}: autodiff {analytic} vs finite difference {numeric}"
                 );
             }

@@ -1,7 +1,7 @@
 //! The custom kernels of `models::kernels` against burn's own ops on the
 //! autodiff Flex device: forward values and both gradients, on every
 //! depthwise geometry the DARTS space uses, on 1×1 convolutions that
-//! change the channel count, on the 3×3 pools and on training-mode batch
+//! change the channel count, on the 3×3 and 5×5 pools and on training-mode batch
 //! normalization (with its running statistics), to 1e-5 relative.
 
 use burn::module::Param;
@@ -133,29 +133,30 @@ fn pointwise_matches_burn_conv2d_in_value_and_gradients() {
 fn pools_match_burn_in_value_and_gradient() {
     let device = Device::flex().autodiff();
     device.seed(11);
-    for stride in [1, 2] {
-        for size in [28, 7, 8, 3] {
+    for (k, stride) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
+        for size in [28, 7, 8, 9, 3] {
             // Negative values too: a max over a border window must ignore the
             // padding rather than read it as zero.
             let x =
                 Tensor::<4>::random([3, 4, size, size], Distribution::Normal(-0.5, 1.0), &device);
             for max in [true, false] {
                 let what = format!(
-                    "{} pool s{stride} {size}×{size}",
+                    "{} pool {k}×{k} s{stride} {size}×{size}",
                     if max { "max" } else { "avg" }
                 );
                 let run = |custom: bool| {
                     let x = x.clone().require_grad();
-                    let pad = PaddingConfig2d::Explicit(1, 1, 1, 1);
+                    let p = k / 2;
+                    let pad = PaddingConfig2d::Explicit(p, p, p, p);
                     let y = match (custom, max) {
-                        (true, true) => max_pool2d(x.clone(), 3, stride, 1),
-                        (true, false) => avg_pool2d(x.clone(), 3, stride, 1),
-                        (false, true) => MaxPool2dConfig::new([3, 3])
+                        (true, true) => max_pool2d(x.clone(), k, stride, p),
+                        (true, false) => avg_pool2d(x.clone(), k, stride, p),
+                        (false, true) => MaxPool2dConfig::new([k, k])
                             .with_strides([stride; 2])
                             .with_padding(pad)
                             .init()
                             .forward(x.clone()),
-                        (false, false) => AvgPool2dConfig::new([3, 3])
+                        (false, false) => AvgPool2dConfig::new([k, k])
                             .with_strides([stride; 2])
                             .with_padding(pad)
                             .with_count_include_pad(false)

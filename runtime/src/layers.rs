@@ -1,4 +1,4 @@
-//! The DARTS search space's layers as plain data, and their ONNX form.
+//! The search spaces' layers as plain data, and their ONNX form.
 //!
 //! The deployed network and every single-op graph of the latency table are
 //! written by the same [`Emitter`] from these types, so the table times
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use arch::genotype::Genotype;
 use arch::shape::NetworkConfig;
-use arch::space::OpKind;
+use arch::space::{LEAKY_RELU_SLOPE, MbConvSpec, OpKind, Pointwise};
 use onnx_protobuf::ModelProto;
 
 use crate::onnx::{Attr, GraphBuilder, Port};
@@ -131,6 +131,31 @@ pub enum OpLayers {
         vertical: Conv,
         bn: BatchNorm,
     },
+    /// One convolution (`conv_k×k`, `dw_conv_k×k`).
+    Plain(Conv),
+    /// [FactorizedReduce at stride 2] → an element-wise function
+    /// (`act_*`, or `batch_norm` with its layer).
+    Pointwise {
+        reduce: Option<FactorizedReduce>,
+        function: Pointwise,
+        bn: Option<BatchNorm>,
+    },
+    /// An inverted-residual block (`arch::space::MbConvSpec`): [expand →
+    /// ReLU6] → [depthwise → ReLU6] → [SE] → project + BN.
+    MbConv {
+        expand: Option<Conv>,
+        depthwise: Option<Conv>,
+        se: Option<SqueezeExcite>,
+        project: ConvBn,
+    },
+}
+
+/// Squeeze-excitation: global average pool → 1×1 conv (bias) → ReLU → 1×1
+/// conv (bias) → sigmoid → channel-wise product with the input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqueezeExcite {
+    pub reduce: Conv,
+    pub expand: Conv,
 }
 
 /// The classifier's linear layer: `weight` is `[d_in, d_out]`.
@@ -368,6 +393,61 @@ impl<'a> Emitter<'a> {
         self.conv_bn(&format!("{prefix}/pointwise"), &dw, &pw)
     }
 
+    /// ReLU6 as `Clip(x, 0, 6)`.
+    fn relu6(&mut self, name: &str, x: &str) -> String {
+        let lo = self.graph.weight(&format!("{name}/min"), &[], &[0.0]);
+        let hi = self.graph.weight(&format!("{name}/max"), &[], &[6.0]);
+        self.graph.node("Clip", name, &[x, &lo, &hi], vec![])
+    }
+
+    /// A convolution without BN (its own bias, if any).
+    fn plain_conv(&mut self, name: &str, x: &str, conv: &Conv) -> String {
+        self.conv_with(name, x, conv, &conv.weight, conv.bias.clone())
+    }
+
+    fn squeeze_excite(&mut self, prefix: &str, x: &str, se: &SqueezeExcite) -> String {
+        let pooled = self
+            .graph
+            .node("GlobalAveragePool", &format!("{prefix}/gap"), &[x], vec![]);
+        let r = self.plain_conv(&format!("{prefix}/reduce"), &pooled, &se.reduce);
+        let r = self.relu(&r, &format!("{prefix}/relu"));
+        let g = self.plain_conv(&format!("{prefix}/expand"), &r, &se.expand);
+        let g = self
+            .graph
+            .node("Sigmoid", &format!("{prefix}/sigmoid"), &[&g], vec![]);
+        self.graph
+            .node("Mul", &format!("{prefix}/scale"), &[x, &g], vec![])
+    }
+
+    fn pointwise(
+        &mut self,
+        prefix: &str,
+        x: &str,
+        reduce: Option<&FactorizedReduce>,
+        function: Pointwise,
+        bn: Option<&BatchNorm>,
+    ) -> String {
+        let h = match reduce {
+            Some(fr) => self.factorized_reduce(&format!("{prefix}/reduce"), x, fr),
+            None => x.to_string(),
+        };
+        let name = |what: &str| format!("{prefix}/{what}");
+        match function {
+            Pointwise::Relu => self.relu(&h, &name("relu")),
+            Pointwise::LeakyRelu => self.graph.node(
+                "LeakyRelu",
+                &name("leaky_relu"),
+                &[&h],
+                vec![("alpha", Attr::Float(LEAKY_RELU_SLOPE as f32))],
+            ),
+            Pointwise::Sigmoid => self.graph.node("Sigmoid", &name("sigmoid"), &[&h], vec![]),
+            Pointwise::Tanh => self.graph.node("Tanh", &name("tanh"), &[&h], vec![]),
+            Pointwise::BatchNorm => {
+                self.batch_norm(&name("bn"), &h, bn.expect("batch_norm has its layer"))
+            }
+        }
+    }
+
     /// One candidate op of the evaluation network applied to `x`.
     pub fn op(&mut self, prefix: &str, x: &str, op: &OpLayers) -> String {
         match op {
@@ -422,6 +502,32 @@ impl<'a> Emitter<'a> {
                     bn: bn.clone(),
                 };
                 self.conv_bn(&format!("{prefix}/vertical"), &h, &m)
+            }
+            OpLayers::Plain(conv) => self.plain_conv(&format!("{prefix}/conv"), x, conv),
+            OpLayers::Pointwise {
+                reduce,
+                function,
+                bn,
+            } => self.pointwise(prefix, x, reduce.as_ref(), *function, bn.as_ref()),
+            OpLayers::MbConv {
+                expand,
+                depthwise,
+                se,
+                project,
+            } => {
+                let mut h = x.to_string();
+                if let Some(conv) = expand {
+                    h = self.plain_conv(&format!("{prefix}/expand"), &h, conv);
+                    h = self.relu6(&format!("{prefix}/expand_relu6"), &h);
+                }
+                if let Some(conv) = depthwise {
+                    h = self.plain_conv(&format!("{prefix}/depthwise"), &h, conv);
+                    h = self.relu6(&format!("{prefix}/depthwise_relu6"), &h);
+                }
+                if let Some(se) = se {
+                    h = self.squeeze_excite(&format!("{prefix}/se"), &h, se);
+                }
+                self.conv_bn(&format!("{prefix}/project"), &h, project)
             }
         }
     }
@@ -723,18 +829,79 @@ impl Synthetic {
         }
     }
 
+    /// A 1×1 convolution with a bias (squeeze-excitation's).
+    fn conv_1x1_bias(&mut self, c_in: usize, c_out: usize) -> Conv {
+        let mut conv = self.conv(c_in, c_out, 1, 1, 0, 1, 1);
+        conv.bias = Some(self.values(c_out, 1.0 / (c_in as f32).sqrt()));
+        conv
+    }
+
+    /// The inverted-residual block `spec` on `c` channels, as
+    /// `models::ops::MbConvOp` builds it.
+    fn mbconv(&mut self, spec: MbConvSpec, c: usize, stride: usize) -> OpLayers {
+        let (k, wide) = (spec.kernel, spec.expansion * c);
+        let (expand, depthwise) = if spec.fused {
+            (Some(self.conv(c, wide, k, stride, k / 2, 1, 1)), None)
+        } else {
+            let expand = (spec.expansion > 1).then(|| self.conv(c, wide, 1, 1, 0, 1, 1));
+            (
+                expand,
+                Some(self.conv(wide, wide, k, stride, k / 2, 1, wide)),
+            )
+        };
+        let se = spec.se.then(|| {
+            let squeeze = MbConvSpec::se_channels(c);
+            SqueezeExcite {
+                reduce: self.conv_1x1_bias(wide, squeeze),
+                expand: self.conv_1x1_bias(squeeze, wide),
+            }
+        });
+        OpLayers::MbConv {
+            expand,
+            depthwise,
+            se,
+            project: ConvBn {
+                conv: self.conv(wide, c, 1, 1, 0, 1, 1),
+                bn: self.batch_norm(c),
+            },
+        }
+    }
+
     /// Candidate op `kind` on `c` channels with `stride`; `None` for the
     /// `zero` op, which no evaluation network contains.
     pub fn op(&mut self, kind: OpKind, c: usize, stride: usize) -> Option<OpLayers> {
+        if let Some(spec) = kind.mbconv() {
+            return Some(self.mbconv(spec, c, stride));
+        }
+        if let Some(function) = kind.pointwise() {
+            return Some(OpLayers::Pointwise {
+                reduce: (stride == 2).then(|| self.factorized_reduce(c, c)),
+                function,
+                bn: (function == Pointwise::BatchNorm).then(|| self.batch_norm(c)),
+            });
+        }
+        if let Some((k, depthwise)) = kind.plain_conv() {
+            let groups = if depthwise { c } else { 1 };
+            return Some(OpLayers::Plain(self.conv(
+                c,
+                c,
+                k,
+                stride,
+                k / 2,
+                1,
+                groups,
+            )));
+        }
+        let k = kind.pool_kernel().unwrap_or(3);
         let pool = Pool {
-            kernel: 3,
+            kernel: k,
             stride,
-            pads: [1; 4],
+            pads: [k / 2; 4],
         };
         Some(match kind {
             OpKind::Zero => return None,
-            OpKind::MaxPool3x3 => OpLayers::MaxPool(pool),
-            OpKind::AvgPool3x3 => OpLayers::AvgPool {
+            OpKind::MaxPool3x3 | OpKind::MaxPool5x5 => OpLayers::MaxPool(pool),
+            OpKind::AvgPool3x3 | OpKind::AvgPool5x5 => OpLayers::AvgPool {
                 pool,
                 count_include_pad: false,
             },
@@ -755,6 +922,7 @@ impl Synthetic {
             OpKind::StdConv5x5 => OpLayers::StdConv(self.conv_bn_k(c, 5, stride)),
             OpKind::Conv7x1x1x7 => self.conv_pair(c, 7, stride),
             OpKind::Conv9x1x1x9 => self.conv_pair(c, 9, stride),
+            other => unreachable!("{other} is built above"),
         })
     }
 

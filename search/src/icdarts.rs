@@ -10,6 +10,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor};
 use datasets::{Dataset, Normalization};
 use models::diagnostics::{alpha_std, edge_entropy, edge_margins};
+use models::space::{MASKED_ALPHA, NodeOpSets};
 use models::{
     Alphas, EvalNetwork, EvalNetworkConfig, Genotype, NetworkConfig, OpSpace, Relaxation,
     SearchNetwork, SearchNetworkConfig, discretize,
@@ -278,10 +279,14 @@ pub fn run_search_resumable(
 
     let search_cfg = SearchNetworkConfig::new(config.search_network(data), space.clone())
         .with_relaxation(config.relaxation)
-        .with_distill_heads(config.search_aux_heads);
+        .with_distill_heads(config.search_aux_heads)
+        .with_node_ops(config.node_ops.clone());
     let [edges, n_ops] = search_cfg.alpha_shape();
     let net: SearchNetwork = search_cfg.init(device);
-    let alphas = init_alphas(edges, n_ops, &mut rng, device);
+    let mut alphas = init_alphas(edges, n_ops, &mut rng, device);
+    if let Some(sets) = &config.node_ops {
+        alphas = mask_alphas(&alphas, sets, &space, device);
+    }
     let mut state = SearchState::new(config, net, alphas, None);
 
     let steps_per_epoch = train
@@ -1479,6 +1484,27 @@ pub fn alpha_optimizer(config: &SearchConfig) -> ModuleOptimizer {
                 .then(|| WeightDecayConfig::new(config.alpha_weight_decay as f32)),
         )
         .init()
+}
+
+/// α with every column a node does not offer set to [`MASKED_ALPHA`]
+/// (a tournament game: softmax gives those exactly 0, so they carry no
+/// gradient, are never discretized and cost nothing in P(α)).
+pub fn mask_alphas(alphas: &Alphas, sets: &NodeOpSets, space: &OpSpace, device: &Device) -> Alphas {
+    let (mut normal, mut reduce) = alphas.to_values();
+    for (values, reduction) in [(&mut normal, false), (&mut reduce, true)] {
+        for (row, offered) in values
+            .chunks_mut(space.len())
+            .zip(sets.mask(space, reduction))
+        {
+            for (v, on) in row.iter_mut().zip(offered) {
+                if !on {
+                    *v = MASKED_ALPHA;
+                }
+            }
+        }
+    }
+    let edges = normal.len() / space.len();
+    Alphas::from_values(normal, reduce, edges, space.len(), device)
 }
 
 /// α ~ 1e-3·N(0, 1) (docs/algorithms.md §3), from the search's own seeded generator so the

@@ -74,9 +74,12 @@ pub struct SearchNetworkArgs {
     #[arg(long, default_value = "v1")]
     pub zero: arch::ZeroConfig,
     /// Op space (docs/algorithms.md §2.1): 3 = DARTS (separable and dilated
-    /// convolutions, identity, 3×3 pools) or 2 = simple/NASNet (3×3 and
-    /// 5×5 convolutions with and without a ReLU first, 1×7/7×1 and 1×9/9×1
-    /// pairs, identity, pools). Spaces 1 and 4 are not built yet.
+    /// convolutions, identity, 3×3 pools), 1 = basic (3×3/5×5 plain and
+    /// depthwise convolutions, ReLU, leaky ReLU, sigmoid, tanh, BN,
+    /// identity, pools), 2 = simple/NASNet (3×3 and 5×5 convolutions with
+    /// and without a ReLU first, 1×7/7×1 and 1×9/9×1 pairs, identity,
+    /// pools) or 4 = MBConv (MobileNetV2, EfficientNet with
+    /// squeeze-excitation and fused EfficientNetV2 blocks, identity, pools).
     #[arg(long, default_value = "3")]
     pub space: arch::SpaceKind,
     /// C: channels of the search network.

@@ -33,9 +33,23 @@ pub struct SearchArgs {
     /// search. Without a checkpoint, starts from the beginning.
     #[arg(long)]
     pub resume: bool,
+    /// Per-node candidate op sets instead of --space: a JSON file
+    /// `{"normal": [[ops of node 0], …], "reduce": [[…], …]}` with op names
+    /// as in genotypes (one list per node). Every edge into a node mixes
+    /// that node's ops; `edgenas tournament` writes one per game.
+    #[arg(long, value_name = "FILE")]
+    pub node_ops: Option<PathBuf>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The node op sets of `path` (`--node-ops`).
+pub fn read_node_ops(path: &std::path::Path) -> Result<arch::NodeOpSets> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the node op sets {}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a node op set file: {e}", path.display()))
 }
 
 pub fn run(args: SearchArgs) -> Result<()> {
@@ -47,9 +61,13 @@ pub fn run(args: SearchArgs) -> Result<()> {
             flags.join(", ")
         );
     }
+    let mut config = args.opts.config();
+    if let Some(path) = &args.node_ops {
+        config.node_ops = Some(read_node_ops(path)?);
+    }
     let job = SearchJob {
         data: args.data.data,
-        config: args.opts.config(),
+        config,
         latency: SearchLatency {
             lut: args.lut,
             penalty: args.penalty.settings(0.0),
