@@ -59,7 +59,7 @@ pub fn clean_up_on_signals() {
             }
             if !runs.is_empty() {
                 eprintln!(
-                    "interrupted ({name}): stopped {} run(s) of the sweep; `--resume` keeps the finished ones and continues the others",
+                    "interrupted ({name}): stopped {} child run(s) (sweep runs or tournament games); `--resume` keeps the finished ones and continues the others",
                     runs.len()
                 );
             }

@@ -56,6 +56,15 @@ enum Command {
     /// rows, σ_α, the discretization gap and the Hessian eigenvalue, failed
     /// runs with their logs, and SVG plots.
     Experiment(commands::experiment::ExperimentArgs),
+    /// The tournament-style dynamic search space (Algorithm 2): tiers of
+    /// independent ICDARTS games on ops drawn per node from the dynamic
+    /// space, each keeping the top half of every node's ops by α, paired
+    /// and united tier by tier; the last game's genotype is then retrained,
+    /// exported and measured as by `edgenas run`. Resumable game by game.
+    Tournament(commands::tournament::TournamentArgs),
+    /// One game of a tournament (started by `edgenas tournament`).
+    #[command(hide = true)]
+    Game(commands::tournament::GameArgs),
 }
 
 fn main() {
@@ -71,6 +80,8 @@ fn main() {
         Command::Report(args) => commands::report::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
         Command::Experiment(args) => commands::experiment::run(args),
+        Command::Tournament(args) => commands::tournament::run(args),
+        Command::Game(args) => commands::tournament::game(args),
     });
     if let Err(err) = result {
         // A signal's handler is exiting the process with 130/143; an error

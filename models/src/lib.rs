@@ -6,7 +6,7 @@
 //! This crate knows nothing about search, profiling or export, and does no
 //! IO.
 
-pub use arch::{diagnostics, discretize, genotype, repair, space};
+pub use arch::{diagnostics, discretize, genotype, repair, space, tournament};
 
 pub mod kernels;
 pub mod network;

@@ -15,6 +15,7 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod sweep;
+pub mod tournament;
 
 pub use error::PipelineError;
 pub use run::{RunConfig, run};

@@ -263,6 +263,10 @@ pub struct RunConfig {
     /// Skip the search: retrain a uniformly random genotype (under the
     /// budget when there is one; seeded by the search seed).
     pub random_genotype: bool,
+    /// Skip the search: retrain this genotype (`edgenas run --genotype`,
+    /// or a tournament's result). The latency table then also covers its
+    /// ops.
+    pub genotype: Option<models::Genotype>,
     /// Continue an interrupted run from `.OUT.checkpoint` (finished stages
     /// are kept, the unfinished one resumes from its last epoch).
     pub resume: bool,
@@ -491,13 +495,22 @@ fn device_table(
             spec: config.device.clone(),
             source,
         })?;
-    let template = template_for(
+    let mut template = template_for(
         &config.search,
         data.channels,
         data.height,
         data.num_classes,
         config.deploy(),
     );
+    if let Some(genotype) = &config.genotype {
+        // A given genotype may use ops outside the search's space.
+        for edge in genotype.normal.edges.iter().chain(&genotype.reduce.edges) {
+            if !template.ops.contains(&edge.op) {
+                template.ops.push(edge.op);
+            }
+        }
+        template.ops.sort_unstable();
+    }
     let cache = Cache::new(&config.lut_cache);
     let remote = remote_target(config.remote.as_ref(), &profile)?;
     let (lut, path) = {
@@ -556,6 +569,14 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
     let started = Instant::now();
     let search_config = &config.search;
     search_config.validate()?;
+    if let Some(given) = &config.genotype
+        && given.n_nodes != search_config.nodes
+    {
+        return Err(PipelineError::Usage(format!(
+            "the given genotype has {} nodes per cell, --nodes is {}",
+            given.n_nodes, search_config.nodes
+        )));
+    }
     // The output is checked, and its staging folder made, before the
     // table is profiled: a bad --out fails in a second, not after minutes.
     check_out(
@@ -603,6 +624,7 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
             "retrain": retrain_config,
             "penalty": settings,
             "random_genotype": config.random_genotype,
+            "genotype": config.genotype,
         }),
         config.resume,
         config.force,
@@ -610,7 +632,21 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
     let search_dir = staged.path().join("search");
     let retrain_dir = staged.path().join("retrain");
     let device = search::training_device(config.backend)?;
-    let (genotype, searched) = if config.random_genotype {
+    let (genotype, searched) = if let Some(given) = &config.genotype {
+        log::info!("no search: retraining the given genotype");
+        std::fs::create_dir_all(&search_dir)
+            .map_err(|e| artifacts::ArtifactError::io(&search_dir, e))?;
+        write_json(
+            &search_dir.join(GENOTYPE_FILE),
+            &GenotypeFile {
+                genotype: given.clone(),
+                tool: Some(tool_version()),
+                data: Some(data.source.clone()),
+                seed: None,
+            },
+        )?;
+        (given.clone(), None)
+    } else if config.random_genotype {
         let draw = random_genotype(
             &lut,
             search_config,
@@ -719,6 +755,8 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
         genotype: genotype.clone(),
         genotype_source: if searched.is_some() {
             "search"
+        } else if config.genotype.is_some() {
+            "given"
         } else {
             "random"
         }

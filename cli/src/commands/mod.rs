@@ -11,3 +11,4 @@ pub mod retrain;
 pub mod run;
 pub mod search;
 pub mod sweep;
+pub mod tournament;

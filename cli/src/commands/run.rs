@@ -50,8 +50,13 @@ pub struct RunArgs {
     /// (seeded by --seed); with --latency-budget, one whose predicted
     /// latency lies within [0.8·budget, budget] (rejection sampling): the
     /// baseline a budget search must beat.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "genotype")]
     pub random_genotype: bool,
+    /// Skip the search and retrain this genotype (a genotype.json from
+    /// `edgenas search`, `run` or `tournament`); the latency table also
+    /// covers its ops.
+    #[arg(long, value_name = "FILE")]
+    pub genotype: Option<PathBuf>,
     /// Continue an interrupted run from its checkpoint (`.OUT.checkpoint`
     /// beside --out) with the same options: finished stages are kept, the
     /// interrupted one continues from its last epoch, and the result is bit
@@ -84,6 +89,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         out: args.out,
         force: args.force,
         random_genotype: args.random_genotype,
+        genotype: match &args.genotype {
+            Some(path) => {
+                Some(artifacts::GenotypeFile::load(path).map_err(|e| anyhow::anyhow!("{e}"))?)
+            }
+            None => None,
+        },
         resume: args.resume,
         remote: args.remote.remote.map(|address| pipeline::run::RemoteSpec {
             address,
@@ -103,6 +114,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
+    print_summary(&s, remote.as_deref());
+    Ok(())
+}
+
+/// The human-readable summary of a run on stderr.
+pub fn print_summary(s: &artifacts::RunSummary, remote: Option<&str>) {
     eprintln!();
     eprintln!("edgenas run on {} ({:.0} s)", s.data, s.seconds);
     eprintln!("  cell ({}):", s.cell);
@@ -117,7 +134,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 .unwrap_or_default(),
             s.search_seconds
         ),
-        None => eprintln!("  no search: a random genotype ({})", s.genotype_source),
+        None => eprintln!("  no search: a {} genotype", s.genotype_source),
     }
     eprintln!(
         "  retrain: test accuracy {:.2}% on {} images in {:.0} s",
@@ -154,7 +171,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         s.tract_latency_ms_p50,
         s.tract_latency_ms_p90
     );
-    if let Some(address) = &remote {
+    if let Some(address) = remote {
         eprintln!("  the table and the deployed latency were measured on the device at {address}");
     }
     if let (Some(budget), Some(met), Some(over)) =
@@ -175,5 +192,4 @@ pub fn run(args: RunArgs) -> Result<()> {
         "  report: {} (open it in a browser)",
         dir.join(pipeline::report::REPORT_HTML).display()
     );
-    Ok(())
 }

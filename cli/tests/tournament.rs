@@ -1,0 +1,159 @@
+//! `edgenas tournament` end to end at a tiny scale (T = 2: two games, then
+//! their union, then the final run): the record's bookkeeping against the
+//! games' own α, and resuming after the last game was lost.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use arch::tournament::{keep_top_half, node_scores, unite};
+use arch::{NodeOpSets, OpKind, OpSpace};
+use serde_json::Value;
+
+mod common;
+
+fn edgenas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgenas"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("edgenas runs")
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn tournament(out: &Path, cache: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["tournament", "--tiers", "2", "--ops-per-game", "3"];
+    args.extend_from_slice(common::TINY_NETWORK);
+    args.extend_from_slice(common::TINY_RUN);
+    args.extend_from_slice(&[
+        "--nodes",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--lut-cache",
+        cache.to_str().unwrap(),
+    ]);
+    args.extend_from_slice(extra);
+    edgenas(&args)
+}
+
+/// A game's kept sets recomputed from its own α file.
+fn kept_from_alphas(game_dir: &Path, sets: &NodeOpSets) -> NodeOpSets {
+    let alphas = read_json(&game_dir.join("alphas.json"));
+    let ops: Vec<OpKind> = serde_json::from_value(alphas["ops"].clone()).unwrap();
+    let space = OpSpace::from_ops(ops);
+    let relaxation = serde_json::from_value(alphas["relaxation"].clone()).unwrap();
+    let flat = |cell: &str| -> Vec<f32> {
+        let rows: Vec<Vec<f32>> = serde_json::from_value(alphas[cell].clone()).unwrap();
+        rows.concat()
+    };
+    NodeOpSets {
+        normal: keep_top_half(&node_scores(
+            &flat("normal"),
+            &space,
+            &sets.normal,
+            relaxation,
+        )),
+        reduce: keep_top_half(&node_scores(
+            &flat("reduce"),
+            &space,
+            &sets.reduce,
+            relaxation,
+        )),
+    }
+}
+
+#[test]
+fn a_two_tier_tournament_keeps_unites_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t");
+    let cache = tmp.path().join("lut-cache");
+    let run = tournament(&out, &cache, &[]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let record = read_json(&out.join("tournament.json"));
+    let games = record["games"].as_array().unwrap();
+    assert_eq!(games.len(), 2, "two tiers");
+    let tier1 = games[0].as_array().unwrap();
+    let tier2 = games[1].as_array().unwrap();
+    assert_eq!((tier1.len(), tier2.len()), (2, 1));
+    let sets = |g: &Value| -> NodeOpSets { serde_json::from_value(g["sets"].clone()).unwrap() };
+    let kept = |g: &Value| -> NodeOpSets { serde_json::from_value(g["kept"].clone()).unwrap() };
+    for g in tier1 {
+        // The draws: 3 distinct ops of the dynamic space per node.
+        for set in sets(g).normal.iter().chain(&sets(g).reduce) {
+            assert_eq!(set.len(), 3, "{set:?}");
+            assert!(set.iter().all(|op| *op != OpKind::Zero));
+        }
+        // Each game searched on exactly its sets, and kept the top half
+        // of each node by its own α.
+        let dir = out.join(g["folder"].as_str().unwrap());
+        let job = read_json(&dir.with_extension("job.json"));
+        assert_eq!(
+            serde_json::from_value::<NodeOpSets>(job["config"]["node_ops"].clone()).unwrap(),
+            sets(g)
+        );
+        assert_eq!(kept(g), kept_from_alphas(&dir, &sets(g)));
+        for set in kept(g).normal.iter().chain(&kept(g).reduce) {
+            assert_eq!(set.len(), 2);
+        }
+    }
+    // Tier 2 searches on the union of tier 1's kept ops, node by node.
+    assert_eq!(sets(&tier2[0]), unite(&kept(&tier1[0]), &kept(&tier1[1])));
+    // The genotype is the last game's, and uses only its ops per node.
+    let genotype = read_json(&out.join("genotype.json"));
+    let last = read_json(&out.join("tier2/game0/genotype.json"));
+    assert_eq!(genotype["normal"], last["normal"]);
+    let final_sets = sets(&tier2[0]);
+    for (cell, node_sets) in [
+        ("normal", &final_sets.normal),
+        ("reduce", &final_sets.reduce),
+    ] {
+        for edge in genotype[cell]["edges"].as_array().unwrap() {
+            let node = edge["node"].as_u64().unwrap() as usize;
+            let op: OpKind = serde_json::from_value(edge["op"].clone()).unwrap();
+            assert!(node_sets[node].contains(&op), "{cell} node {node}: {op}");
+        }
+    }
+    // The final run retrained, exported and measured it.
+    let summary = read_json(&out.join("final/run.json"));
+    assert_eq!(summary["genotype_source"], "given");
+    assert_eq!(summary["genotype"]["normal"], genotype["normal"]);
+    assert_eq!(summary["tract_accuracy"], summary["test_accuracy"]);
+
+    // Lose the last game and the final run, as an interruption during tier
+    // 2 would: --resume keeps tier 1 (not run again) and replays the rest
+    // to the same genotype.
+    let game0_log = out.join("tier1/game0.log");
+    let before = std::fs::metadata(&game0_log).unwrap().modified().unwrap();
+    std::fs::remove_dir_all(out.join("tier2")).unwrap();
+    std::fs::remove_dir_all(out.join("final")).unwrap();
+    let again = tournament(&out, &cache, &["--resume"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&game0_log).unwrap().modified().unwrap(),
+        before,
+        "tier 1's games were not run again"
+    );
+    let resumed = read_json(&out.join("genotype.json"));
+    assert_eq!(
+        resumed, genotype,
+        "the replayed tier gives the same genotype"
+    );
+
+    // Other settings do not resume this tournament.
+    let other = tournament(&out, &cache, &["--resume", "--seed", "5"]);
+    assert!(!other.status.success());
+    assert!(String::from_utf8_lossy(&other.stderr).contains("other settings"));
+}
