@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use crate::diagnostics::relaxation_weights;
 use crate::genotype::{CellGenotype, GENOTYPE_SCHEMA_VERSION, Genotype, GenotypeEdge};
-use crate::space::{OpKind, OpSpace, Relaxation, node_first_edge};
+use crate::space::{OpSpace, Relaxation, node_first_edge};
 
 /// A kept-edge candidate: its strength, predecessor and α column.
 #[derive(Debug, Clone, Copy)]
@@ -30,8 +30,8 @@ fn rank(a: &Candidate, b: &Candidate) -> Ordering {
 /// Discretizes one cell's α (row-major `[edges, ops]`, rows in
 /// [`cell_edges`](crate::space::cell_edges) order, columns in `space` order).
 ///
-/// `zero` takes part in the softmax when it is a candidate (V0) but is never
-/// kept.
+/// `zero` takes part in the softmax when it is a candidate; V0 never keeps
+/// it, V2–V4 keep it like any op.
 pub fn discretize_cell(
     alpha: &[f32],
     space: &OpSpace,
@@ -51,7 +51,7 @@ pub fn discretize_cell_f64(
 ) -> CellGenotype {
     let n_ops = space.len();
     let weights = relaxation_weights(alpha, n_ops, n_nodes, relaxation);
-    let keeps_op = |column: usize| space.ops()[column] != OpKind::Zero;
+    let keeps_op = |column: usize| space.keeps(space.ops()[column]);
     let mut edges = Vec::new();
     for node in 0..n_nodes {
         let first = node_first_edge(node);
@@ -125,7 +125,7 @@ pub fn discretize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::ZeroConfig;
+    use crate::space::{OpKind, ZeroConfig};
 
     /// Data-driven check: α rows for a cell with `n_nodes` nodes over `ops`,
     /// expected genotype as `node<-pred:op` items.
@@ -193,6 +193,30 @@ mod tests {
             Relaxation::IDarts,
             "0<-0:identity 0<-0:sep_conv_3x3",
         );
+    }
+
+    /// V2–V4 keep `zero` like any op; V0 never does. Columns [zero,
+    /// max_pool_3x3, avg_pool_3x3]; edge (0,0) is dominated by `zero`.
+    #[test]
+    fn zero_configurations_v2_to_v4_keep_a_dominant_zero() {
+        let flat = [9.0, 0.0, 1.0, 0.0, 1.0, 0.0];
+        for (zero, want) in [
+            (ZeroConfig::V0, "0<-0:avg_pool_3x3 0<-1:max_pool_3x3"),
+            (ZeroConfig::V2, "0<-0:zero 0<-1:max_pool_3x3"),
+            (ZeroConfig::V3, "0<-0:zero 0<-1:max_pool_3x3"),
+            (ZeroConfig::V4, "0<-0:zero 0<-1:max_pool_3x3"),
+        ] {
+            let full = OpSpace::darts(zero);
+            let json = serde_json::json!({"ops": &full.ops()[..3], "zero": full.zero()});
+            let space: OpSpace = serde_json::from_value(json).unwrap();
+            let g = discretize_cell_f64(&flat, &space, 1, Relaxation::Darts);
+            let kept: Vec<String> = g
+                .edges
+                .iter()
+                .map(|e| format!("{}<-{}:{}", e.node, e.predecessor, e.op))
+                .collect();
+            assert_eq!(kept.join(" "), want, "{zero}");
+        }
     }
 
     #[test]

@@ -84,8 +84,6 @@ pub enum GenotypeError {
         node: usize,
         predecessor: usize,
     },
-    #[error("{cell} cell: node {node} uses the zero op, which is never kept")]
-    ZeroOp { cell: &'static str, node: usize },
     #[error("{cell} cell: node {node} has {found} inputs, {relaxation} cells keep {expected}")]
     InputCount {
         cell: &'static str,
@@ -140,9 +138,6 @@ impl Genotype {
                         node: e.node,
                         predecessor: e.predecessor,
                     });
-                }
-                if e.op == OpKind::Zero {
-                    return Err(GenotypeError::ZeroOp { cell, node: e.node });
                 }
             }
             for node in 0..self.n_nodes {
@@ -345,9 +340,10 @@ mod tests {
         g.schema_version = 9;
         assert_eq!(g.validate(), Err(GenotypeError::Schema(9)));
 
+        // A `zero` edge is valid: zero configurations V2–V4 keep them.
         let mut g = sample();
         g.normal.edges[0].op = OpKind::Zero;
-        assert!(matches!(g.validate(), Err(GenotypeError::ZeroOp { .. })));
+        assert_eq!(g.validate(), Ok(()));
 
         let mut g = sample();
         g.reduce.edges[0].predecessor = 5;

@@ -22,5 +22,5 @@ pub use genotype::{CellGenotype, Genotype, GenotypeEdge};
 pub use shape::{CellShape, NetworkConfig};
 pub use space::{
     MASKED_ALPHA, MbConvSpec, NodeOpSets, OpKind, OpSpace, Pointwise, Relaxation, SpaceKind,
-    ZeroConfig, is_masked,
+    ZeroConfig, ZeroForm, is_masked,
 };

@@ -379,6 +379,115 @@ pub enum ZeroConfig {
     /// Default: `zero` is not a candidate at all.
     #[default]
     V1,
+    /// `zero` outputs uniform random noise in the search network, the
+    /// search-phase evaluation network and the retrained network.
+    V2,
+    /// Noise in the search and search-phase evaluation networks; the
+    /// retrained network drops `zero` edges.
+    V3,
+    /// Noise in the search network; both evaluation networks drop `zero`
+    /// edges.
+    V4,
+}
+
+/// What a `zero` edge computes in one network (docs/algorithms.md §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZeroForm {
+    /// A tensor of zeros: the edge is dropped.
+    #[default]
+    Zeros,
+    /// Uniform noise in [0, 1) of the output's shape while training (an
+    /// autodiff device), its mean 0.5 at inference (like dropout's
+    /// inference-time rescaling: a deployed network is deterministic).
+    Noise,
+}
+
+/// The mean of the `zero` op's uniform noise in [0, 1): what a noise edge
+/// computes at inference (search, retraining and export alike).
+pub const ZERO_NOISE_MEAN: f32 = 0.5;
+
+impl ZeroConfig {
+    pub const ALL: [ZeroConfig; 5] = [
+        ZeroConfig::V0,
+        ZeroConfig::V1,
+        ZeroConfig::V2,
+        ZeroConfig::V3,
+        ZeroConfig::V4,
+    ];
+
+    /// True when `zero` is a column of α.
+    pub fn is_candidate(self) -> bool {
+        self != ZeroConfig::V1
+    }
+
+    /// True when discretization may keep `zero` (V2–V4; V0 never does).
+    pub fn kept_at_discretization(self) -> bool {
+        matches!(self, ZeroConfig::V2 | ZeroConfig::V3 | ZeroConfig::V4)
+    }
+
+    /// `zero` in the search network S.
+    pub fn in_search(self) -> ZeroForm {
+        if self.kept_at_discretization() {
+            ZeroForm::Noise
+        } else {
+            ZeroForm::Zeros
+        }
+    }
+
+    /// `zero` edges of the search-phase evaluation network E.
+    pub fn in_search_eval(self) -> ZeroForm {
+        match self {
+            ZeroConfig::V2 | ZeroConfig::V3 => ZeroForm::Noise,
+            _ => ZeroForm::Zeros,
+        }
+    }
+
+    /// `zero` edges of the retrained (deployed) network.
+    pub fn in_retrain(self) -> ZeroForm {
+        match self {
+            ZeroConfig::V2 => ZeroForm::Noise,
+            _ => ZeroForm::Zeros,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ZeroConfig::V0 => "v0",
+            ZeroConfig::V1 => "v1",
+            ZeroConfig::V2 => "v2",
+            ZeroConfig::V3 => "v3",
+            ZeroConfig::V4 => "v4",
+        }
+    }
+}
+
+impl fmt::Display for ZeroConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for ZeroForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ZeroForm::Zeros => "zeros",
+            ZeroForm::Noise => "noise",
+        })
+    }
+}
+
+impl FromStr for ZeroForm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "zeros" | "drop" => Ok(ZeroForm::Zeros),
+            "noise" => Ok(ZeroForm::Noise),
+            _ => Err(format!(
+                "unknown zero-edge form `{s}` (expected zeros or noise)"
+            )),
+        }
+    }
 }
 
 /// Which of the dissertation's operation spaces a search draws its
@@ -439,13 +548,13 @@ impl FromStr for SpaceKind {
 impl FromStr for ZeroConfig {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "v0" => Ok(ZeroConfig::V0),
-            "v1" => Ok(ZeroConfig::V1),
-            _ => Err(format!(
-                "unknown zero-op configuration `{s}` (expected v0 or v1)"
-            )),
-        }
+        let lower = s.to_ascii_lowercase();
+        ZeroConfig::ALL
+            .into_iter()
+            .find(|z| z.name() == lower)
+            .ok_or_else(|| {
+                format!("unknown zero-op configuration `{s}` (expected v0, v1, v2, v3 or v4)")
+            })
     }
 }
 
@@ -453,6 +562,11 @@ impl FromStr for ZeroConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct OpSpace {
     ops: Vec<OpKind>,
+    /// How `zero` (when it is a column) behaves: absent in spaces written
+    /// before V2–V4 existed, which read as V1 (a `zero` column then acts
+    /// as V0's).
+    #[serde(default)]
+    zero: ZeroConfig,
 }
 
 impl OpSpace {
@@ -475,14 +589,34 @@ impl OpSpace {
         let ops = ops
             .iter()
             .copied()
-            .filter(|op| zero == ZeroConfig::V0 || *op != OpKind::Zero)
+            .filter(|op| zero.is_candidate() || *op != OpKind::Zero)
             .collect();
-        Self { ops }
+        Self { ops, zero }
     }
 
-    /// A space from an explicit op list (kept in the given column order).
+    /// A space from an explicit op list (kept in the given column order);
+    /// a `zero` in it acts as V0's.
     pub fn from_ops(ops: Vec<OpKind>) -> Self {
-        Self { ops }
+        Self {
+            ops,
+            zero: ZeroConfig::V1,
+        }
+    }
+
+    /// The zero-op configuration the space was made under.
+    pub fn zero(&self) -> ZeroConfig {
+        self.zero
+    }
+
+    /// What `zero` computes in the search network: noise under V2–V4,
+    /// else nothing (V0: w·zero(x) = 0 is not computed).
+    pub fn zero_in_search(&self) -> ZeroForm {
+        self.zero.in_search()
+    }
+
+    /// True when discretization may keep `op` (never `zero` under V0).
+    pub fn keeps(&self, op: OpKind) -> bool {
+        op != OpKind::Zero || self.zero.kept_at_discretization()
     }
 
     pub fn ops(&self) -> &[OpKind] {
@@ -719,6 +853,35 @@ mod tests {
         assert!("conv_4x4".parse::<OpKind>().is_err());
         // The activation ops are not named like the cell glue's `relu`.
         assert!("relu".parse::<OpKind>().is_err());
+    }
+
+    /// The dissertation's Table 3.1, phase by phase.
+    #[test]
+    fn zero_configurations_follow_table_3_1() {
+        use ZeroForm::{Noise, Zeros};
+        let table = [
+            (ZeroConfig::V0, true, false, Zeros, Zeros, Zeros),
+            (ZeroConfig::V1, false, false, Zeros, Zeros, Zeros),
+            (ZeroConfig::V2, true, true, Noise, Noise, Noise),
+            (ZeroConfig::V3, true, true, Noise, Noise, Zeros),
+            (ZeroConfig::V4, true, true, Noise, Zeros, Zeros),
+        ];
+        for (zero, candidate, kept, search, search_eval, retrain) in table {
+            assert_eq!(zero.is_candidate(), candidate, "{zero}");
+            assert_eq!(zero.kept_at_discretization(), kept, "{zero}");
+            assert_eq!(zero.in_search(), search, "{zero}");
+            assert_eq!(zero.in_search_eval(), search_eval, "{zero}");
+            assert_eq!(zero.in_retrain(), retrain, "{zero}");
+            assert_eq!(zero.name().parse::<ZeroConfig>(), Ok(zero));
+            let space = OpSpace::darts(zero);
+            assert_eq!(space.ops().contains(&OpKind::Zero), candidate, "{zero}");
+            assert_eq!(space.keeps(OpKind::Zero), kept, "{zero}");
+            assert!(space.keeps(OpKind::Identity));
+        }
+        assert!("v5".parse::<ZeroConfig>().is_err());
+        // A space written before V2–V4 (no `zero` field) reads as V0's.
+        let old: OpSpace = serde_json::from_str(r#"{"ops": ["zero", "identity"]}"#).unwrap();
+        assert!(!old.keeps(OpKind::Zero));
     }
 
     #[test]

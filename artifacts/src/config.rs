@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use arch::{NetworkConfig, NodeOpSets, OpKind, OpSpace, Relaxation, SpaceKind, ZeroConfig};
+use arch::{
+    NetworkConfig, NodeOpSets, OpKind, OpSpace, Relaxation, SpaceKind, ZeroConfig, ZeroForm,
+};
 use datasets::Dataset;
 use serde::{Deserialize, Serialize};
 
@@ -365,6 +367,11 @@ pub struct RetrainConfig {
     /// Use only this many training images (seeded sample).
     pub train_subset: Option<usize>,
     pub seed: u64,
+    /// What the genotype's `zero` edges compute (zero configurations V2–V4,
+    /// docs/algorithms.md §2.1): zeros, the edge dropped (also for configs
+    /// from before), or noise (V2).
+    #[serde(default)]
+    pub zero: ZeroForm,
 }
 
 impl Default for RetrainConfig {
@@ -384,6 +391,7 @@ impl Default for RetrainConfig {
             grad_clip: 5.0,
             train_subset: None,
             seed: 0,
+            zero: ZeroForm::Zeros,
         }
     }
 }

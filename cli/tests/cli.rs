@@ -7,25 +7,13 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn edgenas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgenas"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("edgenas runs")
-}
-
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
 mod common;
+
+use common::{edgenas, read_json};
 
 /// A deliberately tiny search so the structure checks run in seconds.
 fn tiny_search() -> Vec<&'static str> {

@@ -3,7 +3,7 @@
 //! games' own α, and resuming after the last game was lost.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use arch::tournament::{keep_top_half, node_scores, unite};
 use arch::{NodeOpSets, OpKind, OpSpace};
@@ -11,19 +11,7 @@ use serde_json::Value;
 
 mod common;
 
-fn edgenas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgenas"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("edgenas runs")
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
+use common::{edgenas, read_json};
 
 fn tournament(out: &Path, cache: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["tournament", "--tiers", "2", "--ops-per-game", "3"];

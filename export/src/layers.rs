@@ -98,7 +98,14 @@ fn pool(kernel: [usize; 2], stride: [usize; 2], padding: &PaddingConfig2d) -> pl
 /// search-network pool with its BN).
 pub fn op(prefix: &str, op: &Op) -> plain::OpLayers {
     match op {
-        Op::Zero(_) => panic!("{prefix}: the `zero` op never appears in an evaluation network"),
+        Op::Zero(z) => plain::OpLayers::Constant {
+            value: if z.noise {
+                models::space::ZERO_NOISE_MEAN
+            } else {
+                0.0
+            },
+            stride: z.stride,
+        },
         Op::MaxPool(p) => {
             assert!(p.bn.is_none(), "{prefix}: search-network pool in export");
             plain::OpLayers::MaxPool(pool(p.pool.kernel_size, p.pool.stride, &p.pool.padding))

@@ -103,6 +103,7 @@ pub fn load_retrained(
     })?;
     let model = EvalNetworkConfig::new(file.network.clone(), file.genotype.clone())
         .with_auxiliary(file.config.aux_weight > 0.0)
+        .with_zero(file.config.zero)
         .init(device)
         .try_load_record(record)
         .map_err(|e| ExportError::Weights {

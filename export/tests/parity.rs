@@ -9,7 +9,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use export::{EmitOptions, TractModel, eval_network_to_onnx, onnx};
 use models::genotype::{Genotype, random_genotype};
 use models::network::{EvalNetwork, EvalNetworkConfig, NetworkConfig};
-use models::space::{OpKind, OpSpace, Relaxation, ZeroConfig};
+use models::space::{OpKind, OpSpace, Relaxation, ZeroConfig, ZeroForm};
 
 /// A deterministic pseudo-random pick (an LCG), so failures reproduce.
 fn picker(seed: u64) -> impl FnMut(usize) -> usize {
@@ -24,9 +24,11 @@ fn picker(seed: u64) -> impl FnMut(usize) -> usize {
 
 /// An evaluation network whose BN running statistics are not the identity:
 /// a few training-mode forward passes on the autodiff device update them.
-fn trained_net(config: &NetworkConfig, genotype: &Genotype) -> EvalNetwork {
+fn trained_net(config: &NetworkConfig, genotype: &Genotype, zero: ZeroForm) -> EvalNetwork {
     let device = Device::flex().autodiff();
-    let net = EvalNetworkConfig::new(config.clone(), genotype.clone()).init(&device);
+    let net = EvalNetworkConfig::new(config.clone(), genotype.clone())
+        .with_zero(zero)
+        .init(&device);
     for _ in 0..3 {
         let x = Tensor::<4>::random(
             [8, config.in_channels, config.image_size, config.image_size],
@@ -44,7 +46,11 @@ fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn check(config: &NetworkConfig, genotype: &Genotype, batch: usize) {
-    let net = trained_net(config, genotype);
+    check_zero(config, genotype, batch, ZeroForm::Zeros)
+}
+
+fn check_zero(config: &NetworkConfig, genotype: &Genotype, batch: usize, zero: ZeroForm) {
+    let net = trained_net(config, genotype, zero);
     let device = Device::flex();
     let shape = [
         batch,
@@ -180,5 +186,50 @@ fn nodes_repeating_an_earlier_nodes_ops_export_and_run() {
             .with_layers(3)
             .with_nodes(3);
         check(&config, &genotype, 1);
+    }
+}
+
+/// Zero configurations V2–V4 keep `zero` edges: dropped (zeros) or, in
+/// V2's retrained network, the noise's mean at inference. Both cell types,
+/// stride 1 and 2, and nodes whose only inputs are `zero` edges (the node
+/// is then the constant itself).
+#[test]
+fn zero_edges_export_as_dropped_or_constant() {
+    let edges = |ops: &[(usize, usize, &str)]| {
+        ops.iter()
+            .map(|(node, pred, op)| {
+                format!(r#"{{"node":{node},"predecessor":{pred},"op":"{op}"}}"#)
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let normal = edges(&[
+        (0, 0, "zero"),
+        (0, 1, "sep_conv_3x3"),
+        (1, 0, "zero"),
+        (1, 2, "zero"),
+        (2, 1, "identity"),
+        (2, 3, "zero"),
+    ]);
+    let reduce = edges(&[
+        (0, 0, "zero"),
+        (0, 1, "zero"),
+        (1, 0, "max_pool_3x3"),
+        (1, 2, "zero"),
+        (2, 1, "dil_conv_3x3"),
+        (2, 3, "zero"),
+    ]);
+    let json = format!(
+        r#"{{"schema_version":1,"relaxation":"darts","n_nodes":3,
+            "normal":{{"edges":[{normal}],"concat":[0,1,2]}},
+            "reduce":{{"edges":[{reduce}],"concat":[0,1,2]}}}}"#
+    );
+    let genotype = Genotype::from_json(&json).expect("zero edges are valid");
+    let config = NetworkConfig::new(1, 9, 4)
+        .with_channels(4)
+        .with_layers(4)
+        .with_nodes(3);
+    for zero in [ZeroForm::Zeros, ZeroForm::Noise] {
+        check_zero(&config, &genotype, 2, zero);
     }
 }

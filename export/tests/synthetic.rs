@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use export::{EmitOptions, eval_network_to_onnx};
 use models::genotype::{Genotype, random_genotype};
 use models::network::{EvalNetworkConfig, NetworkConfig};
-use models::space::{OpSpace, Relaxation, SpaceKind, ZeroConfig};
+use models::space::{OpSpace, Relaxation, SpaceKind, ZeroConfig, ZeroForm};
 use onnx_protobuf::ModelProto;
 use runtime::layers::{Synthetic, network_to_onnx};
 
@@ -57,10 +57,17 @@ fn structure(model: &ModelProto) -> (Vec<String>, Vec<(String, Vec<i64>)>) {
 }
 
 fn compare(genotype: &Genotype, config: &NetworkConfig, fold_bn: bool) {
+    compare_zero(genotype, config, fold_bn, ZeroForm::Zeros)
+}
+
+fn compare_zero(genotype: &Genotype, config: &NetworkConfig, fold_bn: bool, zero: ZeroForm) {
     let options = EmitOptions { fold_bn };
-    let net = EvalNetworkConfig::new(config.clone(), genotype.clone()).init(&Device::flex());
+    let net = EvalNetworkConfig::new(config.clone(), genotype.clone())
+        .with_zero(zero)
+        .init(&Device::flex());
     let from_burn = eval_network_to_onnx(&net, genotype, config, options, &BTreeMap::new());
     let synthetic = Synthetic::new(3)
+        .with_zero(zero)
         .network(genotype, config)
         .expect("no zero op in an evaluation genotype");
     let from_shapes = network_to_onnx(&synthetic, genotype, config, options, &BTreeMap::new());
@@ -97,4 +104,33 @@ fn synthetic_networks_are_the_exported_graphs() {
         }
     }
     assert_eq!(checked, 36);
+}
+
+/// Genotypes with `zero` edges (zero configurations V2–V4 keep them), as
+/// dropped edges and as V2's constant.
+#[test]
+fn synthetic_networks_with_zero_edges_are_the_exported_graphs() {
+    let mut pick = picker(5);
+    let space = OpSpace::of(SpaceKind::Darts, ZeroConfig::V2);
+    let config = NetworkConfig::new(1, 9, 10).with_channels(4).with_layers(4);
+    let mut with_zero = 0;
+    for relaxation in [Relaxation::Darts, Relaxation::XDarts] {
+        for _ in 0..6 {
+            let mut genotype = random_genotype(relaxation, config.nodes, &space, &mut pick);
+            // Random genotypes never draw `zero`: make every third edge one.
+            for cell in [&mut genotype.normal, &mut genotype.reduce] {
+                for (k, edge) in cell.edges.iter_mut().enumerate() {
+                    if (k + pick(3)).is_multiple_of(3) {
+                        edge.op = models::space::OpKind::Zero;
+                        with_zero += 1;
+                    }
+                }
+            }
+            genotype.validate().expect("zero edges are valid");
+            for zero in [ZeroForm::Zeros, ZeroForm::Noise] {
+                compare_zero(&genotype, &config, true, zero);
+            }
+        }
+    }
+    assert!(with_zero > 20, "{with_zero} zero edges");
 }

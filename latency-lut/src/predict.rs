@@ -175,6 +175,12 @@ pub fn predict(
             let inputs: Vec<_> = cell.node_inputs(node).collect();
             let mut terms = Vec::with_capacity(inputs.len());
             for (k, edge) in inputs.iter().enumerate() {
+                // A `zero` edge (V2–V4) is dropped, or adds a constant
+                // after the node's sum: costed as nothing (one broadcast
+                // Add at most, within the table's noise).
+                if edge.op == OpKind::Zero {
+                    continue;
+                }
                 let p = edge.predecessor;
                 let (stride, h) = if shape.reduction && p < 2 {
                     (2, shape.h_prev)

@@ -13,7 +13,9 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use crate::genotype::{CellGenotype, Genotype};
 use crate::kernels;
 use crate::ops::{FactorizedReduce, Op, ReluConvBn, batch_norm, conv};
-use crate::space::{NodeOpSets, OpKind, OpSpace, Relaxation, edge_count, node_first_edge};
+use crate::space::{
+    NodeOpSets, OpKind, OpSpace, Relaxation, ZeroForm, edge_count, node_first_edge,
+};
 
 pub use arch::shape::{CellShape, NetworkConfig};
 
@@ -151,9 +153,17 @@ impl MixedOp {
         let mut ops = Vec::new();
         let mut columns = Vec::new();
         for (column, kind) in space.ops().iter().enumerate() {
-            // Σ w·zero(x) = 0: the `zero` op only matters through the softmax
-            // normalization, so no tensor of zeros is computed for it.
-            if *kind == OpKind::Zero || offered.is_some_and(|o| !o[column]) {
+            if offered.is_some_and(|o| !o[column]) {
+                continue;
+            }
+            if *kind == OpKind::Zero {
+                // V0: Σ w·zero(x) = 0, so `zero` only matters through the
+                // softmax normalization and no tensor of zeros is computed.
+                // V2–V4: it outputs noise, weighted like any op.
+                if space.zero_in_search() == ZeroForm::Noise {
+                    ops.push(Op::zero(stride, ZeroForm::Noise));
+                    columns.push(column);
+                }
                 continue;
             }
             ops.push(Op::new(*kind, c, stride, true, device));
@@ -379,7 +389,13 @@ pub struct EvalCell {
 }
 
 impl EvalCell {
-    fn new(shape: &CellShape, nodes: usize, genotype: &CellGenotype, device: &Device) -> Self {
+    fn new(
+        shape: &CellShape,
+        nodes: usize,
+        genotype: &CellGenotype,
+        zero: ZeroForm,
+        device: &Device,
+    ) -> Self {
         let mut ops = Vec::new();
         let mut wiring = Vec::new();
         for edge in &genotype.edges {
@@ -388,7 +404,11 @@ impl EvalCell {
             } else {
                 1
             };
-            ops.push(Op::new(edge.op, shape.c, stride, false, device));
+            ops.push(if edge.op == OpKind::Zero {
+                Op::zero(stride, zero)
+            } else {
+                Op::new(edge.op, shape.c, stride, false, device)
+            });
             wiring.push((edge.node, edge.predecessor));
         }
         Self {
@@ -553,6 +573,10 @@ pub struct EvalNetworkConfig {
     /// the auxiliary head.
     #[config(default = false)]
     pub distill_heads: bool,
+    /// What the genotype's `zero` edges compute (zero configurations
+    /// V2–V4, docs/algorithms.md §2.1): zeros (dropped) or noise.
+    #[config(default = "ZeroForm::Zeros")]
+    pub zero: ZeroForm,
 }
 
 impl EvalNetworkConfig {
@@ -567,7 +591,7 @@ impl EvalNetworkConfig {
                 } else {
                     &self.genotype.normal
                 };
-                EvalCell::new(shape, net.nodes, cell, device)
+                EvalCell::new(shape, net.nodes, cell, self.zero, device)
             })
             .collect();
         let out_channels = |shape: &CellShape| {

@@ -10,10 +10,10 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::{leaky_relu, relu, sigmoid, tanh};
-use burn::tensor::{Device, Tensor, s};
+use burn::tensor::{Device, Distribution, Tensor, s};
 
 use crate::kernels;
-use crate::space::{LEAKY_RELU_SLOPE, MbConvSpec, OpKind, Pointwise};
+use crate::space::{LEAKY_RELU_SLOPE, MbConvSpec, OpKind, Pointwise, ZERO_NOISE_MEAN, ZeroForm};
 
 /// Batch normalization that is either affine (evaluation network) or has
 /// frozen γ = 1, β = 0 (the search network's non-affine BN, as in DARTS).
@@ -470,10 +470,14 @@ pub enum Op {
     MbConv(MbConvOp),
 }
 
-/// The `zero` operation; carries only its stride.
+/// The `zero` operation: zeros, or (zero configurations V2–V4) uniform
+/// noise in [0, 1) while training and its mean 0.5 at inference
+/// (`ZeroForm::Noise`).
 #[derive(Module, Debug)]
 pub struct ZeroOp {
     pub stride: usize,
+    #[module(skip)]
+    pub noise: bool,
 }
 
 /// `identity` at stride 1 (no weights).
@@ -505,7 +509,7 @@ impl Op {
         let k = kind.pool_kernel().unwrap_or(3);
         let pad = PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2);
         match kind {
-            OpKind::Zero => Op::Zero(ZeroOp { stride }),
+            OpKind::Zero => Op::zero(stride, ZeroForm::Zeros),
             OpKind::MaxPool3x3 | OpKind::MaxPool5x5 => Op::MaxPool(PoolOp {
                 pool: MaxPool2dConfig::new([k, k])
                     .with_strides([stride, stride])
@@ -535,6 +539,14 @@ impl Op {
             OpKind::Conv9x1x1x9 => Op::ConvPair(ConvPairOp::new(c, 9, stride, affine, device)),
             other => unreachable!("{other} is built above"),
         }
+    }
+
+    /// The `zero` op at `stride` in the given form.
+    pub fn zero(stride: usize, form: ZeroForm) -> Self {
+        Op::Zero(ZeroOp {
+            stride,
+            noise: form == ZeroForm::Noise,
+        })
     }
 
     /// True when the op starts with a ReLU of its input (convolutions), so a
@@ -573,7 +585,13 @@ impl Op {
             Op::Zero(zero) => {
                 let [n, c, h, w] = x.dims();
                 let s = zero.stride;
-                Tensor::zeros([n, c, h.div_ceil(s), w.div_ceil(s)], &x.device())
+                let shape = [n, c, h.div_ceil(s), w.div_ceil(s)];
+                let device = x.device();
+                match (zero.noise, device.is_autodiff()) {
+                    (false, _) => Tensor::zeros(shape, &device),
+                    (true, true) => Tensor::random(shape, Distribution::Uniform(0.0, 1.0), &device),
+                    (true, false) => Tensor::full(shape, ZERO_NOISE_MEAN, &device),
+                }
             }
             Op::MaxPool(p) => {
                 let [stride, _] = p.pool.stride;
@@ -627,6 +645,31 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// `zero` as noise (V2–V4): uniform in [0, 1) on an autodiff device
+    /// (training), its mean everywhere at inference; as zeros: zeros.
+    #[test]
+    fn zero_op_forms() {
+        let values = |t: Tensor<4>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        for stride in [1, 2] {
+            let noise = Op::zero(stride, ZeroForm::Noise);
+            let training = Device::flex().autodiff();
+            let y = values(noise.forward(Tensor::<4>::ones([2, 3, 7, 7], &training)));
+            let side = 7usize.div_ceil(stride);
+            assert_eq!(y.len(), 2 * 3 * side * side);
+            assert!(y.iter().all(|v| (0.0..1.0).contains(v)), "{y:?}");
+            let mean = y.iter().sum::<f32>() / y.len() as f32;
+            assert!((mean - 0.5).abs() < 0.15, "mean {mean}");
+            let spread = y.iter().fold(0f32, |m, v| m.max((v - mean).abs()));
+            assert!(spread > 0.3, "noise, not a constant: {spread}");
+            let inference = Device::flex();
+            let y = values(noise.forward(Tensor::<4>::ones([2, 3, 7, 7], &inference)));
+            assert!(y.iter().all(|v| *v == ZERO_NOISE_MEAN));
+            let zeros = Op::zero(stride, ZeroForm::Zeros);
+            let y = values(zeros.forward(Tensor::<4>::ones([2, 3, 7, 7], &training)));
+            assert!(y.iter().all(|v| *v == 0.0));
         }
     }
 

@@ -589,7 +589,10 @@ pub fn run(config: &RunConfig, progress: &dyn Progress) -> Result<RunSummary, Pi
     )?;
     let staged = StagedDir::create(&config.out, config.force)?;
     let data = load_data(&config.data)?;
-    let retrain_config = config.retrain.resolve(data.height);
+    let mut retrain_config = config.retrain.resolve(data.height);
+    // The zero configuration decides what a kept `zero` edge computes in
+    // the retrained network (V2: noise; otherwise it is dropped).
+    retrain_config.zero = search_config.zero.in_retrain();
     retrain_config.validate()?;
     let DeviceTable {
         profile,

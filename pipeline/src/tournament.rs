@@ -107,6 +107,30 @@ pub struct GameRecord {
     pub seconds: Option<f64>,
 }
 
+impl GameRecord {
+    /// A game not yet played, of the tournament seeded with `seed`.
+    fn new(
+        seed: u64,
+        tier: usize,
+        index: usize,
+        parents: Option<[usize; 2]>,
+        sets: NodeOpSets,
+    ) -> Self {
+        Self {
+            tier,
+            index,
+            seed: game_seed(seed, tier, index),
+            folder: game_folder(tier, index),
+            parents,
+            sets,
+            scores: None,
+            kept: None,
+            search_val_accuracy: None,
+            seconds: None,
+        }
+    }
+}
+
 /// Ranked ops per node, per cell type.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CellScores {
@@ -159,22 +183,10 @@ fn game_folder(tier: usize, index: usize) -> PathBuf {
 fn first_tier(config: &TournamentConfig, pool: &[OpKind]) -> Vec<GameRecord> {
     let mut rng = SplitMix64::new(config.run.search.seed);
     (0..tournament::games_in_tier(config.tiers, 1))
-        .map(|index| GameRecord {
-            tier: 1,
-            index,
-            seed: game_seed(config.run.search.seed, 1, index),
-            folder: game_folder(1, index),
-            parents: None,
-            sets: tournament::draw_game(
-                pool,
-                config.ops_per_game,
-                config.run.search.nodes,
-                &mut rng,
-            ),
-            scores: None,
-            kept: None,
-            search_val_accuracy: None,
-            seconds: None,
+        .map(|index| {
+            let sets =
+                tournament::draw_game(pool, config.ops_per_game, config.run.search.nodes, &mut rng);
+            GameRecord::new(config.run.search.seed, 1, index, None, sets)
         })
         .collect()
 }
@@ -186,18 +198,9 @@ fn next_tier(previous: &[GameRecord], tier: usize, seed: u64) -> Vec<GameRecord>
         .enumerate()
         .map(|(index, pair)| {
             let kept = |g: &GameRecord| g.kept.clone().expect("the previous tier has finished");
-            GameRecord {
-                tier,
-                index,
-                seed: game_seed(seed, tier, index),
-                folder: game_folder(tier, index),
-                parents: Some([pair[0].index, pair[1].index]),
-                sets: tournament::unite(&kept(&pair[0]), &kept(&pair[1])),
-                scores: None,
-                kept: None,
-                search_val_accuracy: None,
-                seconds: None,
-            }
+            let sets = tournament::unite(&kept(&pair[0]), &kept(&pair[1]));
+            let parents = Some([pair[0].index, pair[1].index]);
+            GameRecord::new(seed, tier, index, parents, sets)
         })
         .collect()
 }

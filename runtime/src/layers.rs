@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use arch::genotype::Genotype;
 use arch::shape::NetworkConfig;
-use arch::space::{LEAKY_RELU_SLOPE, MbConvSpec, OpKind, Pointwise};
+use arch::space::{LEAKY_RELU_SLOPE, MbConvSpec, OpKind, Pointwise, ZERO_NOISE_MEAN, ZeroForm};
 use onnx_protobuf::ModelProto;
 
 use crate::onnx::{Attr, GraphBuilder, Port};
@@ -139,6 +139,13 @@ pub enum OpLayers {
         reduce: Option<FactorizedReduce>,
         function: Pointwise,
         bn: Option<BatchNorm>,
+    },
+    /// A `zero` edge (zero configurations V2–V4): a constant of the
+    /// output's shape, 0 (the edge is dropped from its node's sum) or the
+    /// noise's mean 0.5 (V2's retrained network at inference).
+    Constant {
+        value: f32,
+        stride: usize,
     },
     /// An inverted-residual block (`arch::space::MbConvSpec`): [expand →
     /// ReLU6] → [depthwise → ReLU6] → [SE] → project + BN.
@@ -393,6 +400,37 @@ impl<'a> Emitter<'a> {
         self.conv_bn(&format!("{prefix}/pointwise"), &dw, &pw)
     }
 
+    /// A tensor of `value` shaped like `x` subsampled by `stride`:
+    /// `[MaxPool 1×1 stride s] → Mul 0 → [Add value]` (the shape follows
+    /// the batch; `x` is finite, so `x·0` is 0).
+    fn constant_like(&mut self, name: &str, x: &str, value: f32, stride: usize) -> String {
+        let mut h = x.to_string();
+        if stride > 1 {
+            let pool = Pool {
+                kernel: 1,
+                stride,
+                pads: [0; 4],
+            };
+            h = self
+                .graph
+                .node("MaxPool", &format!("{name}/subsample"), &[&h], pool.attrs());
+        }
+        let zero = self.graph.weight(&format!("{name}/zero"), &[1], &[0.0]);
+        h = self
+            .graph
+            .node("Mul", &format!("{name}/zeros"), &[&h, &zero], vec![]);
+        self.add_scalar(&format!("{name}/value"), &h, value)
+    }
+
+    /// `x + value` (broadcast), or `x` itself for 0.
+    fn add_scalar(&mut self, name: &str, x: &str, value: f32) -> String {
+        if value == 0.0 {
+            return x.to_string();
+        }
+        let c = self.graph.weight(&format!("{name}/scalar"), &[1], &[value]);
+        self.graph.node("Add", name, &[x, &c], vec![])
+    }
+
     /// ReLU6 as `Clip(x, 0, 6)`.
     fn relu6(&mut self, name: &str, x: &str) -> String {
         let lo = self.graph.weight(&format!("{name}/min"), &[], &[0.0]);
@@ -504,6 +542,9 @@ impl<'a> Emitter<'a> {
                 self.conv_bn(&format!("{prefix}/vertical"), &h, &m)
             }
             OpLayers::Plain(conv) => self.plain_conv(&format!("{prefix}/conv"), x, conv),
+            OpLayers::Constant { value, stride } => {
+                self.constant_like(&format!("{prefix}/constant"), x, *value, *stride)
+            }
             OpLayers::Pointwise {
                 reduce,
                 function,
@@ -667,6 +708,10 @@ pub fn network_to_onnx(
         let mut states = vec![p0, p1];
         for node in 0..cell.nodes {
             let mut terms = Vec::new();
+            // `zero` edges add a constant: their sum is added once after
+            // the other terms (nothing for dropped edges).
+            let mut constant = 0.0f32;
+            let mut constant_edges = Vec::new();
             for ((op, &(n, pred)), edge) in
                 cell.ops.iter().zip(&cell.wiring).zip(&cell_genotype.edges)
             {
@@ -678,11 +723,30 @@ pub fn network_to_onnx(
                     state_label(pred),
                     edge.op.name()
                 );
+                if let OpLayers::Constant { value, .. } = op {
+                    constant += value;
+                    constant_edges.push((prefix, pred, op));
+                    continue;
+                }
                 let x = states[pred].clone();
                 terms.push(e.op(&prefix, &x, op));
             }
-            assert!(!terms.is_empty(), "cell {i} node {node} has no input");
-            states.push(e.sum(&format!("cell{i}/node{node}"), &terms));
+            let name = format!("cell{i}/node{node}");
+            let value = if terms.is_empty() {
+                // Only `zero` edges: the node is the constant itself.
+                let (prefix, pred, op) = constant_edges
+                    .first()
+                    .unwrap_or_else(|| panic!("cell {i} node {node} has no input"));
+                let OpLayers::Constant { stride, .. } = op else {
+                    unreachable!("constant edges only")
+                };
+                let x = states[*pred].clone();
+                e.constant_like(&format!("{prefix}/constant"), &x, constant, *stride)
+            } else {
+                let sum = e.sum(&name, &terms);
+                e.add_scalar(&format!("{name}/zero_edges"), &sum, constant)
+            };
+            states.push(value);
         }
         let parts: Vec<String> = cell.concat.iter().map(|&j| states[j + 2].clone()).collect();
         let out = e.concat(&format!("cell{i}/concat"), &parts);
@@ -703,17 +767,28 @@ pub fn network_to_onnx(
     graph.finish("edgenas_eval_network", &inputs, &outputs, metadata)
 }
 
+/// The constant a `zero` edge of `form` computes at inference.
+pub fn zero_value(form: ZeroForm) -> f32 {
+    match form {
+        ZeroForm::Zeros => 0.0,
+        ZeroForm::Noise => ZERO_NOISE_MEAN,
+    }
+}
+
 /// Builds layers from shapes alone, with deterministic weights (an LCG in
 /// [-1, 1), scaled by 1/√fan-in) and identity batch norms: for timing,
 /// where only the shapes matter.
 pub struct Synthetic {
     state: u64,
+    /// What a `zero` edge computes (zeros: dropped; noise: its mean).
+    pub zero: ZeroForm,
 }
 
 impl Synthetic {
     pub fn new(seed: u64) -> Self {
         Self {
             state: seed.wrapping_add(0x9e37_79b9_7f4a_7c15),
+            zero: ZeroForm::Zeros,
         }
     }
 
@@ -867,8 +942,14 @@ impl Synthetic {
         }
     }
 
-    /// Candidate op `kind` on `c` channels with `stride`; `None` for the
-    /// `zero` op, which no evaluation network contains.
+    /// The same builder with `zero` edges in `form`.
+    pub fn with_zero(mut self, form: ZeroForm) -> Self {
+        self.zero = form;
+        self
+    }
+
+    /// Candidate op `kind` on `c` channels with `stride` (`zero` as a
+    /// constant, see [`Synthetic::zero`]).
     pub fn op(&mut self, kind: OpKind, c: usize, stride: usize) -> Option<OpLayers> {
         if let Some(spec) = kind.mbconv() {
             return Some(self.mbconv(spec, c, stride));
@@ -899,7 +980,10 @@ impl Synthetic {
             pads: [k / 2; 4],
         };
         Some(match kind {
-            OpKind::Zero => return None,
+            OpKind::Zero => OpLayers::Constant {
+                value: zero_value(self.zero),
+                stride,
+            },
             OpKind::MaxPool3x3 | OpKind::MaxPool5x5 => OpLayers::MaxPool(pool),
             OpKind::AvgPool3x3 | OpKind::AvgPool5x5 => OpLayers::AvgPool {
                 pool,

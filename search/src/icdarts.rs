@@ -1469,6 +1469,7 @@ fn build_eval_of(
     (
         EvalNetworkConfig::new(network.clone(), genotype.clone())
             .with_distill_heads(config.search_aux_heads)
+            .with_zero(config.zero.in_search_eval())
             .init(device),
         sgd(config),
     )

@@ -129,6 +129,7 @@ pub fn retrain_resumable(
     let with_aux = config.aux_weight > 0.0;
     let mut model = EvalNetworkConfig::new(network.clone(), genotype.clone())
         .with_auxiliary(with_aux)
+        .with_zero(config.zero)
         .init(device);
     let mut optim = optimizer(config);
     log::info!(

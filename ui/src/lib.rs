@@ -69,8 +69,12 @@ impl Progress for Bars {
 /// and `latency-lut profile`, whose table must cover them).
 #[derive(Args, Debug, Clone)]
 pub struct SearchNetworkArgs {
-    /// Zero-op configuration: v1 (no zero op) or v0 (DARTS: zero in the
-    /// search, excluded at discretization).
+    /// Zero-op configuration (docs/algorithms.md §2.1, the dissertation's
+    /// Table 3.1): v1 (no zero op), v0 (DARTS: zero in the search network,
+    /// never kept), v2 (uniform noise in its place in the search, the
+    /// search-phase evaluation and the retrained network; kept like any
+    /// op), v3 (noise, but the retrained network drops zero edges) or v4
+    /// (noise in the search network only).
     #[arg(long, default_value = "v1")]
     pub zero: arch::ZeroConfig,
     /// Op space (docs/algorithms.md §2.1): 3 = DARTS (separable and dilated

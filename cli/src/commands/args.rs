@@ -341,6 +341,12 @@ pub struct RetrainOpts {
     /// (default: all).
     #[arg(long = "train-subset")]
     pub train_subset: Option<usize>,
+    /// What the genotype's `zero` edges compute (zero configurations V2–V4
+    /// keep them; docs/algorithms.md §2.1): zeros (the edge is dropped;
+    /// V3, V4) or noise (uniform in [0, 1) while training, its mean 0.5 at
+    /// inference; V2).
+    #[arg(long, default_value = "zeros")]
+    pub zero_edges: arch::ZeroForm,
 }
 
 impl RetrainOpts {
@@ -356,6 +362,7 @@ impl RetrainOpts {
                 aux_weight: self.aux_weight,
                 train_subset: self.train_subset,
                 seed,
+                zero: self.zero_edges,
                 ..RetrainConfig::default()
             },
             crop_padding: self.crop_padding,

@@ -1,6 +1,25 @@
 //! Pieces several of the CLI's test files share.
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The `edgenas` binary under test with `args` (warnings only on stderr).
+pub fn edgenas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgenas"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("edgenas runs")
+}
+
+/// A JSON file, or a failure naming it.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
 /// The data and networks of a deliberately tiny search (the callers add
 /// the epochs), so that end-to-end checks run in seconds.
 pub const TINY_NETWORK: &[&str] = &[
