@@ -40,6 +40,27 @@ fn trained_net(config: &NetworkConfig, genotype: &Genotype, zero: ZeroForm) -> E
     net.valid()
 }
 
+/// The genotype edge list of `(node, predecessor, op)` triples as JSON.
+fn edges(ops: &[(usize, usize, &str)]) -> String {
+    ops.iter()
+        .map(|(node, pred, op)| format!(r#"{{"node":{node},"predecessor":{pred},"op":"{op}"}}"#))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A genotype of `relaxation` whose cells of `nodes` nodes concatenate
+/// every node, from two edge lists as [`edges`] writes them.
+fn genotype(relaxation: &str, nodes: usize, normal: &str, reduce: &str) -> Genotype {
+    let concat: Vec<String> = (0..nodes).map(|n| n.to_string()).collect();
+    let concat = concat.join(",");
+    let json = format!(
+        r#"{{"schema_version":1,"relaxation":"{relaxation}","n_nodes":{nodes},
+            "normal":{{"edges":[{normal}],"concat":[{concat}]}},
+            "reduce":{{"edges":[{reduce}],"concat":[{concat}]}}}}"#
+    );
+    Genotype::from_json(&json).expect("a valid genotype")
+}
+
 fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
     let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
     a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
@@ -144,14 +165,6 @@ fn every_op_exports_in_both_cell_types() {
 /// Fashion-MNIST δ sweep); the exporter emits each distinct computation once.
 #[test]
 fn nodes_repeating_an_earlier_nodes_ops_export_and_run() {
-    let edges = |ops: &[(usize, usize, &str)]| {
-        ops.iter()
-            .map(|(node, pred, op)| {
-                format!(r#"{{"node":{node},"predecessor":{pred},"op":"{op}"}}"#)
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    };
     let repeated = edges(&[
         (0, 0, "max_pool_3x3"),
         (0, 0, "avg_pool_3x3"),
@@ -175,12 +188,7 @@ fn nodes_repeating_an_earlier_nodes_ops_export_and_run() {
         (2, 3, "sep_conv_3x3"),
     ]);
     for (normal, reduce) in [(&plain, &repeated), (&repeated, &plain)] {
-        let json = format!(
-            r#"{{"schema_version":1,"relaxation":"xdarts","n_nodes":3,
-                "normal":{{"edges":[{normal}],"concat":[0,1,2]}},
-                "reduce":{{"edges":[{reduce}],"concat":[0,1,2]}}}}"#
-        );
-        let genotype = Genotype::from_json(&json).expect("a valid genotype");
+        let genotype = genotype("xdarts", 3, normal, reduce);
         let config = NetworkConfig::new(1, 12, 4)
             .with_channels(4)
             .with_layers(3)
@@ -195,14 +203,6 @@ fn nodes_repeating_an_earlier_nodes_ops_export_and_run() {
 /// is then the constant itself).
 #[test]
 fn zero_edges_export_as_dropped_or_constant() {
-    let edges = |ops: &[(usize, usize, &str)]| {
-        ops.iter()
-            .map(|(node, pred, op)| {
-                format!(r#"{{"node":{node},"predecessor":{pred},"op":"{op}"}}"#)
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    };
     let normal = edges(&[
         (0, 0, "zero"),
         (0, 1, "sep_conv_3x3"),
@@ -219,12 +219,8 @@ fn zero_edges_export_as_dropped_or_constant() {
         (2, 1, "dil_conv_3x3"),
         (2, 3, "zero"),
     ]);
-    let json = format!(
-        r#"{{"schema_version":1,"relaxation":"darts","n_nodes":3,
-            "normal":{{"edges":[{normal}],"concat":[0,1,2]}},
-            "reduce":{{"edges":[{reduce}],"concat":[0,1,2]}}}}"#
-    );
-    let genotype = Genotype::from_json(&json).expect("zero edges are valid");
+    // Zero edges are valid genotype edges.
+    let genotype = genotype("darts", 3, &normal, &reduce);
     let config = NetworkConfig::new(1, 9, 4)
         .with_channels(4)
         .with_layers(4)
