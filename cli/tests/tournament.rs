@@ -145,3 +145,70 @@ fn a_two_tier_tournament_keeps_unites_and_resumes() {
     assert!(!other.status.success());
     assert!(String::from_utf8_lossy(&other.stderr).contains("other settings"));
 }
+
+/// `edgenas run --genotype G` retrains G instead of searching, with ops
+/// outside the search's space (the table then covers them) and a `zero`
+/// edge (dropped: V2–V4 genotypes keep them).
+#[test]
+fn run_retrains_a_given_genotype() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = tmp.path().join("g.json");
+    let edge = |node: usize, pred: usize, op: &str| {
+        format!(r#"{{"node":{node},"predecessor":{pred},"op":"{op}"}}"#)
+    };
+    let cell = |ops: [&str; 4]| {
+        format!(
+            r#"{{"edges":[{},{},{},{}],"concat":[0,1]}}"#,
+            edge(0, 0, ops[0]),
+            edge(0, 1, ops[1]),
+            edge(1, 1, ops[2]),
+            edge(1, 2, ops[3])
+        )
+    };
+    std::fs::write(
+        &g,
+        format!(
+            r#"{{"schema_version":1,"relaxation":"darts","n_nodes":2,"normal":{},"reduce":{}}}"#,
+            cell(["mbconv_se_3x3", "act_tanh", "zero", "conv_9x1_1x9"]),
+            cell([
+                "fused_mbconv_3x3",
+                "dw_conv_5x5",
+                "batch_norm",
+                "max_pool_5x5"
+            ]),
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let mut args = vec!["run", "--genotype", g.to_str().unwrap(), "--nodes", "2"];
+    args.extend_from_slice(common::TINY_NETWORK);
+    args.extend_from_slice(common::TINY_RUN);
+    let cache = tmp.path().join("lut-cache");
+    args.extend_from_slice(&[
+        "--out",
+        out.to_str().unwrap(),
+        "--lut-cache",
+        cache.to_str().unwrap(),
+    ]);
+    let run = edgenas(&args);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary = read_json(&out.join("run.json"));
+    let given = read_json(&g);
+    assert_eq!(summary["genotype_source"], "given");
+    assert_eq!(summary["genotype"]["normal"], given["normal"]);
+    assert_eq!(summary["genotype"]["reduce"], given["reduce"]);
+    assert_eq!(summary["tract_accuracy"], summary["test_accuracy"]);
+    assert!(!out.join("search/search.json").exists(), "no search ran");
+    // A genotype of other cells than --nodes is refused.
+    let mut args = vec!["run", "--genotype", g.to_str().unwrap(), "--nodes", "3"];
+    args.extend_from_slice(common::TINY_NETWORK);
+    let bad_out = tmp.path().join("bad");
+    args.extend_from_slice(&["--out", bad_out.to_str().unwrap()]);
+    let bad = edgenas(&args);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("2 nodes per cell"));
+}
