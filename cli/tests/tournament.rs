@@ -144,6 +144,10 @@ fn a_two_tier_tournament_keeps_unites_and_resumes() {
     let other = tournament(&out, &cache, &["--resume", "--seed", "5"]);
     assert!(!other.status.success());
     assert!(String::from_utf8_lossy(&other.stderr).contains("other settings"));
+    // A zero configuration has no meaning in the dynamic space.
+    let zero = tournament(&tmp.path().join("z"), &cache, &["--zero", "v2"]);
+    assert!(!zero.status.success());
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("no `zero` op"));
 }
 
 /// `edgenas run --genotype G` retrains G instead of searching, with ops

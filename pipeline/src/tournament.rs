@@ -223,6 +223,12 @@ fn validate(config: &TournamentConfig) -> Result<(), PipelineError> {
     if config.jobs == 0 {
         return usage("--jobs must be at least 1".into());
     }
+    if config.run.search.zero != models::space::ZeroConfig::V1 {
+        return usage(format!(
+            "--zero {}: the dynamic space has no `zero` op (the games offer only their drawn ops)",
+            config.run.search.zero
+        ));
+    }
     if config.run.search.algo == artifacts::Algo::Random {
         return usage("a tournament ranks ops by α: not with --algo random".into());
     }
