@@ -50,6 +50,11 @@ enum Command {
     /// by side; writes a table (searched vs random per budget) and an SVG of
     /// test accuracy vs measured latency with the budgets drawn.
     Sweep(commands::sweep::SweepArgs),
+    /// Time the deployed models of several runs side by side: tract, batch
+    /// 1, round-robin in one process, so drift of a shared machine hits
+    /// them all alike; a table of p10/p50/p90 and each p50 over the
+    /// first's.
+    Compare(commands::compare::CompareArgs),
     /// Experiments: a declarative grid (algorithms × cells × δ or budgets ×
     /// … × seeds) from a TOML file, one `edgenas run` each, resumable; one
     /// markdown report with mean ± std per configuration, the per-seed
@@ -79,6 +84,7 @@ fn main() {
         Command::Draw(args) => commands::draw::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Sweep(args) => commands::sweep::run(args),
+        Command::Compare(args) => commands::compare::run(args),
         Command::Experiment(args) => commands::experiment::run(args),
         Command::Tournament(args) => commands::tournament::run(args),
         Command::Game(args) => commands::tournament::game(args),

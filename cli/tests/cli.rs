@@ -641,3 +641,56 @@ fn draw_writes_both_cells_of_a_genotype_as_svg() {
     assert!(stderr(&run).contains("genotype.json"), "{}", stderr(&run));
     assert!(!bad.exists());
 }
+
+/// `edgenas compare` times run folders and ONNX files side by side: one
+/// row per model in order, the first's ratio exactly 1, ordered quantiles;
+/// a missing model is named.
+#[test]
+fn compare_times_models_side_by_side() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../device-bench/golden/run");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    for file in ["model.json", "weights.bpk"] {
+        std::fs::copy(golden.join(file), run.join(file)).unwrap();
+    }
+    let onnx = run.join("model.onnx");
+    let out = edgenas(&[
+        "export",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        onnx.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = edgenas(&[
+        "compare",
+        run.to_str().unwrap(),
+        onnx.to_str().unwrap(),
+        "--repeats",
+        "40",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["model"], onnx.to_str().unwrap());
+    assert_eq!(rows[0]["ratio_to_first"], 1.0);
+    for row in rows {
+        assert_eq!(row["samples"], 40);
+        let (p10, p50, p90) = (
+            row["p10_ms"].as_f64().unwrap(),
+            row["p50_ms"].as_f64().unwrap(),
+            row["p90_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 < p10 && p10 <= p50 && p50 <= p90, "{row}");
+    }
+    assert!(stderr(&out).contains("| p50 / first |"));
+
+    let missing = tmp.path().join("nowhere");
+    let out = edgenas(&["compare", run.to_str().unwrap(), missing.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("nowhere"), "{}", stderr(&out));
+}

@@ -3,6 +3,7 @@
 //! several commands share are declared once in `args`.
 
 pub mod args;
+pub mod compare;
 pub mod draw;
 pub mod experiment;
 pub mod export;
