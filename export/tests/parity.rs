@@ -10,6 +10,7 @@ use export::{EmitOptions, TractModel, eval_network_to_onnx, onnx};
 use models::genotype::{Genotype, random_genotype};
 use models::network::{EvalNetwork, EvalNetworkConfig, NetworkConfig};
 use models::space::{OpKind, OpSpace, Relaxation, ZeroConfig, ZeroForm};
+use runtime::kernels::Kernels;
 
 /// A deterministic pseudo-random pick (an LCG), so failures reproduce.
 fn picker(seed: u64) -> impl FnMut(usize) -> usize {
@@ -103,6 +104,28 @@ fn check_zero(config: &NetworkConfig, genotype: &Genotype, batch: usize, zero: Z
             err < 1e-4,
             "fold_bn={fold_bn}: relative error {err} vs burn for {genotype}"
         );
+        // The same file on tract's own kernels: edgenas' replace every
+        // depthwise convolution and agree with tract's to float rounding.
+        let own = TractModel::from_bytes("parity.onnx", &bytes)
+            .and_then(|m| m.plan_with(&[shape.to_vec()], Kernels::Tract))
+            .expect("tract loads");
+        let (_, theirs) = own.run(&[&input]).expect("tract runs");
+        let err = max_rel_err(&got, &theirs);
+        assert!(err < 1e-5, "edgenas vs tract kernels: {err} for {genotype}");
+        let depthwise = model
+            .graph
+            .node
+            .iter()
+            .filter(|n| n.op_type == "Conv")
+            .filter(|n| n.attribute.iter().any(|a| a.name == "group" && a.i > 1))
+            .count();
+        assert_eq!(own.count_op("EdgenasDepthwiseConv"), 0);
+        if depthwise > 0 {
+            assert!(
+                tract.count_op("EdgenasDepthwiseConv") > 0,
+                "{depthwise} depthwise convolutions, none on edgenas' kernel: {genotype}"
+            );
+        }
         outputs.push(got);
     }
     assert!(

@@ -166,10 +166,19 @@ pub(crate) fn fnv1a(text: &str) -> String {
     format!("{h:016x}")
 }
 
-/// The fingerprint of measuring `template` with `profile`.
+/// The fingerprint of measuring `template` with `profile`. A tract table
+/// also depends on which of tract's kernels edgenas' runtime replaces
+/// ([`runtime::kernels::Kernels::generation`]): tables measured with other
+/// kernels get another fingerprint, so the cache measures a new one.
 pub fn fingerprint(profile: &DeviceProfile, template: &Template) -> String {
     let canonical = serde_json::to_string(&(profile, template)).expect("serializable");
-    fnv1a(&canonical)
+    let generation = runtime::kernels::Kernels::from_env().generation();
+    match profile.backend {
+        crate::device::LutBackend::Tract if generation > 0 => {
+            fnv1a(&format!("{canonical} kernels {generation}"))
+        }
+        _ => fnv1a(&canonical),
+    }
 }
 
 impl PartialEq for Lut {
@@ -317,7 +326,7 @@ impl Lut {
         let expected = fingerprint(&lut.device.profile, &lut.template);
         if lut.fingerprint != expected {
             return Err(bad(format!(
-                "fingerprint {} does not match its device and template ({expected}): the file was edited",
+                "fingerprint {} does not match its device and template ({expected}): the file was edited, or measured with another generation of edgenas' tract kernels (profile it again)",
                 lut.fingerprint
             )));
         }

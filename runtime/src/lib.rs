@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod host;
+pub mod kernels;
 pub mod layers;
 pub mod metadata;
 pub mod onnx;

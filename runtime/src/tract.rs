@@ -13,6 +13,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::SimpleState;
 
 use crate::error::{RuntimeError, TractAction};
+use crate::kernels::{self, Kernels};
 use crate::profile::Profile;
 use crate::timing;
 
@@ -75,8 +76,19 @@ impl TractModel {
     }
 
     /// The optimized plan for inputs of `input_shapes` (batch first), one
-    /// shape per declared input.
+    /// shape per declared input, with edgenas' kernels where they apply
+    /// ([`crate::kernels`]; `EDGENAS_TRACT_KERNELS=tract` keeps tract's).
     pub fn plan(&self, input_shapes: &[Vec<usize>]) -> Result<TractPlan, RuntimeError> {
+        self.plan_with(input_shapes, Kernels::from_env())
+    }
+
+    /// [`Self::plan`] with the kernels chosen: [`Kernels::Tract`] gives
+    /// tract's own lowering of every op, for comparisons.
+    pub fn plan_with(
+        &self,
+        input_shapes: &[Vec<usize>],
+        kernels: Kernels,
+    ) -> Result<TractPlan, RuntimeError> {
         if input_shapes.len() != self.inputs {
             return Err(RuntimeError::Inputs {
                 model: self.source.clone(),
@@ -91,7 +103,13 @@ impl TractModel {
                 .map_err(|e| RuntimeError::tract(&self.source, TractAction::Optimize, e))?;
         }
         let plan = model
-            .into_optimized()
+            .into_typed()
+            .and_then(|mut m| {
+                if kernels == Kernels::Edgenas {
+                    kernels::swap_in(&mut m)?;
+                }
+                m.into_optimized()
+            })
             .and_then(|m| m.into_runnable())
             .map_err(|e| RuntimeError::tract(&self.source, TractAction::Optimize, e))?;
         Ok(TractPlan {
@@ -124,6 +142,13 @@ impl TractPlan {
     /// Nodes of the optimized graph.
     pub fn node_count(&self) -> usize {
         self.plan.model().nodes().len()
+    }
+
+    /// How many nodes of the optimized graph run the op named `name` (as
+    /// profiles name them, such as `EdgenasDepthwiseConv`).
+    pub fn count_op(&self, name: &str) -> usize {
+        let nodes = self.plan.model().nodes();
+        nodes.iter().filter(|n| n.op.name() == name).count()
     }
 
     fn error(&self, e: TractError) -> RuntimeError {

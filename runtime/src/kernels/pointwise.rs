@@ -1,0 +1,333 @@
+//! [`PointwiseConv`]: a 1×1 convolution, stride 1, one group.
+//!
+//! tract lowers it to a packed matrix product: a packing node and a
+//! matmul node per convolution, sized for large matrices. Our cells' 1×1
+//! convolutions are small (16–144 channels, 64 to 4 positions at batch 1),
+//! where the packing and the kernel's set-up cost as much as the products.
+//! This kernel reads the input in place: blocks of 4 output channels × 16
+//! positions accumulate over the input channels in vector registers.
+
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+
+use super::{ConvParts, conv_parts, drop_batch_axis};
+
+/// A 1×1 convolution with its weights and bias, on f32 input `[N, Cin,
+/// H, W]` or `[Cin, H, W]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointwiseConv {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    /// Whether the input has a batch axis.
+    pub batched: bool,
+    /// `[Cout, Cin]` row-major.
+    pub weights: Arc<Vec<f32>>,
+    /// `[Cout]`.
+    pub bias: Arc<Vec<f32>>,
+}
+
+impl Eq for PointwiseConv {}
+
+impl PointwiseConv {
+    /// Runs the convolution on `input` (`n` images of `positions` values
+    /// per channel, contiguous) into `output`.
+    pub fn run(&self, n: usize, positions: usize, input: &[f32], output: &mut [f32]) {
+        assert_eq!(input.len(), n * self.in_channels * positions);
+        assert_eq!(output.len(), n * self.out_channels * positions);
+        if positions == 0 {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            unsafe { run_avx2_fma(self, positions, input, output) };
+            return;
+        }
+        run_body(self, positions, input, output, |w, v, a| a + w * v);
+    }
+}
+
+/// The x86-64 build: 8-lane vectors and fused multiply-adds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn run_avx2_fma(op: &PointwiseConv, positions: usize, input: &[f32], output: &mut [f32]) {
+    run_body(op, positions, input, output, |w: f32, v: f32, a: f32| {
+        w.mul_add(v, a)
+    });
+}
+
+/// Every image: output channels in blocks of 4 (then single ones), each
+/// over positions in chunks of 16, 8, 4 and 1. `madd(w, v, a)` is
+/// `a + w·v`, fused or not.
+#[inline(always)]
+fn run_body(
+    op: &PointwiseConv,
+    p: usize,
+    input: &[f32],
+    output: &mut [f32],
+    madd: impl Fn(f32, f32, f32) -> f32 + Copy,
+) {
+    let images = input
+        .chunks_exact(op.in_channels * p)
+        .zip(output.chunks_exact_mut(op.out_channels * p));
+    for (x, out) in images {
+        let mut co = 0;
+        while co + 4 <= op.out_channels {
+            channels::<4>(op, p, x, out, co, madd);
+            co += 4;
+        }
+        while co < op.out_channels {
+            channels::<1>(op, p, x, out, co, madd);
+            co += 1;
+        }
+    }
+}
+
+/// Output channels `co..co + R` of one image.
+#[inline(always)]
+fn channels<const R: usize>(
+    op: &PointwiseConv,
+    p: usize,
+    x: &[f32],
+    out: &mut [f32],
+    co: usize,
+    madd: impl Fn(f32, f32, f32) -> f32 + Copy,
+) {
+    let mut store = |j: usize, values: &[[f32; 16]; R], w: usize| {
+        for (r, v) in values.iter().enumerate() {
+            out[(co + r) * p + j..][..w].copy_from_slice(&v[..w]);
+        }
+    };
+    let mut j = 0;
+    while j + 16 <= p {
+        store(j, &block::<R, 16>(op, p, x, co, j, madd), 16);
+        j += 16;
+    }
+    if j + 8 <= p {
+        store(j, &block::<R, 8>(op, p, x, co, j, madd).map(widen), 8);
+        j += 8;
+    }
+    if j + 4 <= p {
+        store(j, &block::<R, 4>(op, p, x, co, j, madd).map(widen), 4);
+        j += 4;
+    }
+    while j < p {
+        store(j, &block::<R, 1>(op, p, x, co, j, madd).map(widen), 1);
+        j += 1;
+    }
+}
+
+fn widen<const W: usize>(v: [f32; W]) -> [f32; 16] {
+    let mut out = [0.0; 16];
+    out[..W].copy_from_slice(&v);
+    out
+}
+
+/// Output channels `co..co + R` at positions `j..j + W`: the bias, then
+/// each input channel's product added in channel order.
+#[inline(always)]
+fn block<const R: usize, const W: usize>(
+    op: &PointwiseConv,
+    p: usize,
+    x: &[f32],
+    co: usize,
+    j: usize,
+    madd: impl Fn(f32, f32, f32) -> f32,
+) -> [[f32; W]; R] {
+    let cin = op.in_channels;
+    let mut acc: [[f32; W]; R] = std::array::from_fn(|r| [op.bias[co + r]; W]);
+    let weights: [&[f32]; R] = std::array::from_fn(|r| &op.weights[(co + r) * cin..][..cin]);
+    assert!(j + W <= p && x.len() == cin * p);
+    for ci in 0..cin {
+        // SAFETY: ci < cin and j + W <= p, so the run lies in x (len cin·p).
+        let src = unsafe { &*(x.as_ptr().add(ci * p + j) as *const [f32; W]) };
+        for (acc, w) in acc.iter_mut().zip(&weights) {
+            let w = w[ci];
+            for (a, &v) in acc.iter_mut().zip(src) {
+                *a = madd(w, v, *a);
+            }
+        }
+    }
+    acc
+}
+
+impl Op for PointwiseConv {
+    fn name(&self) -> StaticName {
+        "EdgenasPointwiseConv".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{} → {} channels",
+            self.in_channels, self.out_channels
+        )])
+    }
+
+    fn validation(&self) -> Validation {
+        Validation::Rounding
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for PointwiseConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape = input.shape();
+        let lead = usize::from(self.batched);
+        ensure!(
+            shape.len() == 3 + lead && shape[lead] == self.in_channels,
+            "{} expects {} input channels in a rank-{} input, got {shape:?}",
+            self.name(),
+            self.in_channels,
+            3 + lead
+        );
+        let mut out_shape: TVec<usize> = shape.into();
+        out_shape[lead] = self.out_channels;
+        let n = if self.batched { shape[0] } else { 1 };
+        let positions = shape[lead + 1] * shape[lead + 2];
+        let mut output = Tensor::zero::<f32>(&out_shape)?;
+        {
+            let plain = input.try_as_plain_ram()?;
+            let mut out = output.try_as_plain_ram_mut()?;
+            self.run(
+                n,
+                positions,
+                plain.as_slice::<f32>()?,
+                out.as_slice_mut::<f32>()?,
+            );
+        }
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for PointwiseConv {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let mut shape = inputs[0].shape.to_tvec();
+        shape[usize::from(self.batched)] = self.out_channels.to_dim();
+        Ok(tvec!(f32::fact(&*shape)))
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let lead = usize::from(self.batched);
+        let mut points = inputs[0].shape[lead + 1].clone() * &inputs[0].shape[lead + 2];
+        if self.batched {
+            points *= &inputs[0].shape[0];
+        }
+        Ok(tvec!((
+            Cost::FMA(f32::datum_type()),
+            points * (self.in_channels * self.out_channels)
+        )))
+    }
+
+    fn change_axes(
+        &self,
+        model: &TypedModel,
+        node: &TypedNode,
+        _io: InOut,
+        change: &AxisOp,
+    ) -> TractResult<Option<AxisChangeConsequence>> {
+        let unbatched = || Self {
+            batched: false,
+            ..self.clone()
+        };
+        Ok(drop_batch_axis(
+            model,
+            node,
+            self.batched,
+            change,
+            unbatched,
+        ))
+    }
+}
+
+/// The [`PointwiseConv`] a `Conv` node is, when it is one: a 1×1 kernel,
+/// stride 1, no padding, one group.
+pub(super) fn pointwise_of(
+    model: &TypedModel,
+    node: &TypedNode,
+) -> TractResult<Option<PointwiseConv>> {
+    let Some(parts) = conv_parts(model, node)? else {
+        return Ok(None);
+    };
+    let ConvParts {
+        batched,
+        in_channels,
+        out_channels,
+        group,
+        kernel,
+        stride,
+        pad_before,
+        pad_after,
+        weights,
+        bias,
+        ..
+    } = parts;
+    if group != 1
+        || kernel != [1, 1]
+        || stride != [1, 1]
+        || pad_before != [0, 0]
+        || pad_after != [0, 0]
+    {
+        return Ok(None);
+    }
+    Ok(Some(PointwiseConv {
+        in_channels,
+        out_channels,
+        batched,
+        weights: Arc::new(weights),
+        bias: Arc::new(bias),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000)
+            .map(|v| v as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    /// Every block shape (4 and 1 channels; 16, 8, 4 and 1 positions)
+    /// against the definition.
+    #[test]
+    fn pointwise_matches_the_definition() {
+        for (cin, cout, p) in [(1, 1, 1), (3, 5, 7), (16, 16, 64), (48, 16, 29), (5, 9, 4)] {
+            let op = PointwiseConv {
+                in_channels: cin,
+                out_channels: cout,
+                batched: true,
+                weights: Arc::new(values(cin * cout, 1)),
+                bias: Arc::new(values(cout, 2)),
+            };
+            let n = 2;
+            let x = values(n * cin * p, 3);
+            let mut out = vec![f32::NAN; n * cout * p];
+            op.run(n, p, &x, &mut out);
+            for i in 0..n {
+                for co in 0..cout {
+                    for j in 0..p {
+                        let want = (0..cin).fold(op.bias[co], |s, ci| {
+                            s + op.weights[co * cin + ci] * x[(i * cin + ci) * p + j]
+                        });
+                        let got = out[(i * cout + co) * p + j];
+                        assert!(
+                            (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                            "{got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
