@@ -31,7 +31,7 @@ pub struct DepthwiseGeometry {
 }
 
 impl DepthwiseGeometry {
-    fn padded(&self, axis: usize) -> usize {
+    pub(super) fn padded(&self, axis: usize) -> usize {
         self.input[axis] + self.pad_before[axis] + self.pad_after[axis]
     }
 

@@ -5,7 +5,8 @@
 //! goes to depthwise convolutions and to the small matrix products of the
 //! 1×1 convolutions. [`swap_in`] replaces such `Conv` nodes of a typed
 //! model, before tract declutters and lowers it, by ops of this module:
-//! [`DepthwiseConv`] and [`PointwiseConv`]. They are ordinary tract ops
+//! [`DepthwiseConv`], [`PointwiseConv`] and [`DenseConv`] (every other
+//! one-group convolution). They are ordinary tract ops
 //! (`EvalOp` + `TypedOp`), so the ONNX file stays standard and tract-onnx
 //! stays the runtime: any tract user gets the same numbers, and plans made
 //! through this crate ([`crate::TractModel::plan`]) get the speed.
@@ -21,14 +22,17 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
+mod dense;
 mod depthwise;
 mod pointwise;
 
+pub use dense::DenseConv;
 pub use depthwise::{DepthwiseConv, DepthwiseGeometry};
 pub use pointwise::PointwiseConv;
 
 /// The generation of kernels [`Kernels::Edgenas`] plans use: 0 is tract's
-/// own everywhere, 1 adds [`DepthwiseConv`], 2 [`PointwiseConv`]. Raise it
+/// own everywhere, 1 adds [`DepthwiseConv`], 2 [`PointwiseConv`] and
+/// [`DenseConv`]. Raise it
 /// whenever a kernel is added or changes speed.
 const GENERATION: u32 = 2;
 
@@ -67,10 +71,10 @@ impl Kernels {
 }
 
 /// Replaces every convolution of a typed (not yet decluttered) `model`
-/// that [`DepthwiseConv`] or [`PointwiseConv`] covers; returns how many of
-/// each it replaced.
-pub fn swap_in(model: &mut TypedModel) -> TractResult<(usize, usize)> {
-    let (mut depthwise, mut pointwise) = (0, 0);
+/// that [`DepthwiseConv`], [`PointwiseConv`] or [`DenseConv`] covers;
+/// returns how many it replaced.
+pub fn swap_in(model: &mut TypedModel) -> TractResult<usize> {
+    let (mut depthwise, mut pointwise, mut dense) = (0, 0, 0);
     for id in model.eval_order()? {
         let node = model.node(id);
         let op: Box<dyn TypedOp> = if let Some(op) = depthwise::depthwise_of(model, node)? {
@@ -79,14 +83,19 @@ pub fn swap_in(model: &mut TypedModel) -> TractResult<(usize, usize)> {
         } else if let Some(op) = pointwise::pointwise_of(model, node)? {
             pointwise += 1;
             Box::new(op)
+        } else if let Some(op) = dense::dense_of(model, node)? {
+            dense += 1;
+            Box::new(op)
         } else {
             continue;
         };
         let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
         patch.apply(model)?;
     }
-    log::debug!("edgenas kernels: {depthwise} depthwise, {pointwise} pointwise convolutions");
-    Ok((depthwise, pointwise))
+    log::debug!(
+        "edgenas kernels: {depthwise} depthwise, {pointwise} pointwise, {dense} dense convolutions"
+    );
+    Ok(depthwise + pointwise + dense)
 }
 
 /// A 2-D f32 convolution with constant weights, as the kernels of this

@@ -59,9 +59,8 @@ fn run_avx2_fma(op: &PointwiseConv, positions: usize, input: &[f32], output: &mu
     });
 }
 
-/// Every image: output channels in blocks of 4 (then single ones), each
-/// over positions in chunks of 16, 8, 4 and 1. `madd(w, v, a)` is
-/// `a + w·v`, fused or not.
+/// Every image through [`Matrix::apply`]. `madd(w, v, a)` is `a + w·v`,
+/// fused or not.
 #[inline(always)]
 fn run_body(
     op: &PointwiseConv,
@@ -70,53 +69,116 @@ fn run_body(
     output: &mut [f32],
     madd: impl Fn(f32, f32, f32) -> f32 + Copy,
 ) {
+    let matrix = Matrix {
+        weights: &op.weights,
+        bias: &op.bias,
+        rows: op.out_channels,
+        cols: op.in_channels,
+    };
     let images = input
         .chunks_exact(op.in_channels * p)
         .zip(output.chunks_exact_mut(op.out_channels * p));
     for (x, out) in images {
-        let mut co = 0;
-        while co + 4 <= op.out_channels {
-            channels::<4>(op, p, x, out, co, madd);
-            co += 4;
-        }
-        while co < op.out_channels {
-            channels::<1>(op, p, x, out, co, madd);
-            co += 1;
-        }
+        matrix.apply(p, x, out, madd);
     }
 }
 
-/// Output channels `co..co + R` of one image.
-#[inline(always)]
-fn channels<const R: usize>(
-    op: &PointwiseConv,
-    p: usize,
-    x: &[f32],
-    out: &mut [f32],
-    co: usize,
-    madd: impl Fn(f32, f32, f32) -> f32 + Copy,
-) {
-    let mut store = |j: usize, values: &[[f32; 16]; R], w: usize| {
-        for (r, v) in values.iter().enumerate() {
-            out[(co + r) * p + j..][..w].copy_from_slice(&v[..w]);
+/// A weight matrix and bias: `out[r, j] = bias[r] + Σ_c weights[r, c] ·
+/// x[c, j]` over `p` columns `j`. A 1×1 convolution applies it to an
+/// image as it is, a k×k one to the image's patches ([`super::dense`]).
+pub(super) struct Matrix<'a> {
+    /// `[rows, cols]` row-major.
+    pub weights: &'a [f32],
+    /// `[rows]`.
+    pub bias: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Matrix<'_> {
+    /// `out` (`[rows, p]`) from `x` (`[cols, p]`): rows in blocks of 4
+    /// (then single ones), each over columns in chunks of 16, 8, 4 and 1.
+    #[inline(always)]
+    pub fn apply(
+        &self,
+        p: usize,
+        x: &[f32],
+        out: &mut [f32],
+        madd: impl Fn(f32, f32, f32) -> f32 + Copy,
+    ) {
+        assert!(x.len() == self.cols * p && out.len() == self.rows * p);
+        assert!(self.weights.len() == self.rows * self.cols && self.bias.len() == self.rows);
+        let mut r = 0;
+        while r + 4 <= self.rows {
+            self.rows_at::<4>(p, x, out, r, madd);
+            r += 4;
         }
-    };
-    let mut j = 0;
-    while j + 16 <= p {
-        store(j, &block::<R, 16>(op, p, x, co, j, madd), 16);
-        j += 16;
+        while r < self.rows {
+            self.rows_at::<1>(p, x, out, r, madd);
+            r += 1;
+        }
     }
-    if j + 8 <= p {
-        store(j, &block::<R, 8>(op, p, x, co, j, madd).map(widen), 8);
-        j += 8;
+
+    /// Output rows `r..r + R`.
+    #[inline(always)]
+    fn rows_at<const R: usize>(
+        &self,
+        p: usize,
+        x: &[f32],
+        out: &mut [f32],
+        r: usize,
+        madd: impl Fn(f32, f32, f32) -> f32 + Copy,
+    ) {
+        let mut store = |j: usize, values: &[[f32; 16]; R], w: usize| {
+            for (i, v) in values.iter().enumerate() {
+                out[(r + i) * p + j..][..w].copy_from_slice(&v[..w]);
+            }
+        };
+        let mut j = 0;
+        while j + 16 <= p {
+            store(j, &self.block::<R, 16>(p, x, r, j, madd), 16);
+            j += 16;
+        }
+        if j + 8 <= p {
+            store(j, &self.block::<R, 8>(p, x, r, j, madd).map(widen), 8);
+            j += 8;
+        }
+        if j + 4 <= p {
+            store(j, &self.block::<R, 4>(p, x, r, j, madd).map(widen), 4);
+            j += 4;
+        }
+        while j < p {
+            store(j, &self.block::<R, 1>(p, x, r, j, madd).map(widen), 1);
+            j += 1;
+        }
     }
-    if j + 4 <= p {
-        store(j, &block::<R, 4>(op, p, x, co, j, madd).map(widen), 4);
-        j += 4;
-    }
-    while j < p {
-        store(j, &block::<R, 1>(op, p, x, co, j, madd).map(widen), 1);
-        j += 1;
+
+    /// Output rows `r..r + R` at columns `j..j + W`: the bias, then each
+    /// input row's product added in order.
+    #[inline(always)]
+    fn block<const R: usize, const W: usize>(
+        &self,
+        p: usize,
+        x: &[f32],
+        r: usize,
+        j: usize,
+        madd: impl Fn(f32, f32, f32) -> f32,
+    ) -> [[f32; W]; R] {
+        let cols = self.cols;
+        let mut acc: [[f32; W]; R] = std::array::from_fn(|i| [self.bias[r + i]; W]);
+        let weights: [&[f32]; R] = std::array::from_fn(|i| &self.weights[(r + i) * cols..][..cols]);
+        assert!(j + W <= p && x.len() == cols * p);
+        for c in 0..cols {
+            // SAFETY: c < cols and j + W <= p, so the run lies in x (len cols·p).
+            let src = unsafe { &*(x.as_ptr().add(c * p + j) as *const [f32; W]) };
+            for (acc, w) in acc.iter_mut().zip(&weights) {
+                let w = w[c];
+                for (a, &v) in acc.iter_mut().zip(src) {
+                    *a = madd(w, v, *a);
+                }
+            }
+        }
+        acc
     }
 }
 
@@ -124,34 +186,6 @@ fn widen<const W: usize>(v: [f32; W]) -> [f32; 16] {
     let mut out = [0.0; 16];
     out[..W].copy_from_slice(&v);
     out
-}
-
-/// Output channels `co..co + R` at positions `j..j + W`: the bias, then
-/// each input channel's product added in channel order.
-#[inline(always)]
-fn block<const R: usize, const W: usize>(
-    op: &PointwiseConv,
-    p: usize,
-    x: &[f32],
-    co: usize,
-    j: usize,
-    madd: impl Fn(f32, f32, f32) -> f32,
-) -> [[f32; W]; R] {
-    let cin = op.in_channels;
-    let mut acc: [[f32; W]; R] = std::array::from_fn(|r| [op.bias[co + r]; W]);
-    let weights: [&[f32]; R] = std::array::from_fn(|r| &op.weights[(co + r) * cin..][..cin]);
-    assert!(j + W <= p && x.len() == cin * p);
-    for ci in 0..cin {
-        // SAFETY: ci < cin and j + W <= p, so the run lies in x (len cin·p).
-        let src = unsafe { &*(x.as_ptr().add(ci * p + j) as *const [f32; W]) };
-        for (acc, w) in acc.iter_mut().zip(&weights) {
-            let w = w[ci];
-            for (a, &v) in acc.iter_mut().zip(src) {
-                *a = madd(w, v, *a);
-            }
-        }
-    }
-    acc
 }
 
 impl Op for PointwiseConv {
