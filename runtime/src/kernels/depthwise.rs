@@ -77,8 +77,7 @@ impl DepthwiseConv {
         assert_eq!(input.len(), n * g.channels * g.input[0] * g.input[1]);
         assert_eq!(output.len(), n * g.channels * oh * ow);
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if super::avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
             unsafe { run_avx2_fma(self, input, output) };
             return;

@@ -10,7 +10,9 @@
 //! (`EvalOp` + `TypedOp`), so the ONNX file stays standard and tract-onnx
 //! stays the runtime: any tract user gets the same numbers, and plans made
 //! through this crate ([`crate::TractModel::plan`]) get the speed.
-//! `EDGENAS_TRACT_KERNELS=tract` keeps tract's own kernels everywhere.
+//! They are on by default on x86-64 CPUs with AVX2 and FMA (where they were
+//! measured); `EDGENAS_TRACT_KERNELS=tract` keeps tract's own kernels and
+//! `EDGENAS_TRACT_KERNELS=edgenas` uses ours on any CPU.
 //!
 //! Each kernel is compiled twice, for AVX2 with FMA and for the baseline,
 //! and picks one at run time. The FMA build rounds once per product, so
@@ -36,8 +38,8 @@ pub use pointwise::PointwiseConv;
 /// whenever a kernel is added or changes speed.
 const GENERATION: u32 = 2;
 
-/// The environment variable that selects tract's own kernels everywhere
-/// (`EDGENAS_TRACT_KERNELS=tract`), for comparisons.
+/// The environment variable that chooses the kernels: `tract` (tract's own
+/// everywhere) or `edgenas` (ours wherever they apply, on any CPU).
 pub const ENV: &str = "EDGENAS_TRACT_KERNELS";
 
 /// Which implementation runs the ops that have an edgenas kernel.
@@ -50,12 +52,16 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    /// [`Kernels::Tract`] when `EDGENAS_TRACT_KERNELS=tract`, else
-    /// [`Kernels::Edgenas`].
+    /// `EDGENAS_TRACT_KERNELS=tract|edgenas` when set; otherwise ours on
+    /// x86-64 CPUs with AVX2 and FMA, where they were measured faster, and
+    /// tract's elsewhere (ARM: tract has NEON kernels of its own; ours have
+    /// not been timed against them).
     pub fn from_env() -> Self {
         match std::env::var(ENV).as_deref() {
             Ok("tract") => Kernels::Tract,
-            _ => Kernels::Edgenas,
+            Ok("edgenas") => Kernels::Edgenas,
+            _ if avx2_fma() => Kernels::Edgenas,
+            _ => Kernels::Tract,
         }
     }
 
@@ -67,6 +73,18 @@ impl Kernels {
             Kernels::Tract => 0,
             Kernels::Edgenas => GENERATION,
         }
+    }
+}
+
+/// Whether this CPU runs the kernels' AVX2 + FMA build.
+pub(crate) fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
