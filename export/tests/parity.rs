@@ -126,7 +126,11 @@ fn check_zero(config: &NetworkConfig, genotype: &Genotype, batch: usize, zero: Z
             .filter(|n| n.attribute.iter().any(|a| a.name == "group" && a.i > 1))
             .count();
         assert_eq!(own.count_op("EdgenasDepthwiseConv"), 0);
-        assert_eq!(ours.count_op("EdgenasDepthwiseConv"), depthwise, "{genotype}");
+        assert_eq!(
+            ours.count_op("EdgenasDepthwiseConv"),
+            depthwise,
+            "{genotype}"
+        );
         outputs.push(got);
     }
     assert!(

@@ -47,7 +47,7 @@ impl DepthwiseGeometry {
         Some([self.output_axis(0)?, self.output_axis(1)?])
     }
 
-    fn taps(&self) -> usize {
+    pub(super) fn taps(&self) -> usize {
         self.kernel[0] * self.kernel[1]
     }
 }
@@ -94,6 +94,18 @@ fn run_avx2_fma(op: &DepthwiseConv, input: &[f32], output: &mut [f32]) {
     run_body(op, input, output, |w: f32, v: f32, a: f32| w.mul_add(v, a));
 }
 
+#[inline(always)]
+fn run_body(
+    op: &DepthwiseConv,
+    input: &[f32],
+    output: &mut [f32],
+    madd: impl Fn(f32, f32, f32) -> f32 + Copy,
+) {
+    let taps = op.geometry.taps();
+    let weights = |c: usize| (&op.weights[c * taps..(c + 1) * taps], op.bias[c]);
+    each_plane(&op.geometry, input, output, 0.0, weights, madd);
+}
+
 /// Every plane, through one padded scratch plane. The plane is stored as
 /// `stride[1]` column phases: phase `p` holds padded columns `p, p + s,
 /// p + 2s, …`, so output column `x` of tap column `kx` reads phase
@@ -103,20 +115,24 @@ fn run_avx2_fma(op: &DepthwiseConv, input: &[f32], output: &mut [f32]) {
 /// end; single rows at the plane's end), each accumulated over every tap
 /// in fixed-size arrays that LLVM keeps in vector registers.
 ///
-/// `madd(w, v, a)` is `a + w·v`, fused or not.
+/// `weights(c)` gives channel `c`'s taps and the value each output starts
+/// from (its bias), `pad` the value of the border, and `madd(w, v, a)`
+/// folds tap weight `w` and input `v` into `a` (`a + w·v` for a
+/// convolution, fused or not; a pool ignores `w`).
 #[inline(always)]
-fn run_body(
-    op: &DepthwiseConv,
+pub(super) fn each_plane<'w>(
+    g: &DepthwiseGeometry,
     input: &[f32],
     output: &mut [f32],
+    pad: f32,
+    weights: impl Fn(usize) -> (&'w [f32], f32),
     madd: impl Fn(f32, f32, f32) -> f32 + Copy,
 ) {
-    let g = &op.geometry;
     let [oh, ow] = g.output().expect("checked when the op was made");
     let (ph, pw) = (g.padded(0), g.padded(1));
     let s = g.stride[1];
     let phase_w = pw.div_ceil(s);
-    let mut scratch = vec![0.0f32; s * ph * phase_w];
+    let mut scratch = vec![pad; s * ph * phase_w];
     // Where input column x goes in a padded row of the scratch.
     let (iw, pl) = (g.input[1], g.pad_before[1]);
     let column: Vec<usize> = (0..iw)
@@ -154,8 +170,8 @@ fn run_body(
                 }
             }
         }
-        let w = &op.weights[c * taps..(c + 1) * taps];
-        let bias = op.bias[c];
+        let (w, bias) = weights(c);
+        assert_eq!(w.len(), taps);
         let mut oy = 0;
         while oy + 4 <= oh {
             rows::<4>(&scratch, oy, row_step, ow, w, offsets, bias, out, madd);
@@ -169,7 +185,7 @@ fn run_body(
 }
 
 /// Largest kernel [`DepthwiseConv`] takes (taps per channel).
-const MAX_TAPS: usize = 128;
+pub(super) const MAX_TAPS: usize = 128;
 
 /// Output rows `oy..oy + R`, in column chunks of 8, then 4, then 1.
 #[inline(always)]

@@ -5,8 +5,8 @@
 //! goes to depthwise convolutions and to the small matrix products of the
 //! 1×1 convolutions. [`swap_in`] replaces such `Conv` nodes of a typed
 //! model, before tract declutters and lowers it, by ops of this module:
-//! [`DepthwiseConv`], [`PointwiseConv`] and [`DenseConv`] (every other
-//! one-group convolution). They are ordinary tract ops
+//! [`DepthwiseConv`], [`PointwiseConv`], [`DenseConv`] (every other
+//! one-group convolution) and [`Pool2d`] (max and average pools). They are ordinary tract ops
 //! (`EvalOp` + `TypedOp`), so the ONNX file stays standard and tract-onnx
 //! stays the runtime: any tract user gets the same numbers, and plans made
 //! through this crate ([`crate::TractModel::plan`]) get the speed.
@@ -27,16 +27,18 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 mod dense;
 mod depthwise;
 mod pointwise;
+mod pool;
 
 pub use dense::DenseConv;
 pub use depthwise::{DepthwiseConv, DepthwiseGeometry};
 pub use pointwise::PointwiseConv;
+pub use pool::{Pool2d, PoolKind};
 
 /// The generation of kernels [`Kernels::Edgenas`] plans use: 0 is tract's
 /// own everywhere, 1 adds [`DepthwiseConv`], 2 [`PointwiseConv`] and
-/// [`DenseConv`]. Raise it
+/// [`DenseConv`], 3 [`Pool2d`]. Raise it
 /// whenever a kernel is added or changes speed.
-const GENERATION: u32 = 2;
+const GENERATION: u32 = 3;
 
 /// The environment variable that chooses the kernels: `tract` (tract's own
 /// everywhere) or `edgenas` (ours wherever they apply, on any CPU).
@@ -89,10 +91,11 @@ pub(crate) fn avx2_fma() -> bool {
 }
 
 /// Replaces every convolution of a typed (not yet decluttered) `model`
-/// that [`DepthwiseConv`], [`PointwiseConv`] or [`DenseConv`] covers;
+/// or pool that [`DepthwiseConv`], [`PointwiseConv`], [`DenseConv`] or
+/// [`Pool2d`] covers;
 /// returns how many it replaced.
 pub fn swap_in(model: &mut TypedModel) -> TractResult<usize> {
-    let (mut depthwise, mut pointwise, mut dense) = (0, 0, 0);
+    let (mut depthwise, mut pointwise, mut dense, mut pools) = (0, 0, 0, 0);
     for id in model.eval_order()? {
         let node = model.node(id);
         let op: Box<dyn TypedOp> = if let Some(op) = depthwise::depthwise_of(model, node)? {
@@ -104,6 +107,9 @@ pub fn swap_in(model: &mut TypedModel) -> TractResult<usize> {
         } else if let Some(op) = dense::dense_of(model, node)? {
             dense += 1;
             Box::new(op)
+        } else if let Some(op) = pool::pool_of(model, node)? {
+            pools += 1;
+            Box::new(op)
         } else {
             continue;
         };
@@ -111,9 +117,9 @@ pub fn swap_in(model: &mut TypedModel) -> TractResult<usize> {
         patch.apply(model)?;
     }
     log::debug!(
-        "edgenas kernels: {depthwise} depthwise, {pointwise} pointwise, {dense} dense convolutions"
+        "edgenas kernels: {depthwise} depthwise, {pointwise} pointwise, {dense} dense convolutions, {pools} pools"
     );
-    Ok(depthwise + pointwise + dense)
+    Ok(depthwise + pointwise + dense + pools)
 }
 
 /// A 2-D f32 convolution with constant weights, as the kernels of this

@@ -95,8 +95,9 @@ pub(super) struct Matrix<'a> {
 }
 
 impl Matrix<'_> {
-    /// `out` (`[rows, p]`) from `x` (`[cols, p]`): rows in blocks of 4
-    /// (then single ones), each over columns in chunks of 16, 8, 4 and 1.
+    /// `out` (`[rows, p]`) from `x` (`[cols, p]`): columns in chunks of
+    /// 16, 8, 4 and 1 (outer, so that a chunk's stripe of `x` stays in L1
+    /// cache), each through rows in blocks of 4, then single rows.
     #[inline(always)]
     pub fn apply(
         &self,
@@ -107,48 +108,47 @@ impl Matrix<'_> {
     ) {
         assert!(x.len() == self.cols * p && out.len() == self.rows * p);
         assert!(self.weights.len() == self.rows * self.cols && self.bias.len() == self.rows);
-        let mut r = 0;
-        while r + 4 <= self.rows {
-            self.rows_at::<4>(p, x, out, r, madd);
-            r += 4;
+        let mut j = 0;
+        while j + 16 <= p {
+            self.columns_at::<16>(p, x, out, j, madd);
+            j += 16;
         }
-        while r < self.rows {
-            self.rows_at::<1>(p, x, out, r, madd);
-            r += 1;
+        if j + 8 <= p {
+            self.columns_at::<8>(p, x, out, j, madd);
+            j += 8;
+        }
+        if j + 4 <= p {
+            self.columns_at::<4>(p, x, out, j, madd);
+            j += 4;
+        }
+        while j < p {
+            self.columns_at::<1>(p, x, out, j, madd);
+            j += 1;
         }
     }
 
-    /// Output rows `r..r + R`.
+    /// Output columns `j..j + W` of every row.
     #[inline(always)]
-    fn rows_at<const R: usize>(
+    fn columns_at<const W: usize>(
         &self,
         p: usize,
         x: &[f32],
         out: &mut [f32],
-        r: usize,
+        j: usize,
         madd: impl Fn(f32, f32, f32) -> f32 + Copy,
     ) {
-        let mut store = |j: usize, values: &[[f32; 16]; R], w: usize| {
+        let mut r = 0;
+        while r + 4 <= self.rows {
+            let values = self.block::<4, W>(p, x, r, j, madd);
             for (i, v) in values.iter().enumerate() {
-                out[(r + i) * p + j..][..w].copy_from_slice(&v[..w]);
+                out[(r + i) * p + j..][..W].copy_from_slice(v);
             }
-        };
-        let mut j = 0;
-        while j + 16 <= p {
-            store(j, &self.block::<R, 16>(p, x, r, j, madd), 16);
-            j += 16;
+            r += 4;
         }
-        if j + 8 <= p {
-            store(j, &self.block::<R, 8>(p, x, r, j, madd).map(widen), 8);
-            j += 8;
-        }
-        if j + 4 <= p {
-            store(j, &self.block::<R, 4>(p, x, r, j, madd).map(widen), 4);
-            j += 4;
-        }
-        while j < p {
-            store(j, &self.block::<R, 1>(p, x, r, j, madd).map(widen), 1);
-            j += 1;
+        while r < self.rows {
+            let [v] = self.block::<1, W>(p, x, r, j, madd);
+            out[r * p + j..][..W].copy_from_slice(&v);
+            r += 1;
         }
     }
 
@@ -179,12 +179,6 @@ impl Matrix<'_> {
         }
         acc
     }
-}
-
-fn widen<const W: usize>(v: [f32; W]) -> [f32; 16] {
-    let mut out = [0.0; 16];
-    out[..W].copy_from_slice(&v);
-    out
 }
 
 impl Op for PointwiseConv {
