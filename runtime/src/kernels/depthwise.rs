@@ -7,7 +7,7 @@
 //!
 //! This kernel pads each channel's plane into a scratch plane (split into
 //! column phases for a horizontal stride, so every tap reads a contiguous
-//! run), then accumulates blocks of 4 rows × 8 columns over the taps in
+//! run), then accumulates blocks of 4 rows × 16 columns over the taps in
 //! vector registers: 4 independent chains of fused multiply-adds.
 
 use std::sync::Arc;
@@ -111,8 +111,8 @@ fn run_body(
 /// p + 2s, …`, so output column `x` of tap column `kx` reads phase
 /// `(kx·d) mod s` at `x + (kx·d) div s`, a contiguous run. The scratch is
 /// zeroed once: each plane then overwrites only the inside of its border.
-/// Outputs go in blocks of 4 rows × 8 columns (4 × 4 and 4 × 1 at a row's
-/// end; single rows at the plane's end), each accumulated over every tap
+/// Outputs go in blocks of 4 rows × 16 columns (4 × 8, 4 × 4 and 4 × 1 at
+/// a row's end; single rows at the plane's end), each accumulated over every tap
 /// in fixed-size arrays that LLVM keeps in vector registers.
 ///
 /// `weights(c)` gives channel `c`'s taps and the value each output starts
@@ -201,13 +201,21 @@ fn rows<const R: usize>(
     output: &mut [f32],
     madd: impl Fn(f32, f32, f32) -> f32 + Copy,
 ) {
-    let mut store = |x: usize, values: &[[f32; 8]; R], w: usize| {
+    let mut store = |x: usize, values: &[[f32; 16]; R], w: usize| {
         for (r, v) in values.iter().enumerate() {
             output[(oy + r) * ow + x..][..w].copy_from_slice(&v[..w]);
         }
     };
     let base = oy * row_step;
     let mut x = 0;
+    while x + 16 <= ow {
+        store(
+            x,
+            &block::<R, 16>(plane, base + x, row_step, taps, offsets, bias, madd),
+            16,
+        );
+        x += 16;
+    }
     while x + 8 <= ow {
         store(
             x,
@@ -234,8 +242,8 @@ fn rows<const R: usize>(
     }
 }
 
-fn widen<const W: usize>(v: [f32; W]) -> [f32; 8] {
-    let mut out = [0.0; 8];
+fn widen<const W: usize>(v: [f32; W]) -> [f32; 16] {
+    let mut out = [0.0; 16];
     out[..W].copy_from_slice(&v);
     out
 }

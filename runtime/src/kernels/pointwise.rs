@@ -108,26 +108,32 @@ impl Matrix<'_> {
     ) {
         assert!(x.len() == self.cols * p && out.len() == self.rows * p);
         assert!(self.weights.len() == self.rows * self.cols && self.bias.len() == self.rows);
+        let mut stripe = Vec::with_capacity(self.cols * 16);
         let mut j = 0;
         while j + 16 <= p {
-            self.columns_at::<16>(p, x, out, j, madd);
+            self.columns_at::<16>(p, x, out, j, &mut stripe, madd);
             j += 16;
         }
         if j + 8 <= p {
-            self.columns_at::<8>(p, x, out, j, madd);
+            self.columns_at::<8>(p, x, out, j, &mut stripe, madd);
             j += 8;
         }
         if j + 4 <= p {
-            self.columns_at::<4>(p, x, out, j, madd);
+            self.columns_at::<4>(p, x, out, j, &mut stripe, madd);
             j += 4;
         }
         while j < p {
-            self.columns_at::<1>(p, x, out, j, madd);
+            self.columns_at::<1>(p, x, out, j, &mut stripe, madd);
             j += 1;
         }
     }
 
-    /// Output columns `j..j + W` of every row.
+    /// Output columns `j..j + W` of every row. When `p` is a multiple of 64
+    /// the stripe of `x` they read is first copied to `stripe`, contiguous:
+    /// read in place its rows lie `p` apart, and at such strides they fall
+    /// in a few L1 cache sets and evict each other (measured: 2.7× slower
+    /// at 36 channels × 1024 positions; the copy costs more than it saves
+    /// at 16 × 784).
     #[inline(always)]
     fn columns_at<const W: usize>(
         &self,
@@ -135,18 +141,29 @@ impl Matrix<'_> {
         x: &[f32],
         out: &mut [f32],
         j: usize,
+        stripe: &mut Vec<f32>,
         madd: impl Fn(f32, f32, f32) -> f32 + Copy,
     ) {
+        // The input as `block` reads it: values, row length, first column.
+        let (xs, xp, xj) = if p % 64 == 0 {
+            stripe.clear();
+            for c in 0..self.cols {
+                stripe.extend_from_slice(&x[c * p + j..][..W]);
+            }
+            (&stripe[..], W, 0)
+        } else {
+            (x, p, j)
+        };
         let mut r = 0;
         while r + 4 <= self.rows {
-            let values = self.block::<4, W>(p, x, r, j, madd);
+            let values = self.block::<4, W>(xp, xs, r, xj, madd);
             for (i, v) in values.iter().enumerate() {
                 out[(r + i) * p + j..][..W].copy_from_slice(v);
             }
             r += 4;
         }
         while r < self.rows {
-            let [v] = self.block::<1, W>(p, x, r, j, madd);
+            let [v] = self.block::<1, W>(xp, xs, r, xj, madd);
             out[r * p + j..][..W].copy_from_slice(&v);
             r += 1;
         }
