@@ -145,7 +145,7 @@ impl Matrix<'_> {
         madd: impl Fn(f32, f32, f32) -> f32 + Copy,
     ) {
         // The input as `block` reads it: values, row length, first column.
-        let (xs, xp, xj) = if p % 64 == 0 {
+        let (xs, xp, xj) = if p.is_multiple_of(64) {
             stripe.clear();
             for c in 0..self.cols {
                 stripe.extend_from_slice(&x[c * p + j..][..W]);
