@@ -12,15 +12,14 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::depthwise::DepthwiseGeometry;
 use super::pointwise::Matrix;
-use super::{ConvParts, conv_parts, drop_batch_axis};
+use super::{ConvParts, Geometry, ImageOp, conv_parts, image_op};
 
 /// A k×k, one-group convolution with its weights and bias, on f32 input
 /// `[N, Cin, H, W]` or `[Cin, H, W]`. `geometry.channels` is `Cin`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DenseConv {
-    pub geometry: DepthwiseGeometry,
+    pub geometry: Geometry,
     pub out_channels: usize,
     /// Whether the input has a batch axis.
     pub batched: bool,
@@ -29,8 +28,6 @@ pub struct DenseConv {
     /// `[Cout]`.
     pub bias: Arc<Vec<f32>>,
 }
-
-impl Eq for DenseConv {}
 
 impl DenseConv {
     /// Runs the convolution on `input` (`n` images, contiguous NCHW) into
@@ -86,7 +83,7 @@ fn run_body(
 /// `patches[(c·kh + ky)·kw + kx, oy·ow + ox]` = the input at channel `c`,
 /// row `oy·sh + ky·dh − ph`, column `ox·sw + kx·dw − pw`, or 0 outside.
 #[inline(always)]
-fn gather(g: &DepthwiseGeometry, x: &[f32], patches: &mut [f32]) {
+fn gather(g: &Geometry, x: &[f32], patches: &mut [f32]) {
     let [oh, ow] = g.output().expect("checked when the op was made");
     let [ih, iw] = g.input;
     let (sh, sw) = (g.stride[0], g.stride[1]);
@@ -123,132 +120,63 @@ fn gather(g: &DepthwiseGeometry, x: &[f32], patches: &mut [f32]) {
     }
 }
 
-impl Op for DenseConv {
-    fn name(&self) -> StaticName {
-        "EdgenasDenseConv".into()
+impl ImageOp for DenseConv {
+    fn name(&self) -> &'static str {
+        "EdgenasDenseConv"
     }
 
-    fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!(
-            "{:?} → {} channels",
-            self.geometry, self.out_channels
-        )])
+    fn describe(&self) -> String {
+        format!("{:?} → {} channels", self.geometry, self.out_channels)
     }
 
-    fn validation(&self) -> Validation {
-        Validation::Rounding
+    fn batched(&self) -> bool {
+        self.batched
     }
 
-    op_as_typed_op!();
-}
-
-impl EvalOp for DenseConv {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let shape = input.shape();
-        let g = &self.geometry;
-        let lead = usize::from(self.batched);
-        ensure!(
-            shape.len() == 3 + lead && shape[lead] == g.channels && shape[lead + 1..] == g.input,
-            "{} expects [{}{}, {}, {}], got {shape:?}",
-            self.name(),
-            if self.batched { "N, " } else { "" },
-            g.channels,
-            g.input[0],
-            g.input[1]
-        );
-        let [oh, ow] = g.output().context("kernel larger than padded input")?;
-        let n = if self.batched { shape[0] } else { 1 };
-        let out_shape = [n, self.out_channels, oh, ow];
-        let mut output = Tensor::zero::<f32>(&out_shape[1 - lead..])?;
-        {
-            let plain = input.try_as_plain_ram()?;
-            let mut out = output.try_as_plain_ram_mut()?;
-            self.run(n, plain.as_slice::<f32>()?, out.as_slice_mut::<f32>()?);
-        }
-        Ok(tvec!(output.into_tvalue()))
-    }
-}
-
-impl TypedOp for DenseConv {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let [oh, ow] = self
-            .geometry
-            .output()
-            .context("kernel larger than padded input")?;
-        let mut shape: TVec<TDim> = tvec![self.out_channels.to_dim(), oh.to_dim(), ow.to_dim()];
-        if self.batched {
-            shape.insert(0, inputs[0].shape[0].clone());
-        }
-        Ok(tvec!(f32::fact(&*shape)))
-    }
-
-    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        let g = &self.geometry;
-        let [oh, ow] = g.output().context("kernel larger than padded input")?;
-        let per_image = self.out_channels * g.channels * g.kernel[0] * g.kernel[1] * oh * ow;
-        let n = match self.batched {
-            true => inputs[0].shape[0].clone(),
-            false => 1.to_dim(),
-        };
-        Ok(tvec!((Cost::FMA(f32::datum_type()), n * per_image)))
-    }
-
-    fn change_axes(
-        &self,
-        model: &TypedModel,
-        node: &TypedNode,
-        _io: InOut,
-        change: &AxisOp,
-    ) -> TractResult<Option<AxisChangeConsequence>> {
-        let unbatched = || Self {
+    fn unbatched(&self) -> Self {
+        Self {
             batched: false,
             ..self.clone()
-        };
-        Ok(drop_batch_axis(
-            model,
-            node,
-            self.batched,
-            change,
-            unbatched,
-        ))
+        }
+    }
+
+    fn input_chw(&self) -> Option<[usize; 3]> {
+        let g = &self.geometry;
+        Some([g.channels, g.input[0], g.input[1]])
+    }
+
+    fn output_chw(&self) -> Option<[usize; 3]> {
+        let [oh, ow] = self.geometry.output()?;
+        Some([self.out_channels, oh, ow])
+    }
+
+    fn macs_per_image(&self) -> usize {
+        let [c, oh, ow] = self.output_chw().unwrap_or_default();
+        c * oh * ow * self.geometry.channels * self.geometry.taps()
+    }
+
+    fn run_images(&self, n: usize, input: &[f32], output: &mut [f32]) {
+        self.run(n, input, output);
     }
 }
+
+image_op!(DenseConv);
 
 /// The [`DenseConv`] a `Conv` node is, when it is one: one group, and not
 /// a 1×1 stride-1 unpadded convolution ([`super::PointwiseConv`]'s).
 pub(super) fn dense_of(model: &TypedModel, node: &TypedNode) -> TractResult<Option<DenseConv>> {
     let Some(ConvParts {
         batched,
-        input,
-        in_channels,
+        geometry,
         out_channels,
         group,
-        kernel,
-        stride,
-        dilation,
-        pad_before,
-        pad_after,
         weights,
         bias,
     }) = conv_parts(model, node)?
     else {
         return Ok(None);
     };
-    let geometry = DepthwiseGeometry {
-        channels: in_channels,
-        input,
-        kernel,
-        stride,
-        dilation,
-        pad_before,
-        pad_after,
-    };
-    if group != 1 || geometry.output().is_none() {
+    if group != 1 {
         return Ok(None);
     }
     Ok(Some(DenseConv {
@@ -264,12 +192,7 @@ pub(super) fn dense_of(model: &TypedModel, node: &TypedNode) -> TractResult<Opti
 mod tests {
     use super::*;
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000)
-            .map(|v| v as f32 / 500.0 - 1.0)
-            .collect()
-    }
+    use super::super::tests::values;
 
     /// The stem (3×3, padding 1), FactorizedReduce's 2×2 stride-2 conv
     /// with asymmetric padding, 5×5 and 1×7 convs, dilation and stride 3,
@@ -288,7 +211,7 @@ mod tests {
         for (case, (cin, cout, input, kernel, stride, dilation, pad_before, pad_after)) in
             cases.into_iter().enumerate()
         {
-            let geometry = DepthwiseGeometry {
+            let geometry = Geometry {
                 channels: cin,
                 input,
                 kernel,

@@ -15,49 +15,14 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::{ConvParts, conv_parts, drop_batch_axis};
-
-/// Geometry of one 2-D depthwise convolution, NCHW, per spatial axis
-/// `[height, width]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct DepthwiseGeometry {
-    pub channels: usize,
-    pub input: [usize; 2],
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    pub dilation: [usize; 2],
-    pub pad_before: [usize; 2],
-    pub pad_after: [usize; 2],
-}
-
-impl DepthwiseGeometry {
-    pub(super) fn padded(&self, axis: usize) -> usize {
-        self.input[axis] + self.pad_before[axis] + self.pad_after[axis]
-    }
-
-    /// Output size along `axis`, or `None` when the kernel's span exceeds
-    /// the padded input.
-    fn output_axis(&self, axis: usize) -> Option<usize> {
-        let span = self.dilation[axis] * (self.kernel[axis] - 1) + 1;
-        let padded = self.padded(axis);
-        (padded >= span).then(|| (padded - span) / self.stride[axis] + 1)
-    }
-
-    pub fn output(&self) -> Option<[usize; 2]> {
-        Some([self.output_axis(0)?, self.output_axis(1)?])
-    }
-
-    pub(super) fn taps(&self) -> usize {
-        self.kernel[0] * self.kernel[1]
-    }
-}
+use super::{ConvParts, Geometry, ImageOp, conv_parts, image_op};
 
 /// A depthwise convolution (one filter per channel) with its weights and
 /// bias, on f32 input `[N, C, H, W]`, or `[C, H, W]` (what tract's
 /// declutter leaves of batch 1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DepthwiseConv {
-    pub geometry: DepthwiseGeometry,
+    pub geometry: Geometry,
     /// Whether the input has a batch axis.
     pub batched: bool,
     /// `[C, kh·kw]`, row-major taps.
@@ -65,8 +30,6 @@ pub struct DepthwiseConv {
     /// `[C]`.
     pub bias: Arc<Vec<f32>>,
 }
-
-impl Eq for DepthwiseConv {}
 
 impl DepthwiseConv {
     /// Runs the convolution on `input` (`n` images, contiguous NCHW) into
@@ -121,7 +84,7 @@ fn run_body(
 /// convolution, fused or not; a pool ignores `w`).
 #[inline(always)]
 pub(super) fn each_plane<'w>(
-    g: &DepthwiseGeometry,
+    g: &Geometry,
     input: &[f32],
     output: &mut [f32],
     pad: f32,
@@ -278,98 +241,47 @@ fn block<const R: usize, const W: usize>(
     acc
 }
 
-impl Op for DepthwiseConv {
-    fn name(&self) -> StaticName {
-        "EdgenasDepthwiseConv".into()
+impl ImageOp for DepthwiseConv {
+    fn name(&self) -> &'static str {
+        "EdgenasDepthwiseConv"
     }
 
-    fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!("{:?}", self.geometry)])
+    fn describe(&self) -> String {
+        format!("{:?}", self.geometry)
     }
 
-    fn validation(&self) -> Validation {
-        Validation::Rounding
+    fn batched(&self) -> bool {
+        self.batched
     }
 
-    op_as_typed_op!();
-}
-
-impl EvalOp for DepthwiseConv {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let shape = input.shape();
-        let g = &self.geometry;
-        let lead = usize::from(self.batched);
-        ensure!(
-            shape.len() == 3 + lead && shape[lead] == g.channels && shape[lead + 1..] == g.input,
-            "{} expects [{}{}, {}, {}], got {shape:?}",
-            self.name(),
-            if self.batched { "N, " } else { "" },
-            g.channels,
-            g.input[0],
-            g.input[1]
-        );
-        let [oh, ow] = g.output().context("kernel larger than padded input")?;
-        let n = if self.batched { shape[0] } else { 1 };
-        let out_shape = [n, g.channels, oh, ow];
-        let mut output = Tensor::zero::<f32>(&out_shape[1 - lead..])?;
-        {
-            let plain = input.try_as_plain_ram()?;
-            let mut out = output.try_as_plain_ram_mut()?;
-            self.run(n, plain.as_slice::<f32>()?, out.as_slice_mut::<f32>()?);
-        }
-        Ok(tvec!(output.into_tvalue()))
-    }
-}
-
-impl TypedOp for DepthwiseConv {
-    as_op!();
-
-    fn change_axes(
-        &self,
-        model: &TypedModel,
-        node: &TypedNode,
-        _io: InOut,
-        change: &AxisOp,
-    ) -> TractResult<Option<AxisChangeConsequence>> {
-        let unbatched = || Self {
+    fn unbatched(&self) -> Self {
+        Self {
             batched: false,
             ..self.clone()
-        };
-        Ok(drop_batch_axis(
-            model,
-            node,
-            self.batched,
-            change,
-            unbatched,
-        ))
-    }
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let g = &self.geometry;
-        let [oh, ow] = g.output().context("kernel larger than padded input")?;
-        let mut shape: TVec<TDim> = tvec![g.channels.to_dim(), oh.to_dim(), ow.to_dim()];
-        if self.batched {
-            shape.insert(0, inputs[0].shape[0].clone());
         }
-        Ok(tvec!(f32::fact(&*shape)))
     }
 
-    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        let [oh, ow] = self
-            .geometry
-            .output()
-            .context("kernel larger than padded input")?;
-        let per_image = self.geometry.channels * oh * ow * self.geometry.taps();
-        let n = match self.batched {
-            true => inputs[0].shape[0].clone(),
-            false => 1.to_dim(),
-        };
-        Ok(tvec!((Cost::FMA(f32::datum_type()), n * per_image)))
+    fn input_chw(&self) -> Option<[usize; 3]> {
+        let g = &self.geometry;
+        Some([g.channels, g.input[0], g.input[1]])
+    }
+
+    fn output_chw(&self) -> Option<[usize; 3]> {
+        let [oh, ow] = self.geometry.output()?;
+        Some([self.geometry.channels, oh, ow])
+    }
+
+    fn macs_per_image(&self) -> usize {
+        let [c, oh, ow] = self.output_chw().unwrap_or_default();
+        c * oh * ow * self.geometry.taps()
+    }
+
+    fn run_images(&self, n: usize, input: &[f32], output: &mut [f32]) {
+        self.run(n, input, output);
     }
 }
+
+image_op!(DepthwiseConv);
 
 /// The [`DepthwiseConv`] a `Conv` node is, when it is one: one input and
 /// one output channel per group ([`conv_parts`] says what else it needs).
@@ -379,34 +291,17 @@ pub(super) fn depthwise_of(
 ) -> TractResult<Option<DepthwiseConv>> {
     let Some(ConvParts {
         batched,
-        input,
-        in_channels,
+        geometry,
         out_channels,
         group,
-        kernel,
-        stride,
-        dilation,
-        pad_before,
-        pad_after,
         weights,
         bias,
     }) = conv_parts(model, node)?
     else {
         return Ok(None);
     };
-    if group != in_channels || out_channels != in_channels {
-        return Ok(None);
-    }
-    let geometry = DepthwiseGeometry {
-        channels: in_channels,
-        input,
-        kernel,
-        stride,
-        dilation,
-        pad_before,
-        pad_after,
-    };
-    if geometry.output().is_none() || geometry.taps() > MAX_TAPS {
+    let channels = geometry.channels;
+    if group != channels || out_channels != channels || geometry.taps() > MAX_TAPS {
         return Ok(None);
     }
     Ok(Some(DepthwiseConv {
@@ -453,12 +348,7 @@ mod tests {
         out
     }
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000)
-            .map(|v| v as f32 / 500.0 - 1.0)
-            .collect()
-    }
+    use super::super::tests::values;
 
     /// Every geometry our cells export (3×3 and 5×5, dilation 1 and 2,
     /// stride 1 and 2, 1×N / N×1, planes from 1×1 to 28×28) and some they
@@ -482,7 +372,7 @@ mod tests {
         for (case, (input, kernel, stride, dilation, pad_before, pad_after)) in
             cases.into_iter().enumerate()
         {
-            let geometry = DepthwiseGeometry {
+            let geometry = Geometry {
                 channels: 3,
                 input,
                 kernel,

@@ -21,7 +21,7 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 mod dense;
@@ -30,7 +30,7 @@ mod pointwise;
 mod pool;
 
 pub use dense::DenseConv;
-pub use depthwise::{DepthwiseConv, DepthwiseGeometry};
+pub use depthwise::DepthwiseConv;
 pub use pointwise::PointwiseConv;
 pub use pool::{Pool2d, PoolKind};
 
@@ -122,55 +122,118 @@ pub fn swap_in(model: &mut TypedModel) -> TractResult<usize> {
     Ok(depthwise + pointwise + dense + pools)
 }
 
+/// Geometry of one 2-D convolution or pool on NCHW planes, per spatial
+/// axis `[height, width]`; `channels` are the input's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Geometry {
+    pub channels: usize,
+    pub input: [usize; 2],
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    pub pad_before: [usize; 2],
+    pub pad_after: [usize; 2],
+}
+
+impl Geometry {
+    fn padded(&self, axis: usize) -> usize {
+        self.input[axis] + self.pad_before[axis] + self.pad_after[axis]
+    }
+
+    /// Output size along `axis`, or `None` when the kernel's span exceeds
+    /// the padded input.
+    fn output_axis(&self, axis: usize) -> Option<usize> {
+        let span = self.dilation[axis] * (self.kernel[axis] - 1) + 1;
+        let padded = self.padded(axis);
+        (padded >= span).then(|| (padded - span) / self.stride[axis] + 1)
+    }
+
+    /// The output plane's `[height, width]`, or `None` when the kernel's
+    /// span exceeds the padded input.
+    pub fn output(&self) -> Option<[usize; 2]> {
+        Some([self.output_axis(0)?, self.output_axis(1)?])
+    }
+
+    fn taps(&self) -> usize {
+        self.kernel[0] * self.kernel[1]
+    }
+}
+
+/// The geometry of a tract `Conv` or pool with `spec` on the input `x`,
+/// and whether `x` has a batch axis: f32 NCHW or CHW over two spatial axes
+/// of known size, explicit or no padding.
+fn geometry_of(spec: &PoolSpec, x: &TypedFact) -> Option<(bool, Geometry)> {
+    let batched = match spec.data_format {
+        DataFormat::NCHW => true,
+        DataFormat::CHW => false,
+        _ => return None,
+    };
+    let shape = x.shape.as_concrete()?;
+    let lead = usize::from(batched);
+    if x.datum_type != f32::datum_type() || shape.len() != 3 + lead || spec.kernel_shape.len() != 2
+    {
+        return None;
+    }
+    let (pad_before, pad_after) = match &spec.padding {
+        PaddingSpec::Valid => ([0, 0], [0, 0]),
+        PaddingSpec::Explicit(b, a) | PaddingSpec::ExplicitOnnxPool(b, a, false)
+            if b.len() == 2 && a.len() == 2 =>
+        {
+            ([b[0], b[1]], [a[0], a[1]])
+        }
+        _ => return None,
+    };
+    let pair = |v: &Option<TVec<usize>>| match v {
+        None => Some([1, 1]),
+        Some(v) if v.len() == 2 && v.iter().all(|&x| x > 0) => Some([v[0], v[1]]),
+        _ => None,
+    };
+    let geometry = Geometry {
+        channels: shape[lead],
+        input: [shape[lead + 1], shape[lead + 2]],
+        kernel: [spec.kernel_shape[0], spec.kernel_shape[1]],
+        stride: pair(&spec.strides)?,
+        dilation: pair(&spec.dilations)?,
+        pad_before,
+        pad_after,
+    };
+    geometry.output().map(|_| (batched, geometry))
+}
+
 /// A 2-D f32 convolution with constant weights, as the kernels of this
 /// module take it.
 struct ConvParts {
     /// `[N, C, H, W]` (true) or `[C, H, W]`.
     batched: bool,
-    input: [usize; 2],
-    in_channels: usize,
+    geometry: Geometry,
     out_channels: usize,
     group: usize,
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    dilation: [usize; 2],
-    pad_before: [usize; 2],
-    pad_after: [usize; 2],
     /// OIHW, `[out, in / group, kh, kw]` row-major.
     weights: Vec<f32>,
     /// `[out]`.
     bias: Vec<f32>,
 }
 
-/// The parts of a `Conv` node, when it is an f32 NCHW or CHW convolution
-/// over two spatial axes of known size, with OIHW constant weights, a
-/// constant bias (one value or one per output channel), and explicit or no
-/// padding.
+/// The parts of a `Conv` node, when [`geometry_of`] takes it and its
+/// weights are OIHW constants and its bias a constant (one value or one
+/// per output channel).
 fn conv_parts(model: &TypedModel, node: &TypedNode) -> TractResult<Option<ConvParts>> {
     let Some(conv) = node.op_as::<Conv>() else {
         return Ok(None);
     };
     let spec = &conv.pool_spec;
-    let batched = match spec.data_format {
-        DataFormat::NCHW => true,
-        DataFormat::CHW => false,
-        _ => return Ok(None),
-    };
     if conv.q_params.is_some()
-        || spec.kernel_shape.len() != 2
         || conv.kernel_fmt != KernelFormat::OIHW
         || node.inputs.len() != 3
         || conv.group == 0
     {
         return Ok(None);
     }
-    let x = model.outlet_fact(node.inputs[0])?;
-    let Some(shape) = x.shape.as_concrete() else {
+    let Some((batched, geometry)) = geometry_of(spec, model.outlet_fact(node.inputs[0])?) else {
         return Ok(None);
     };
-    let lead = usize::from(batched);
     let (in_channels, out_channels) = (spec.input_channels, spec.output_channels);
-    if x.datum_type != f32::datum_type() || shape.len() != 3 + lead || shape[lead] != in_channels {
+    if geometry.channels != in_channels {
         return Ok(None);
     }
     let constant = |i: usize| -> TractResult<Option<Vec<f32>>> {
@@ -184,9 +247,9 @@ fn conv_parts(model: &TypedModel, node: &TypedNode) -> TractResult<Option<ConvPa
     let (Some(weights), Some(bias)) = (constant(1)?, constant(2)?) else {
         return Ok(None);
     };
-    let kernel = [spec.kernel_shape[0], spec.kernel_shape[1]];
+    let [kh, kw] = geometry.kernel;
     if model.outlet_fact(node.inputs[1])?.shape.as_concrete()
-        != Some(&[out_channels, in_channels / conv.group, kernel[0], kernel[1]][..])
+        != Some(&[out_channels, in_channels / conv.group, kh, kw][..])
     {
         return Ok(None);
     }
@@ -195,34 +258,11 @@ fn conv_parts(model: &TypedModel, node: &TypedNode) -> TractResult<Option<ConvPa
         n if n == out_channels => bias,
         _ => return Ok(None),
     };
-    let (pad_before, pad_after) = match &spec.padding {
-        PaddingSpec::Valid => ([0, 0], [0, 0]),
-        PaddingSpec::Explicit(b, a) | PaddingSpec::ExplicitOnnxPool(b, a, false)
-            if b.len() == 2 && a.len() == 2 =>
-        {
-            ([b[0], b[1]], [a[0], a[1]])
-        }
-        _ => return Ok(None),
-    };
-    let pair = |v: &Option<TVec<usize>>| match v {
-        None => Some([1, 1]),
-        Some(v) if v.len() == 2 && v.iter().all(|&x| x > 0) => Some([v[0], v[1]]),
-        _ => None,
-    };
-    let (Some(stride), Some(dilation)) = (pair(&spec.strides), pair(&spec.dilations)) else {
-        return Ok(None);
-    };
     Ok(Some(ConvParts {
         batched,
-        input: [shape[lead + 1], shape[lead + 2]],
-        in_channels,
+        geometry,
         out_channels,
         group: conv.group,
-        kernel,
-        stride,
-        dilation,
-        pad_before,
-        pad_after,
         weights,
         bias,
     }))
@@ -259,15 +299,155 @@ fn constant_value(
         .map(|value| value.into_arc_tensor()))
 }
 
-/// What an op of this module answers when tract's declutter removes the
-/// batch axis (of size 1) around it: the same op without a batch axis.
-fn drop_batch_axis<O: TypedOp>(
-    model: &TypedModel,
-    node: &TypedNode,
-    batched: bool,
-    change: &AxisOp,
-    unbatched: impl FnOnce() -> O,
-) -> Option<AxisChangeConsequence> {
-    (batched && *change == AxisOp::Rm(0))
-        .then(|| AxisChangeConsequence::new(model, node, Some(Box::new(unbatched())), change))
+/// What the ops of this module share: f32 images of one shape in, `[C,
+/// H, W]`, with a batch axis (`[N, C, H, W]`) or without (what tract's
+/// declutter leaves of batch 1), and images of one shape out.
+/// [`image_op!`] writes their tract traits from it.
+trait ImageOp: std::fmt::Debug + Clone + PartialEq + Send + Sync + 'static {
+    /// The op's name in tract's plans and profiles.
+    fn name(&self) -> &'static str;
+    /// One line for tract's dumps.
+    fn describe(&self) -> String;
+    fn batched(&self) -> bool;
+    /// The same op on input without the batch axis.
+    fn unbatched(&self) -> Self;
+    /// One image's `[C, H, W]` in and out (`None` only for a geometry the
+    /// constructors refuse).
+    fn input_chw(&self) -> Option<[usize; 3]>;
+    fn output_chw(&self) -> Option<[usize; 3]>;
+    /// Multiply-adds (or comparisons) per image, for tract's cost model.
+    fn macs_per_image(&self) -> usize;
+    /// `n` contiguous images of `input` into `output`.
+    fn run_images(&self, n: usize, input: &[f32], output: &mut [f32]);
+
+    /// tract's `eval`: checks the input's shape, runs, returns the output.
+    fn eval_images(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape = input.shape();
+        let lead = usize::from(self.batched());
+        let (Some(chw), Some(out_chw)) = (self.input_chw(), self.output_chw()) else {
+            bail!("{}: kernel larger than its padded input", self.name());
+        };
+        ensure!(
+            shape.len() == 3 + lead && shape[lead..] == chw,
+            "{} expects {}{chw:?}, got {shape:?}",
+            self.name(),
+            if self.batched() { "N × " } else { "" }
+        );
+        let n = if self.batched() { shape[0] } else { 1 };
+        let out_shape = [n, out_chw[0], out_chw[1], out_chw[2]];
+        let mut output = Tensor::zero::<f32>(&out_shape[1 - lead..])?;
+        {
+            let plain = input.try_as_plain_ram()?;
+            let mut out = output.try_as_plain_ram_mut()?;
+            self.run_images(n, plain.as_slice::<f32>()?, out.as_slice_mut::<f32>()?);
+        }
+        Ok(tvec!(output.into_tvalue()))
+    }
+
+    /// tract's `output_facts`.
+    fn image_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let chw = self
+            .output_chw()
+            .context("kernel larger than its padded input")?;
+        let mut shape: TVec<TDim> = chw.iter().map(|d| d.to_dim()).collect();
+        if self.batched() {
+            shape.insert(0, inputs[0].shape[0].clone());
+        }
+        Ok(tvec!(f32::fact(&*shape)))
+    }
+
+    /// tract's `cost`.
+    fn image_cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let n = match self.batched() {
+            true => inputs[0].shape[0].clone(),
+            false => 1.to_dim(),
+        };
+        Ok(tvec!((
+            Cost::FMA(f32::datum_type()),
+            n * self.macs_per_image()
+        )))
+    }
+
+    /// tract's `change_axes`: when the declutter removes the batch axis
+    /// (of size 1) around the op, the same op without one.
+    fn drop_batch_axis(
+        &self,
+        model: &TypedModel,
+        node: &TypedNode,
+        change: &AxisOp,
+    ) -> Option<AxisChangeConsequence>
+    where
+        Self: TypedOp,
+    {
+        (self.batched() && *change == AxisOp::Rm(0)).then(|| {
+            AxisChangeConsequence::new(model, node, Some(Box::new(self.unbatched())), change)
+        })
+    }
+}
+
+/// tract's `Op`, `EvalOp` and `TypedOp` for an [`ImageOp`] (in a module
+/// that imports `tract_core::internal::*`).
+macro_rules! image_op {
+    ($op:ty) => {
+        impl Eq for $op {}
+
+        impl Op for $op {
+            fn name(&self) -> StaticName {
+                ImageOp::name(self).into()
+            }
+
+            fn info(&self) -> TractResult<Vec<String>> {
+                Ok(vec![ImageOp::describe(self)])
+            }
+
+            fn validation(&self) -> Validation {
+                Validation::Rounding
+            }
+
+            op_as_typed_op!();
+        }
+
+        impl EvalOp for $op {
+            op_out_of_plan!();
+
+            fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+                ImageOp::eval_images(self, inputs)
+            }
+        }
+
+        impl TypedOp for $op {
+            as_op!();
+
+            fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+                ImageOp::image_facts(self, inputs)
+            }
+
+            fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+                ImageOp::image_cost(self, inputs)
+            }
+
+            fn change_axes(
+                &self,
+                model: &TypedModel,
+                node: &TypedNode,
+                _io: InOut,
+                change: &AxisOp,
+            ) -> TractResult<Option<AxisChangeConsequence>> {
+                Ok(ImageOp::drop_batch_axis(self, model, node, change))
+            }
+        }
+    };
+}
+use image_op;
+
+#[cfg(test)]
+mod tests {
+    /// Deterministic values in [−1, 1) for the kernels' tests.
+    pub(super) fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000)
+            .map(|v| v as f32 / 500.0 - 1.0)
+            .collect()
+    }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::{ConvParts, conv_parts, drop_batch_axis};
+use super::{ConvParts, ImageOp, conv_parts, image_op};
 
 /// A 1×1 convolution with its weights and bias, on f32 input `[N, Cin,
 /// H, W]` or `[Cin, H, W]`.
@@ -20,6 +20,8 @@ use super::{ConvParts, conv_parts, drop_batch_axis};
 pub struct PointwiseConv {
     pub in_channels: usize,
     pub out_channels: usize,
+    /// The plane's `[height, width]`.
+    pub input: [usize; 2],
     /// Whether the input has a batch axis.
     pub batched: bool,
     /// `[Cout, Cin]` row-major.
@@ -27,8 +29,6 @@ pub struct PointwiseConv {
     /// `[Cout]`.
     pub bias: Arc<Vec<f32>>,
 }
-
-impl Eq for PointwiseConv {}
 
 impl PointwiseConv {
     /// Runs the convolution on `input` (`n` images of `positions` values
@@ -198,99 +198,47 @@ impl Matrix<'_> {
     }
 }
 
-impl Op for PointwiseConv {
-    fn name(&self) -> StaticName {
-        "EdgenasPointwiseConv".into()
+impl ImageOp for PointwiseConv {
+    fn name(&self) -> &'static str {
+        "EdgenasPointwiseConv"
     }
 
-    fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!(
-            "{} → {} channels",
-            self.in_channels, self.out_channels
-        )])
+    fn describe(&self) -> String {
+        format!(
+            "{} → {} channels, {:?}",
+            self.in_channels, self.out_channels, self.input
+        )
     }
 
-    fn validation(&self) -> Validation {
-        Validation::Rounding
+    fn batched(&self) -> bool {
+        self.batched
     }
 
-    op_as_typed_op!();
-}
-
-impl EvalOp for PointwiseConv {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let shape = input.shape();
-        let lead = usize::from(self.batched);
-        ensure!(
-            shape.len() == 3 + lead && shape[lead] == self.in_channels,
-            "{} expects {} input channels in a rank-{} input, got {shape:?}",
-            self.name(),
-            self.in_channels,
-            3 + lead
-        );
-        let mut out_shape: TVec<usize> = shape.into();
-        out_shape[lead] = self.out_channels;
-        let n = if self.batched { shape[0] } else { 1 };
-        let positions = shape[lead + 1] * shape[lead + 2];
-        let mut output = Tensor::zero::<f32>(&out_shape)?;
-        {
-            let plain = input.try_as_plain_ram()?;
-            let mut out = output.try_as_plain_ram_mut()?;
-            self.run(
-                n,
-                positions,
-                plain.as_slice::<f32>()?,
-                out.as_slice_mut::<f32>()?,
-            );
-        }
-        Ok(tvec!(output.into_tvalue()))
-    }
-}
-
-impl TypedOp for PointwiseConv {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let mut shape = inputs[0].shape.to_tvec();
-        shape[usize::from(self.batched)] = self.out_channels.to_dim();
-        Ok(tvec!(f32::fact(&*shape)))
-    }
-
-    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        let lead = usize::from(self.batched);
-        let mut points = inputs[0].shape[lead + 1].clone() * &inputs[0].shape[lead + 2];
-        if self.batched {
-            points *= &inputs[0].shape[0];
-        }
-        Ok(tvec!((
-            Cost::FMA(f32::datum_type()),
-            points * (self.in_channels * self.out_channels)
-        )))
-    }
-
-    fn change_axes(
-        &self,
-        model: &TypedModel,
-        node: &TypedNode,
-        _io: InOut,
-        change: &AxisOp,
-    ) -> TractResult<Option<AxisChangeConsequence>> {
-        let unbatched = || Self {
+    fn unbatched(&self) -> Self {
+        Self {
             batched: false,
             ..self.clone()
-        };
-        Ok(drop_batch_axis(
-            model,
-            node,
-            self.batched,
-            change,
-            unbatched,
-        ))
+        }
+    }
+
+    fn input_chw(&self) -> Option<[usize; 3]> {
+        Some([self.in_channels, self.input[0], self.input[1]])
+    }
+
+    fn output_chw(&self) -> Option<[usize; 3]> {
+        Some([self.out_channels, self.input[0], self.input[1]])
+    }
+
+    fn macs_per_image(&self) -> usize {
+        self.in_channels * self.out_channels * self.input[0] * self.input[1]
+    }
+
+    fn run_images(&self, n: usize, input: &[f32], output: &mut [f32]) {
+        self.run(n, self.input[0] * self.input[1], input, output);
     }
 }
+
+image_op!(PointwiseConv);
 
 /// The [`PointwiseConv`] a `Conv` node is, when it is one: a 1×1 kernel,
 /// stride 1, no padding, one group.
@@ -298,33 +246,29 @@ pub(super) fn pointwise_of(
     model: &TypedModel,
     node: &TypedNode,
 ) -> TractResult<Option<PointwiseConv>> {
-    let Some(parts) = conv_parts(model, node)? else {
-        return Ok(None);
-    };
-    let ConvParts {
+    let Some(ConvParts {
         batched,
-        in_channels,
+        geometry: g,
         out_channels,
         group,
-        kernel,
-        stride,
-        pad_before,
-        pad_after,
         weights,
         bias,
-        ..
-    } = parts;
+    }) = conv_parts(model, node)?
+    else {
+        return Ok(None);
+    };
     if group != 1
-        || kernel != [1, 1]
-        || stride != [1, 1]
-        || pad_before != [0, 0]
-        || pad_after != [0, 0]
+        || g.kernel != [1, 1]
+        || g.stride != [1, 1]
+        || g.pad_before != [0, 0]
+        || g.pad_after != [0, 0]
     {
         return Ok(None);
     }
     Ok(Some(PointwiseConv {
-        in_channels,
+        in_channels: g.channels,
         out_channels,
+        input: g.input,
         batched,
         weights: Arc::new(weights),
         bias: Arc::new(bias),
@@ -335,12 +279,7 @@ pub(super) fn pointwise_of(
 mod tests {
     use super::*;
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000)
-            .map(|v| v as f32 / 500.0 - 1.0)
-            .collect()
-    }
+    use super::super::tests::values;
 
     /// Every block shape (4 and 1 channels; 16, 8, 4 and 1 positions)
     /// against the definition.
@@ -350,6 +289,7 @@ mod tests {
             let op = PointwiseConv {
                 in_channels: cin,
                 out_channels: cout,
+                input: [1, p],
                 batched: true,
                 weights: Arc::new(values(cin * cout, 1)),
                 bias: Arc::new(values(cout, 2)),

@@ -10,11 +10,10 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cnn::{MaxPool, PaddingSpec, PoolSpec, SumPool};
-use tract_onnx::tract_core::ops::nn::DataFormat;
+use tract_onnx::tract_core::ops::cnn::{MaxPool, PoolSpec, SumPool};
 
-use super::depthwise::{DepthwiseGeometry, each_plane};
-use super::drop_batch_axis;
+use super::depthwise::{MAX_TAPS, each_plane};
+use super::{Geometry, ImageOp, geometry_of, image_op};
 
 /// What a [`Pool2d`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,7 +29,7 @@ pub enum PoolKind {
 /// A max or average pool on f32 input `[N, C, H, W]` or `[C, H, W]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pool2d {
-    pub geometry: DepthwiseGeometry,
+    pub geometry: Geometry,
     pub kind: PoolKind,
     /// Whether the input has a batch axis.
     pub batched: bool,
@@ -38,12 +37,10 @@ pub struct Pool2d {
     scale: Arc<Vec<f32>>,
 }
 
-impl Eq for Pool2d {}
-
 impl Pool2d {
-    pub fn new(geometry: DepthwiseGeometry, kind: PoolKind, batched: bool) -> Option<Self> {
+    pub fn new(geometry: Geometry, kind: PoolKind, batched: bool) -> Option<Self> {
         let [oh, ow] = geometry.output()?;
-        if geometry.taps() > super::depthwise::MAX_TAPS {
+        if geometry.taps() > MAX_TAPS {
             return None;
         }
         // Taps of output (oy, ox) inside the input, per axis.
@@ -120,82 +117,50 @@ fn run_body(op: &Pool2d, input: &[f32], output: &mut [f32]) {
     }
 }
 
-impl Op for Pool2d {
-    fn name(&self) -> StaticName {
+impl ImageOp for Pool2d {
+    fn name(&self) -> &'static str {
         match self.kind {
-            PoolKind::Max => "EdgenasMaxPool".into(),
-            PoolKind::Average { .. } => "EdgenasAvgPool".into(),
+            PoolKind::Max => "EdgenasMaxPool",
+            PoolKind::Average { .. } => "EdgenasAvgPool",
         }
     }
 
-    fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!("{:?} {:?}", self.kind, self.geometry)])
+    fn describe(&self) -> String {
+        format!("{:?} {:?}", self.kind, self.geometry)
     }
 
-    op_as_typed_op!();
-}
-
-impl EvalOp for Pool2d {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let shape = input.shape();
-        let g = &self.geometry;
-        let lead = usize::from(self.batched);
-        ensure!(
-            shape.len() == 3 + lead && shape[lead] == g.channels && shape[lead + 1..] == g.input,
-            "{} expects {} channels of {:?}, got {shape:?}",
-            self.name(),
-            g.channels,
-            g.input
-        );
-        let [oh, ow] = g.output().context("kernel larger than padded input")?;
-        let n = if self.batched { shape[0] } else { 1 };
-        let out_shape = [n, g.channels, oh, ow];
-        let mut output = Tensor::zero::<f32>(&out_shape[1 - lead..])?;
-        {
-            let plain = input.try_as_plain_ram()?;
-            let mut out = output.try_as_plain_ram_mut()?;
-            self.run(n, plain.as_slice::<f32>()?, out.as_slice_mut::<f32>()?);
-        }
-        Ok(tvec!(output.into_tvalue()))
-    }
-}
-
-impl TypedOp for Pool2d {
-    as_op!();
-
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let g = &self.geometry;
-        let [oh, ow] = g.output().context("kernel larger than padded input")?;
-        let mut shape: TVec<TDim> = tvec![g.channels.to_dim(), oh.to_dim(), ow.to_dim()];
-        if self.batched {
-            shape.insert(0, inputs[0].shape[0].clone());
-        }
-        Ok(tvec!(f32::fact(&*shape)))
+    fn batched(&self) -> bool {
+        self.batched
     }
 
-    fn change_axes(
-        &self,
-        model: &TypedModel,
-        node: &TypedNode,
-        _io: InOut,
-        change: &AxisOp,
-    ) -> TractResult<Option<AxisChangeConsequence>> {
-        let unbatched = || Self {
+    fn unbatched(&self) -> Self {
+        Self {
             batched: false,
             ..self.clone()
-        };
-        Ok(drop_batch_axis(
-            model,
-            node,
-            self.batched,
-            change,
-            unbatched,
-        ))
+        }
+    }
+
+    fn input_chw(&self) -> Option<[usize; 3]> {
+        let g = &self.geometry;
+        Some([g.channels, g.input[0], g.input[1]])
+    }
+
+    fn output_chw(&self) -> Option<[usize; 3]> {
+        let [oh, ow] = self.geometry.output()?;
+        Some([self.geometry.channels, oh, ow])
+    }
+
+    fn macs_per_image(&self) -> usize {
+        let [c, oh, ow] = self.output_chw().unwrap_or_default();
+        c * oh * ow * self.geometry.taps()
+    }
+
+    fn run_images(&self, n: usize, input: &[f32], output: &mut [f32]) {
+        self.run(n, input, output);
     }
 }
+
+image_op!(Pool2d);
 
 /// The [`Pool2d`] a `MaxPool` (without index output) or `SumPool`
 /// (normalized: an average) node is, when it pools f32 NCHW or CHW input
@@ -215,45 +180,8 @@ pub(super) fn pool_of(model: &TypedModel, node: &TypedNode) -> TractResult<Optio
     } else {
         return Ok(None);
     };
-    let batched = match spec.data_format {
-        DataFormat::NCHW => true,
-        DataFormat::CHW => false,
-        _ => return Ok(None),
-    };
-    let x = model.outlet_fact(node.inputs[0])?;
-    let lead = usize::from(batched);
-    let Some(shape) = x.shape.as_concrete() else {
+    let Some((batched, geometry)) = geometry_of(spec, model.outlet_fact(node.inputs[0])?) else {
         return Ok(None);
-    };
-    if x.datum_type != f32::datum_type() || shape.len() != 3 + lead || spec.kernel_shape.len() != 2
-    {
-        return Ok(None);
-    }
-    let (pad_before, pad_after) = match &spec.padding {
-        PaddingSpec::Valid => ([0, 0], [0, 0]),
-        PaddingSpec::Explicit(b, a) | PaddingSpec::ExplicitOnnxPool(b, a, false)
-            if b.len() == 2 && a.len() == 2 =>
-        {
-            ([b[0], b[1]], [a[0], a[1]])
-        }
-        _ => return Ok(None),
-    };
-    let pair = |v: &Option<TVec<usize>>| match v {
-        None => Some([1, 1]),
-        Some(v) if v.len() == 2 && v.iter().all(|&x| x > 0) => Some([v[0], v[1]]),
-        _ => None,
-    };
-    let (Some(stride), Some(dilation)) = (pair(&spec.strides), pair(&spec.dilations)) else {
-        return Ok(None);
-    };
-    let geometry = DepthwiseGeometry {
-        channels: shape[lead],
-        input: [shape[lead + 1], shape[lead + 2]],
-        kernel: [spec.kernel_shape[0], spec.kernel_shape[1]],
-        stride,
-        dilation,
-        pad_before,
-        pad_after,
     };
     Ok(Pool2d::new(geometry, kind, batched))
 }
@@ -262,12 +190,7 @@ pub(super) fn pool_of(model: &TypedModel, node: &TypedNode) -> TractResult<Optio
 mod tests {
     use super::*;
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000)
-            .map(|v| v as f32 / 500.0 - 1.0)
-            .collect()
-    }
+    use super::super::tests::values;
 
     /// Max and average (with and without the padding counted) pools of
     /// the sizes our cells use (3×3 and 5×5, stride 1 and 2, padding
@@ -295,7 +218,7 @@ mod tests {
         for (case, (input, kernel, stride, pad_before, pad_after)) in cases.into_iter().enumerate()
         {
             for kind in kinds {
-                let geometry = DepthwiseGeometry {
+                let geometry = Geometry {
                     channels: 3,
                     input,
                     kernel,
