@@ -66,179 +66,186 @@ fn run_body(
 ) {
     let taps = op.geometry.taps();
     let weights = |c: usize| (&op.weights[c * taps..(c + 1) * taps], op.bias[c]);
-    each_plane(&op.geometry, input, output, 0.0, weights, madd);
+    each_plane(&op.geometry, input, output, 0.0, |v| v, weights, madd);
 }
 
-/// Every plane, through one padded scratch plane. The plane is stored as
-/// `stride[1]` column phases: phase `p` holds padded columns `p, p + s,
-/// p + 2s, …`, so output column `x` of tap column `kx` reads phase
-/// `(kx·d) mod s` at `x + (kx·d) div s`, a contiguous run. The scratch is
-/// zeroed once: each plane then overwrites only the inside of its border.
-/// Outputs go in blocks of 4 rows × 16 columns (4 × 8, 4 × 4 and 4 × 1 at
-/// a row's end; single rows at the plane's end), each accumulated over every tap
-/// in fixed-size arrays that LLVM keeps in vector registers.
+/// Every plane, through one padded scratch plane, as one flat run.
+///
+/// The padded plane is stored as `stride[0] × stride[1]` phases: phase
+/// `(py, px)` holds padded rows `py, py + sy, …` and columns `px, px + sx,
+/// …`, each `cols` wide. Tap `(ky, kx)` of output `(oy, ox)` then reads
+/// phase `(ky·dy mod sy, kx·dx mod sx)` at row `oy + ky·dy div sy`, column
+/// `ox + kx·dx div sx`: with `q = oy·cols + ox`, at `q + offset(tap)`. So
+/// the kernel computes every `q` in `0..oh·cols` as one flat run of full
+/// vector blocks (64, then 8 values), whatever the plane's width, and
+/// copies the `ow` valid values of each row out. The columns `ow..cols` it
+/// also computes are waste (at most about half, on 7×7 planes with a
+/// dilated 5×5 kernel); the narrow row ends and scalar remainders of a
+/// row-by-row walk cost more (measured: 2–3× on 7×7 and 14×14 planes).
+/// The scratch is filled with `pad` once: each plane then overwrites only
+/// its inside.
 ///
 /// `weights(c)` gives channel `c`'s taps and the value each output starts
-/// from (its bias), `pad` the value of the border, and `madd(w, v, a)`
-/// folds tap weight `w` and input `v` into `a` (`a + w·v` for a
-/// convolution, fused or not; a pool ignores `w`).
+/// from (its bias), `pad` the value of the border, `prepare(v)` what an
+/// input value becomes in the scratch (a ReLU fused into the op, or the
+/// value itself) and `madd(w, v, a)` folds tap weight `w` and input `v`
+/// into `a` (`a + w·v` for a convolution, fused or not; a pool ignores
+/// `w`).
 #[inline(always)]
 pub(super) fn each_plane<'w>(
     g: &Geometry,
     input: &[f32],
     output: &mut [f32],
     pad: f32,
+    prepare: impl Fn(f32) -> f32 + Copy,
     weights: impl Fn(usize) -> (&'w [f32], f32),
     madd: impl Fn(f32, f32, f32) -> f32 + Copy,
 ) {
     let [oh, ow] = g.output().expect("checked when the op was made");
-    let (ph, pw) = (g.padded(0), g.padded(1));
-    let s = g.stride[1];
-    let phase_w = pw.div_ceil(s);
-    let mut scratch = vec![pad; s * ph * phase_w];
-    // Where input column x goes in a padded row of the scratch.
-    let (iw, pl) = (g.input[1], g.pad_before[1]);
-    let column: Vec<usize> = (0..iw)
-        .map(|x| ((x + pl) % s) * ph * phase_w + (x + pl) / s)
+    let [sy, sx] = g.stride;
+    let [ih, iw] = g.input;
+    let cols = g.padded(1).div_ceil(sx);
+    let phase = g.padded(0).div_ceil(sy) * cols;
+    // Scratch index of padded row y / padded column x.
+    let row_at = |y: usize| (y % sy) * sx * phase + (y / sy) * cols;
+    let col_at = |x: usize| (x % sx) * phase + x / sx;
+    let rows: Vec<usize> = (0..ih).map(|y| row_at(y + g.pad_before[0])).collect();
+    // Per column phase: where its first input column goes in a scratch
+    // row, how many input columns it takes, the first of them.
+    let phases: Vec<(usize, usize, usize)> = (0..sx)
+        .map(|px| {
+            let first = (px + sx - g.pad_before[1] % sx) % sx;
+            let count = iw.saturating_sub(first).div_ceil(sx);
+            (col_at(first + g.pad_before[1]), count, first)
+        })
         .collect();
     let taps = g.taps();
     let mut offsets = [0usize; MAX_TAPS];
     let offsets = &mut offsets[..taps];
     for ky in 0..g.kernel[0] {
         for kx in 0..g.kernel[1] {
-            let off = kx * g.dilation[1];
             offsets[ky * g.kernel[1] + kx] =
-                ((off % s) * ph + ky * g.dilation[0]) * phase_w + off / s;
+                row_at(ky * g.dilation[0]) + col_at(kx * g.dilation[1]);
         }
     }
-    let row_step = g.stride[0] * phase_w;
-    // Every read of `block` lies below this end: the unchecked loads rely on it.
-    let last_read = (oh - 1) * row_step + (ow - 1) + offsets.iter().max().copied().unwrap_or(0);
-    assert!(
-        last_read < scratch.len(),
-        "depthwise reads past its padded plane"
-    );
+    // Flat outputs computed per plane, rounded up to whole 8-blocks; every
+    // read (`q + offset`) lies below `flat + max offset`.
+    let flat = (oh * cols).next_multiple_of(8);
+    let reach = flat + offsets.iter().max().copied().unwrap_or(0);
+    let mut scratch = vec![pad; (sy * sx * phase).max(reach)];
+    let mut values = vec![0.0f32; flat];
     let planes = input
-        .chunks_exact(g.input[0] * iw)
+        .chunks_exact(ih * iw)
         .zip(output.chunks_exact_mut(oh * ow));
     for (i, (x, out)) in planes.enumerate() {
-        let c = i % g.channels;
-        for (y, row) in x.chunks_exact(iw).enumerate() {
-            let dst = (y + g.pad_before[0]) * phase_w;
-            if s == 1 {
-                scratch[dst + pl..][..iw].copy_from_slice(row);
+        for (row, &at) in x.chunks_exact(iw).zip(&rows) {
+            if sx == 1 {
+                let dst = &mut scratch[at + g.pad_before[1]..][..iw];
+                for (d, &v) in dst.iter_mut().zip(row) {
+                    *d = prepare(v);
+                }
+            } else if sx == 2 {
+                // Even and odd input columns in one loop: LLVM turns the
+                // pair of stride-2 reads into vector shuffles (one phase at
+                // a time, a scalar loop cost more than the convolution).
+                let (even, odd) = match phases[0].2 {
+                    0 => (phases[0].0, phases[1].0),
+                    _ => (phases[1].0, phases[0].0),
+                };
+                let pairs = iw / 2;
+                let (lo, hi) = (even.min(odd), even.max(odd));
+                let (head, tail) = scratch[at..].split_at_mut(at_least(hi, lo + pairs));
+                let (low, high) = (&mut head[lo..][..pairs], &mut tail[..pairs]);
+                let (dst_even, dst_odd) = if even < odd { (low, high) } else { (high, low) };
+                for ((e, o), pair) in dst_even.iter_mut().zip(dst_odd).zip(row.chunks_exact(2)) {
+                    *e = prepare(pair[0]);
+                    *o = prepare(pair[1]);
+                }
+                if iw % 2 == 1 {
+                    scratch[at + even + pairs] = prepare(row[iw - 1]);
+                }
             } else {
-                for (&at, &v) in column.iter().zip(row) {
-                    scratch[dst + at] = v;
+                for &(dst, count, first) in &phases {
+                    for j in 0..count {
+                        scratch[at + dst + j] = prepare(row[first + j * sx]);
+                    }
                 }
             }
         }
-        let (w, bias) = weights(c);
+        let (w, bias) = weights(i % g.channels);
         assert_eq!(w.len(), taps);
-        let mut oy = 0;
-        while oy + 4 <= oh {
-            rows::<4>(&scratch, oy, row_step, ow, w, offsets, bias, out, madd);
-            oy += 4;
+        let mut q = 0;
+        while q + 64 <= flat {
+            block::<4, 16>(&scratch, q, w, offsets, bias, &mut values, madd);
+            q += 64;
         }
-        while oy < oh {
-            rows::<1>(&scratch, oy, row_step, ow, w, offsets, bias, out, madd);
-            oy += 1;
+        while q < flat {
+            block::<1, 8>(&scratch, q, w, offsets, bias, &mut values, madd);
+            q += 8;
+        }
+        for (o, v) in out.chunks_exact_mut(ow).zip(values.chunks(cols)) {
+            o.copy_from_slice(&v[..ow]);
         }
     }
+}
+
+/// `hi`, checked to be at least `lo` (where one run of the scratch must end
+/// for the next to start).
+fn at_least(hi: usize, lo: usize) -> usize {
+    assert!(hi >= lo, "scratch phases overlap");
+    hi
 }
 
 /// Largest kernel [`DepthwiseConv`] takes (taps per channel).
 pub(super) const MAX_TAPS: usize = 128;
 
-/// Output rows `oy..oy + R`, in column chunks of 8, then 4, then 1.
+/// The `W` flat outputs at each of `q`, `q + W`, … (`N` runs, at most
+/// 4) into `values`: the bias, then each tap's product added in tap
+/// order. The runs are independent chains of adds, so the CPU overlaps
+/// them. They are separate named arrays, so that LLVM keeps each in
+/// vector registers: an array of runs indexed by a loop it kept on the
+/// stack for some kernels (scalar code, measured 5× slower for pools), one
+/// flat `[f32; 64]` for all of them.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn rows<const R: usize>(
-    plane: &[f32],
-    oy: usize,
-    row_step: usize,
-    ow: usize,
+fn block<const N: usize, const W: usize>(
+    scratch: &[f32],
+    q: usize,
     taps: &[f32],
     offsets: &[usize],
     bias: f32,
-    output: &mut [f32],
+    values: &mut [f32],
     madd: impl Fn(f32, f32, f32) -> f32 + Copy,
 ) {
-    let mut store = |x: usize, values: &[[f32; 16]; R], w: usize| {
-        for (r, v) in values.iter().enumerate() {
-            output[(oy + r) * ow + x..][..w].copy_from_slice(&v[..w]);
+    assert!((1..=4).contains(&N));
+    let (mut a0, mut a1, mut a2, mut a3) = ([bias; W], [bias; W], [bias; W], [bias; W]);
+    // SAFETY (every `run`): `each_plane` makes the scratch at least `flat +
+    // largest offset` long and calls this only with `q + N·W <= flat`.
+    let run = |at: usize| -> &[f32; W] {
+        debug_assert!(at + W <= scratch.len());
+        unsafe { &*(scratch.as_ptr().add(at) as *const [f32; W]) }
+    };
+    let fold = |acc: &mut [f32; W], w: f32, src: &[f32; W]| {
+        for (a, &v) in acc.iter_mut().zip(src) {
+            *a = madd(w, v, *a);
         }
     };
-    let base = oy * row_step;
-    let mut x = 0;
-    while x + 16 <= ow {
-        store(
-            x,
-            &block::<R, 16>(plane, base + x, row_step, taps, offsets, bias, madd),
-            16,
-        );
-        x += 16;
-    }
-    while x + 8 <= ow {
-        store(
-            x,
-            &block::<R, 8>(plane, base + x, row_step, taps, offsets, bias, madd).map(widen),
-            8,
-        );
-        x += 8;
-    }
-    if x + 4 <= ow {
-        store(
-            x,
-            &block::<R, 4>(plane, base + x, row_step, taps, offsets, bias, madd).map(widen),
-            4,
-        );
-        x += 4;
-    }
-    while x < ow {
-        store(
-            x,
-            &block::<R, 1>(plane, base + x, row_step, taps, offsets, bias, madd).map(widen),
-            1,
-        );
-        x += 1;
-    }
-}
-
-fn widen<const W: usize>(v: [f32; W]) -> [f32; 16] {
-    let mut out = [0.0; 16];
-    out[..W].copy_from_slice(&v);
-    out
-}
-
-/// `R` rows (`row_step` apart in the padded plane) of `W` consecutive
-/// outputs starting at `base`: the bias, then each tap's product added in
-/// tap order. The `R` rows are independent chains of adds, so the CPU
-/// overlaps them.
-#[inline(always)]
-fn block<const R: usize, const W: usize>(
-    plane: &[f32],
-    base: usize,
-    row_step: usize,
-    taps: &[f32],
-    offsets: &[usize],
-    bias: f32,
-    madd: impl Fn(f32, f32, f32) -> f32,
-) -> [[f32; W]; R] {
-    let mut acc = [[bias; W]; R];
     for (&w, &off) in taps.iter().zip(offsets) {
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let at = base + r * row_step + off;
-            debug_assert!(at + W <= plane.len());
-            // SAFETY: `plane_body` asserted that its last read (the last
-            // row's last column at the largest offset) is in the plane.
-            let src = unsafe { &*(plane.as_ptr().add(at) as *const [f32; W]) };
-            for (a, &v) in acc.iter_mut().zip(src) {
-                *a = madd(w, v, *a);
-            }
+        let at = q + off;
+        fold(&mut a0, w, run(at));
+        if N > 1 {
+            fold(&mut a1, w, run(at + W));
+        }
+        if N > 2 {
+            fold(&mut a2, w, run(at + 2 * W));
+        }
+        if N > 3 {
+            fold(&mut a3, w, run(at + 3 * W));
         }
     }
-    acc
+    for (r, acc) in [a0, a1, a2, a3].iter().take(N).enumerate() {
+        values[q + r * W..][..W].copy_from_slice(acc);
+    }
 }
 
 impl ImageOp for DepthwiseConv {

@@ -36,9 +36,10 @@ pub use pool::{Pool2d, PoolKind};
 
 /// The generation of kernels [`Kernels::Edgenas`] plans use: 0 is tract's
 /// own everywhere, 1 adds [`DepthwiseConv`], 2 [`PointwiseConv`] and
-/// [`DenseConv`], 3 [`Pool2d`]. Raise it
+/// [`DenseConv`], 3 [`Pool2d`], 4 the flat plane walk of depthwise
+/// convolutions and pools and [`DenseConv`]'s runs of channels. Raise it
 /// whenever a kernel is added or changes speed.
-const GENERATION: u32 = 3;
+const GENERATION: u32 = 4;
 
 /// The environment variable that chooses the kernels: `tract` (tract's own
 /// everywhere) or `edgenas` (ours wherever they apply, on any CPU).

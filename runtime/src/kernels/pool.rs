@@ -101,13 +101,22 @@ fn run_body(op: &Pool2d, input: &[f32], output: &mut [f32]) {
     match op.kind {
         PoolKind::Max => {
             let init = |_| (&ones[..], f32::NEG_INFINITY);
-            each_plane(g, input, output, f32::NEG_INFINITY, init, |_, v, a: f32| {
-                a.max(v)
-            });
+            each_plane(
+                g,
+                input,
+                output,
+                f32::NEG_INFINITY,
+                |v| v,
+                init,
+                // A compare and select, which LLVM maps to one vector max (it
+                // left `f32::max` scalar here); like `f32::max` it skips a NaN
+                // input.
+                |_, v, a: f32| if v > a { v } else { a },
+            );
         }
         PoolKind::Average { .. } => {
             let init = |_| (&ones[..], 0.0);
-            each_plane(g, input, output, 0.0, init, |_, v, a| a + v);
+            each_plane(g, input, output, 0.0, |v| v, init, |_, v, a| a + v);
             for plane in output.chunks_exact_mut(op.scale.len()) {
                 for (o, s) in plane.iter_mut().zip(op.scale.iter()) {
                     *o *= s;
