@@ -13,7 +13,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
 use super::pointwise::Matrix;
-use super::{ConvParts, Geometry, ImageOp, conv_parts, image_op};
+use super::{ConvParts, Geometry, ImageOp, conv_parts, image_op, relu_note};
 
 /// A k×k, one-group convolution with its weights and bias, on f32 input
 /// `[N, Cin, H, W]` or `[Cin, H, W]`. `geometry.channels` is `Cin`.
@@ -27,6 +27,9 @@ pub struct DenseConv {
     pub weights: Arc<Vec<f32>>,
     /// `[Cout]`.
     pub bias: Arc<Vec<f32>>,
+    /// Whether the input goes through a ReLU first: a ReLU node fused into
+    /// this op ([`super::swap_in`]), applied as patches are gathered.
+    pub relu: bool,
     /// The products the convolution computes ([`DenseConv::new`]).
     blocks: Arc<Vec<RowBlock>>,
 }
@@ -103,7 +106,16 @@ impl DenseConv {
             batched,
             weights: Arc::new(weights),
             bias: Arc::new(bias),
+            relu: false,
             blocks: Arc::new(blocks),
+        }
+    }
+
+    /// The same convolution with a ReLU on its input.
+    pub fn with_relu(&self) -> Self {
+        Self {
+            relu: true,
+            ..self.clone()
         }
     }
 
@@ -153,6 +165,11 @@ fn run_body(
         for block in op.blocks.iter() {
             let patches = &mut patches[..block.columns.len() * p];
             gather(g, x, &block.columns, patches);
+            if op.relu {
+                for v in patches.iter_mut() {
+                    *v = if *v > 0.0 { *v } else { 0.0 };
+                }
+            }
             let matrix = Matrix {
                 weights: &block.weights,
                 bias: &op.bias[block.rows.clone()],
@@ -160,7 +177,7 @@ fn run_body(
                 cols: block.columns.len(),
             };
             let out = &mut out[block.rows.start * p..block.rows.end * p];
-            matrix.apply(p, patches, out, madd);
+            matrix.apply(p, patches, out, |v| v, madd);
         }
     }
 }
@@ -210,7 +227,12 @@ impl ImageOp for DenseConv {
     }
 
     fn describe(&self) -> String {
-        format!("{:?} → {} channels", self.geometry, self.out_channels)
+        format!(
+            "{:?} → {} channels{}",
+            self.geometry,
+            self.out_channels,
+            relu_note(self.relu)
+        )
     }
 
     fn batched(&self) -> bool {
@@ -282,7 +304,7 @@ mod tests {
     /// The stem (3×3, padding 1), FactorizedReduce's 2×2 stride-2 conv
     /// with asymmetric padding (dense, and with its zeros, which split it
     /// in two runs of channels), 5×5 and 1×7 convs, dilation and stride 3,
-    /// against the definition.
+    /// against the definition; every other case with a fused ReLU.
     #[test]
     fn dense_matches_the_definition() {
         let cases = [
@@ -327,13 +349,16 @@ mod tests {
                     }
                 }
             }
-            let op = DenseConv::new(
-                geometry,
-                cout,
-                true,
-                weights,
-                values(cout, 50 + case as u32),
-            );
+            let op = DenseConv {
+                relu: case % 2 == 1,
+                ..DenseConv::new(
+                    geometry,
+                    cout,
+                    true,
+                    weights,
+                    values(cout, 50 + case as u32),
+                )
+            };
             assert_eq!(op.blocks.len(), if sparse { 2 } else { 1 }, "case {case}");
             let n = 2;
             let x = values(n * cin * input[0] * input[1], 99 + case as u32);
@@ -361,7 +386,7 @@ mod tests {
                                             let v = x[((b * cin + ci) * input[0] + y as usize)
                                                 * input[1]
                                                 + xx as usize];
-                                            want += w * v;
+                                            want += w * if op.relu { v.max(0.0) } else { v };
                                         }
                                     }
                                 }

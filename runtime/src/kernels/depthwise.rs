@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::{ConvParts, Geometry, ImageOp, conv_parts, image_op};
+use super::{ConvParts, Geometry, ImageOp, conv_parts, image_op, relu_note};
 
 /// A depthwise convolution (one filter per channel) with its weights and
 /// bias, on f32 input `[N, C, H, W]`, or `[C, H, W]` (what tract's
@@ -29,24 +29,59 @@ pub struct DepthwiseConv {
     pub weights: Arc<Vec<f32>>,
     /// `[C]`.
     pub bias: Arc<Vec<f32>>,
+    /// Whether the input goes through a ReLU first: a ReLU node fused into
+    /// this op ([`super::swap_in`]), applied as the input is copied into
+    /// the padded plane.
+    pub relu: bool,
 }
 
 impl DepthwiseConv {
     /// Runs the convolution on `input` (`n` images, contiguous NCHW) into
     /// `output` (contiguous NCHW of the output size).
     pub fn run(&self, n: usize, input: &[f32], output: &mut [f32]) {
+        let [_, ow] = self
+            .geometry
+            .output()
+            .expect("checked when the op was made");
+        // Rows under 8 outputs leave the plane walk mostly partial vectors.
+        let walk = if ow < 8 { Walk::Channels } else { Walk::Planes };
+        self.run_walk(walk, n, input, output);
+    }
+
+    /// [`Self::run`] with the walk chosen; [`Walk::Channels`] is
+    /// [`Walk::Planes`] on CPUs without AVX2 and FMA. Both add the same
+    /// products in the same order, so their outputs are bit-identical.
+    fn run_walk(&self, walk: Walk, n: usize, input: &[f32], output: &mut [f32]) {
         let g = &self.geometry;
         let [oh, ow] = g.output().expect("checked when the op was made");
         assert_eq!(input.len(), n * g.channels * g.input[0] * g.input[1]);
         assert_eq!(output.len(), n * g.channels * oh * ow);
         #[cfg(target_arch = "x86_64")]
         if super::avx2_fma() {
+            let (w, b) = (&self.weights[..], &self.bias[..]);
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            unsafe { run_avx2_fma(self, input, output) };
+            unsafe {
+                match walk {
+                    Walk::Channels => {
+                        super::channels_avx2::depthwise(g, w, b, self.relu, input, output)
+                    }
+                    Walk::Planes => run_avx2_fma(self, input, output),
+                }
+            }
             return;
         }
+        let _ = walk;
         run_body(self, input, output, |w, v, a| a + w * v);
     }
+}
+
+/// How a [`DepthwiseConv`] walks its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Channel by channel, vectors along each padded plane ([`each_plane`]).
+    Planes,
+    /// 8 channels at once, one per vector lane (x86-64 with AVX2 and FMA).
+    Channels,
 }
 
 /// The x86-64 build: 8-lane vectors and fused multiply-adds (one rounding
@@ -66,7 +101,12 @@ fn run_body(
 ) {
     let taps = op.geometry.taps();
     let weights = |c: usize| (&op.weights[c * taps..(c + 1) * taps], op.bias[c]);
-    each_plane(&op.geometry, input, output, 0.0, |v| v, weights, madd);
+    if op.relu {
+        let relu = |v: f32| if v > 0.0 { v } else { 0.0 };
+        each_plane(&op.geometry, input, output, 0.0, relu, weights, madd);
+    } else {
+        each_plane(&op.geometry, input, output, 0.0, |v| v, weights, madd);
+    }
 }
 
 /// Every plane, through one padded scratch plane, as one flat run.
@@ -77,7 +117,7 @@ fn run_body(
 /// phase `(ky·dy mod sy, kx·dx mod sx)` at row `oy + ky·dy div sy`, column
 /// `ox + kx·dx div sx`: with `q = oy·cols + ox`, at `q + offset(tap)`. So
 /// the kernel computes every `q` in `0..oh·cols` as one flat run of full
-/// vector blocks (64, then 8 values), whatever the plane's width, and
+/// vector blocks (of 64, and one of 32), whatever the plane's width, and
 /// copies the `ow` valid values of each row out. The columns `ow..cols` it
 /// also computes are waste (at most about half, on 7×7 planes with a
 /// dilated 5×5 kernel); the narrow row ends and scalar remainders of a
@@ -128,9 +168,11 @@ pub(super) fn each_plane<'w>(
                 row_at(ky * g.dilation[0]) + col_at(kx * g.dilation[1]);
         }
     }
-    // Flat outputs computed per plane, rounded up to whole 8-blocks; every
-    // read (`q + offset`) lies below `flat + max offset`.
-    let flat = (oh * cols).next_multiple_of(8);
+    // Flat outputs computed per plane, rounded up to whole blocks of 64
+    // and one of 32 (4 independent chains of adds at least: single 8-wide
+    // blocks were bound by the latency of their one chain); every read (`q
+    // + offset`) lies below `flat + max offset`.
+    let flat = (oh * cols).next_multiple_of(32);
     let reach = flat + offsets.iter().max().copied().unwrap_or(0);
     let mut scratch = vec![pad; (sy * sx * phase).max(reach)];
     let mut values = vec![0.0f32; flat];
@@ -141,13 +183,10 @@ pub(super) fn each_plane<'w>(
         for (row, &at) in x.chunks_exact(iw).zip(&rows) {
             if sx == 1 {
                 let dst = &mut scratch[at + g.pad_before[1]..][..iw];
-                for (d, &v) in dst.iter_mut().zip(row) {
-                    *d = prepare(v);
-                }
+                copy_run(dst, row, prepare);
             } else if sx == 2 {
-                // Even and odd input columns in one loop: LLVM turns the
-                // pair of stride-2 reads into vector shuffles (one phase at
-                // a time, a scalar loop cost more than the convolution).
+                // Even and odd input columns together, in vector shuffles
+                // ([`split_pairs`]).
                 let (even, odd) = match phases[0].2 {
                     0 => (phases[0].0, phases[1].0),
                     _ => (phases[1].0, phases[0].0),
@@ -157,10 +196,7 @@ pub(super) fn each_plane<'w>(
                 let (head, tail) = scratch[at..].split_at_mut(at_least(hi, lo + pairs));
                 let (low, high) = (&mut head[lo..][..pairs], &mut tail[..pairs]);
                 let (dst_even, dst_odd) = if even < odd { (low, high) } else { (high, low) };
-                for ((e, o), pair) in dst_even.iter_mut().zip(dst_odd).zip(row.chunks_exact(2)) {
-                    *e = prepare(pair[0]);
-                    *o = prepare(pair[1]);
-                }
+                split_pairs(dst_even, dst_odd, &row[..2 * pairs], prepare);
                 if iw % 2 == 1 {
                     scratch[at + even + pairs] = prepare(row[iw - 1]);
                 }
@@ -179,14 +215,101 @@ pub(super) fn each_plane<'w>(
             block::<4, 16>(&scratch, q, w, offsets, bias, &mut values, madd);
             q += 64;
         }
-        while q < flat {
-            block::<1, 8>(&scratch, q, w, offsets, bias, &mut values, madd);
-            q += 8;
+        if q < flat {
+            block::<2, 16>(&scratch, q, w, offsets, bias, &mut values, madd);
         }
         for (o, v) in out.chunks_exact_mut(ow).zip(values.chunks(cols)) {
-            o.copy_from_slice(&v[..ow]);
+            copy_run(o, &v[..ow], |v| v);
         }
     }
+}
+
+/// `dst` = `prepare` of each value of `src` (as long), in fixed-size
+/// pieces of 8, 4, 2 and 1. Our rows are short (2–32 values) and there
+/// are many: as plain loops or `copy_from_slice` each became a call to
+/// `memcpy` or a vector loop with a scalar tail, which cost more than the
+/// convolution itself on 7×7 planes.
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32], prepare: impl Fn(f32) -> f32 + Copy) {
+    assert_eq!(dst.len(), src.len());
+    let mut i = 0;
+    let mut piece = |i: &mut usize, n: usize| {
+        let (d, s) = (&mut dst[*i..*i + n], &src[*i..*i + n]);
+        match n {
+            8 => piece_of::<8>(d, s, prepare),
+            4 => piece_of::<4>(d, s, prepare),
+            2 => piece_of::<2>(d, s, prepare),
+            _ => piece_of::<1>(d, s, prepare),
+        }
+        *i += n;
+    };
+    while i + 8 <= src.len() {
+        piece(&mut i, 8);
+    }
+    for n in [4, 2, 1] {
+        if i + n <= src.len() {
+            piece(&mut i, n);
+        }
+    }
+}
+
+/// `even[j]`, `odd[j]` = `prepare` of `src[2j]`, `src[2j + 1]`, in
+/// fixed-size pieces of 8, 4, 2 and 1 pairs, which LLVM turns into vector
+/// shuffles (a plain loop over pairs stayed scalar for short rows and cost
+/// more than the convolution on 14×14 planes).
+#[inline(always)]
+fn split_pairs(
+    even: &mut [f32],
+    odd: &mut [f32],
+    src: &[f32],
+    prepare: impl Fn(f32) -> f32 + Copy,
+) {
+    let pairs = even.len();
+    assert!(odd.len() == pairs && src.len() == 2 * pairs);
+    let mut j = 0;
+    let mut piece = |j: &mut usize, n: usize| {
+        let (e, o, s) = (
+            &mut even[*j..*j + n],
+            &mut odd[*j..*j + n],
+            &src[2 * *j..2 * (*j + n)],
+        );
+        match n {
+            8 => pairs_of::<8, 16>(e, o, s, prepare),
+            4 => pairs_of::<4, 8>(e, o, s, prepare),
+            2 => pairs_of::<2, 4>(e, o, s, prepare),
+            _ => pairs_of::<1, 2>(e, o, s, prepare),
+        }
+        *j += n;
+    };
+    while j + 8 <= pairs {
+        piece(&mut j, 8);
+    }
+    for n in [4, 2, 1] {
+        if j + n <= pairs {
+            piece(&mut j, n);
+        }
+    }
+}
+
+#[inline(always)]
+fn pairs_of<const N: usize, const N2: usize>(
+    even: &mut [f32],
+    odd: &mut [f32],
+    src: &[f32],
+    prepare: impl Fn(f32) -> f32 + Copy,
+) {
+    let s: &[f32; N2] = src.try_into().expect("2N values");
+    let e: &mut [f32; N] = even.try_into().expect("N values");
+    let o: &mut [f32; N] = odd.try_into().expect("N values");
+    *e = std::array::from_fn(|j| prepare(s[2 * j]));
+    *o = std::array::from_fn(|j| prepare(s[2 * j + 1]));
+}
+
+#[inline(always)]
+fn piece_of<const N: usize>(dst: &mut [f32], src: &[f32], prepare: impl Fn(f32) -> f32) {
+    let d: &mut [f32; N] = dst.try_into().expect("N values");
+    let s: &[f32; N] = src.try_into().expect("N values");
+    *d = s.map(prepare);
 }
 
 /// `hi`, checked to be at least `lo` (where one run of the scratch must end
@@ -254,7 +377,7 @@ impl ImageOp for DepthwiseConv {
     }
 
     fn describe(&self) -> String {
-        format!("{:?}", self.geometry)
+        format!("{:?}{}", self.geometry, relu_note(self.relu))
     }
 
     fn batched(&self) -> bool {
@@ -316,6 +439,7 @@ pub(super) fn depthwise_of(
         batched,
         weights: Arc::new(weights),
         bias: Arc::new(bias),
+        relu: false,
     }))
 }
 
@@ -344,7 +468,8 @@ mod tests {
                                 && (0..g.input[1] as isize).contains(&xx)
                             {
                                 let w = op.weights[c * g.taps() + ky * g.kernel[1] + kx];
-                                sum += w * x[y as usize * g.input[1] + xx as usize];
+                                let v = x[y as usize * g.input[1] + xx as usize];
+                                sum += w * if op.relu { v.max(0.0) } else { v };
                             }
                         }
                     }
@@ -360,7 +485,8 @@ mod tests {
     /// Every geometry our cells export (3×3 and 5×5, dilation 1 and 2,
     /// stride 1 and 2, 1×N / N×1, planes from 1×1 to 28×28) and some they
     /// do not (asymmetric padding, stride 3, no padding), against the
-    /// definition.
+    /// definition, in both walks (which must agree bit for bit); every
+    /// other case with a fused ReLU.
     #[test]
     fn depthwise_matches_the_definition() {
         let mut cases = Vec::new();
@@ -379,8 +505,10 @@ mod tests {
         for (case, (input, kernel, stride, dilation, pad_before, pad_after)) in
             cases.into_iter().enumerate()
         {
+            // 3 channels: one partial group of lanes; 11: a full one too.
+            let channels = if case % 3 == 0 { 11 } else { 3 };
             let geometry = Geometry {
-                channels: 3,
+                channels,
                 input,
                 kernel,
                 stride,
@@ -394,20 +522,30 @@ mod tests {
             let op = DepthwiseConv {
                 geometry,
                 batched: true,
-                weights: Arc::new(values(3 * kernel[0] * kernel[1], case as u32)),
-                bias: Arc::new(values(3, 7 + case as u32)),
+                weights: Arc::new(values(channels * kernel[0] * kernel[1], case as u32)),
+                bias: Arc::new(values(channels, 7 + case as u32)),
+                relu: case % 2 == 1,
             };
             let n = 2;
-            let x = values(n * 3 * input[0] * input[1], 99 + case as u32);
-            let mut out = vec![f32::NAN; n * 3 * oh * ow];
-            op.run(n, &x, &mut out);
+            let x = values(n * channels * input[0] * input[1], 99 + case as u32);
             let want = reference(&op, n, &x);
-            for (i, (a, b)) in out.iter().zip(&want).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                    "{geometry:?} [{i}]: {a} vs {b}"
-                );
+            let mut outs = Vec::new();
+            for walk in [Walk::Planes, Walk::Channels] {
+                let mut out = vec![f32::NAN; n * channels * oh * ow];
+                op.run_walk(walk, n, &x, &mut out);
+                for (i, (a, b)) in out.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "{walk:?} {geometry:?} [{i}]: {a} vs {b}"
+                    );
+                }
+                outs.push(out);
             }
+            let same = outs[0]
+                .iter()
+                .zip(&outs[1])
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{geometry:?}: the two walks differ");
         }
     }
 }

@@ -21,9 +21,13 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+use tract_onnx::tract_core::ops::math::Max;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
+#[cfg(target_arch = "x86_64")]
+mod channels_avx2;
 mod dense;
 mod depthwise;
 mod pointwise;
@@ -37,7 +41,9 @@ pub use pool::{Pool2d, PoolKind};
 /// The generation of kernels [`Kernels::Edgenas`] plans use: 0 is tract's
 /// own everywhere, 1 adds [`DepthwiseConv`], 2 [`PointwiseConv`] and
 /// [`DenseConv`], 3 [`Pool2d`], 4 the flat plane walk of depthwise
-/// convolutions and pools and [`DenseConv`]'s runs of channels. Raise it
+/// convolutions and pools, the channel-blocked depthwise kernel for narrow
+/// outputs, [`DenseConv`]'s runs of channels, ReLUs fused into the
+/// convolutions after them and uninitialized outputs. Raise it
 /// whenever a kernel is added or changes speed.
 const GENERATION: u32 = 4;
 
@@ -117,10 +123,92 @@ pub fn swap_in(model: &mut TypedModel) -> TractResult<usize> {
         let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
         patch.apply(model)?;
     }
+    let relus = fuse_relus(model)?;
     log::debug!(
-        "edgenas kernels: {depthwise} depthwise, {pointwise} pointwise, {dense} dense convolutions, {pools} pools"
+        "edgenas kernels: {depthwise} depthwise, {pointwise} pointwise, {dense} dense convolutions, {pools} pools; {relus} ReLUs fused into them"
     );
     Ok(depthwise + pointwise + dense + pools)
+}
+
+/// Fuses each ReLU whose every use is one of our convolutions into them
+/// (each applies it as it reads its input, and the ReLU node drops out of
+/// the plan); returns how many ReLUs it fused. Our cells put a ReLU
+/// before every convolution but the stem (tract merges the identical ReLUs
+/// of one tensor into one node): as separate nodes they cost a pass over
+/// the tensor and tract's per-node overhead each.
+fn fuse_relus(model: &mut TypedModel) -> TractResult<usize> {
+    // A patch leaves the node it replaced in the graph, still reading its
+    // inputs: without this, a ReLU would count dead convolutions as uses.
+    model.compact()?;
+    let mut fused = 0;
+    for id in model.eval_order()? {
+        let Some(x) = relu_input(model, model.node(id))? else {
+            continue;
+        };
+        let uses = model.outlet_successors(OutletId::new(id, 0)).to_vec();
+        let with_relu: Option<Vec<Box<dyn TypedOp>>> = uses
+            .iter()
+            .map(|to| {
+                let node = model.node(to.node);
+                (to.slot == 0).then_some(())?;
+                if let Some(op) = node.op_as::<DepthwiseConv>() {
+                    let op = DepthwiseConv {
+                        relu: true,
+                        ..op.clone()
+                    };
+                    Some(Box::new(op) as Box<dyn TypedOp>)
+                } else if let Some(op) = node.op_as::<PointwiseConv>() {
+                    let op = PointwiseConv {
+                        relu: true,
+                        ..op.clone()
+                    };
+                    Some(Box::new(op) as Box<dyn TypedOp>)
+                } else {
+                    let op = node.op_as::<DenseConv>()?.with_relu();
+                    Some(Box::new(op) as Box<dyn TypedOp>)
+                }
+            })
+            .collect();
+        let Some(with_relu) = with_relu.filter(|ops| !ops.is_empty()) else {
+            continue;
+        };
+        for (to, op) in uses.iter().zip(with_relu) {
+            let node = model.node(to.node);
+            TypedModelPatch::replace_single_op(model, node, &[x], op)?.apply(model)?;
+        }
+        fused += 1;
+    }
+    model.compact()?;
+    Ok(fused)
+}
+
+/// The input of `node` when it is a ReLU as tract-onnx writes one:
+/// `max(x, 0)` with the zero a constant, and the output of `x`'s shape.
+fn relu_input(model: &TypedModel, node: &TypedNode) -> TractResult<Option<OutletId>> {
+    let Some(op) = node.op_as::<TypedBinOp>() else {
+        return Ok(None);
+    };
+    if !op.0.is::<Max>() || node.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let [x, zero] = [node.inputs[0], node.inputs[1]];
+    let fact = model.outlet_fact(x)?;
+    let is_zero = match constant_value(model, zero, 2)? {
+        Some(t) if t.datum_type() == f32::datum_type() => t
+            .try_as_plain_ram()?
+            .as_slice::<f32>()?
+            .iter()
+            .all(|&v| v == 0.0),
+        _ => false,
+    };
+    let same_shape = fact.shape == model.outlet_fact(OutletId::new(node.id, 0))?.shape;
+    Ok((is_zero && same_shape && fact.datum_type == f32::datum_type()).then_some(x))
+}
+
+/// What a kernel op adds to its one-line description when a ReLU is
+/// fused into it.
+fn relu_note(relu: bool) -> &'static str {
+    if relu { ", ReLU on input" } else { "" }
 }
 
 /// Geometry of one 2-D convolution or pool on NCHW planes, per spatial
@@ -337,7 +425,11 @@ trait ImageOp: std::fmt::Debug + Clone + PartialEq + Send + Sync + 'static {
         );
         let n = if self.batched() { shape[0] } else { 1 };
         let out_shape = [n, out_chw[0], out_chw[1], out_chw[2]];
-        let mut output = Tensor::zero::<f32>(&out_shape[1 - lead..])?;
+        // SAFETY: f32 has no invalid bit patterns, and every kernel writes
+        // every value of its output (their tests start from NaN outputs and
+        // check each value), so nothing uninitialized is ever read. Zeroing
+        // it first cost a pass over each output.
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&out_shape[1 - lead..])? };
         {
             let plain = input.try_as_plain_ram()?;
             let mut out = output.try_as_plain_ram_mut()?;

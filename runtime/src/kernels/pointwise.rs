@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::{ConvParts, ImageOp, conv_parts, image_op};
+use super::{ConvParts, ImageOp, conv_parts, image_op, relu_note};
 
 /// A 1×1 convolution with its weights and bias, on f32 input `[N, Cin,
 /// H, W]` or `[Cin, H, W]`.
@@ -28,6 +28,9 @@ pub struct PointwiseConv {
     pub weights: Arc<Vec<f32>>,
     /// `[Cout]`.
     pub bias: Arc<Vec<f32>>,
+    /// Whether the input goes through a ReLU first: a ReLU node fused into
+    /// this op ([`super::swap_in`]), applied to a copy of each image.
+    pub relu: bool,
 }
 
 impl PointwiseConv {
@@ -77,8 +80,13 @@ fn run_body(
     let images = input
         .chunks_exact(op.in_channels * p)
         .zip(output.chunks_exact_mut(op.out_channels * p));
+    let relu = |v: f32| if v > 0.0 { v } else { 0.0 };
     for (x, out) in images {
-        matrix.apply(p, x, out, madd);
+        if op.relu {
+            matrix.apply(p, x, out, relu, madd);
+        } else {
+            matrix.apply(p, x, out, |v| v, madd);
+        }
     }
 }
 
@@ -104,6 +112,7 @@ impl Matrix<'_> {
         p: usize,
         x: &[f32],
         out: &mut [f32],
+        prepare: impl Fn(f32) -> f32 + Copy,
         madd: impl Fn(f32, f32, f32) -> f32 + Copy,
     ) {
         assert!(x.len() == self.cols * p && out.len() == self.rows * p);
@@ -111,19 +120,19 @@ impl Matrix<'_> {
         let mut stripe = Vec::with_capacity(self.cols * 16);
         let mut j = 0;
         while j + 16 <= p {
-            self.columns_at::<16>(p, x, out, j, &mut stripe, madd);
+            self.columns_at::<16>(p, x, out, j, &mut stripe, prepare, madd);
             j += 16;
         }
         if j + 8 <= p {
-            self.columns_at::<8>(p, x, out, j, &mut stripe, madd);
+            self.columns_at::<8>(p, x, out, j, &mut stripe, prepare, madd);
             j += 8;
         }
         if j + 4 <= p {
-            self.columns_at::<4>(p, x, out, j, &mut stripe, madd);
+            self.columns_at::<4>(p, x, out, j, &mut stripe, prepare, madd);
             j += 4;
         }
         while j < p {
-            self.columns_at::<1>(p, x, out, j, &mut stripe, madd);
+            self.columns_at::<1>(p, x, out, j, &mut stripe, prepare, madd);
             j += 1;
         }
     }
@@ -135,6 +144,7 @@ impl Matrix<'_> {
     /// at 36 channels × 1024 positions; the copy costs more than it saves
     /// at 16 × 784).
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn columns_at<const W: usize>(
         &self,
         p: usize,
@@ -142,6 +152,7 @@ impl Matrix<'_> {
         out: &mut [f32],
         j: usize,
         stripe: &mut Vec<f32>,
+        prepare: impl Fn(f32) -> f32 + Copy,
         madd: impl Fn(f32, f32, f32) -> f32 + Copy,
     ) {
         // The input as `block` reads it: values, row length, first column.
@@ -156,14 +167,14 @@ impl Matrix<'_> {
         };
         let mut r = 0;
         while r + 4 <= self.rows {
-            let values = self.block::<4, W>(xp, xs, r, xj, madd);
+            let values = self.block::<4, W>(xp, xs, r, xj, prepare, madd);
             for (i, v) in values.iter().enumerate() {
                 out[(r + i) * p + j..][..W].copy_from_slice(v);
             }
             r += 4;
         }
         while r < self.rows {
-            let [v] = self.block::<1, W>(xp, xs, r, xj, madd);
+            let [v] = self.block::<1, W>(xp, xs, r, xj, prepare, madd);
             out[r * p + j..][..W].copy_from_slice(&v);
             r += 1;
         }
@@ -178,6 +189,7 @@ impl Matrix<'_> {
         x: &[f32],
         r: usize,
         j: usize,
+        prepare: impl Fn(f32) -> f32,
         madd: impl Fn(f32, f32, f32) -> f32,
     ) -> [[f32; W]; R] {
         let cols = self.cols;
@@ -187,9 +199,10 @@ impl Matrix<'_> {
         for c in 0..cols {
             // SAFETY: c < cols and j + W <= p, so the run lies in x (len cols·p).
             let src = unsafe { &*(x.as_ptr().add(c * p + j) as *const [f32; W]) };
+            let src = src.map(&prepare);
             for (acc, w) in acc.iter_mut().zip(&weights) {
                 let w = w[c];
-                for (a, &v) in acc.iter_mut().zip(src) {
+                for (a, &v) in acc.iter_mut().zip(&src) {
                     *a = madd(w, v, *a);
                 }
             }
@@ -205,8 +218,11 @@ impl ImageOp for PointwiseConv {
 
     fn describe(&self) -> String {
         format!(
-            "{} → {} channels, {:?}",
-            self.in_channels, self.out_channels, self.input
+            "{} → {} channels, {:?}{}",
+            self.in_channels,
+            self.out_channels,
+            self.input,
+            relu_note(self.relu)
         )
     }
 
@@ -272,6 +288,7 @@ pub(super) fn pointwise_of(
         batched,
         weights: Arc::new(weights),
         bias: Arc::new(bias),
+        relu: false,
     }))
 }
 
@@ -282,10 +299,11 @@ mod tests {
     use super::super::tests::values;
 
     /// Every block shape (4 and 1 channels; 16, 8, 4 and 1 positions)
-    /// against the definition.
+    /// against the definition, some with a fused ReLU.
     #[test]
     fn pointwise_matches_the_definition() {
-        for (cin, cout, p) in [(1, 1, 1), (3, 5, 7), (16, 16, 64), (48, 16, 29), (5, 9, 4)] {
+        let cases = [(1, 1, 1), (3, 5, 7), (16, 16, 64), (48, 16, 29), (5, 9, 4)];
+        for (case, (cin, cout, p)) in cases.into_iter().enumerate() {
             let op = PointwiseConv {
                 in_channels: cin,
                 out_channels: cout,
@@ -293,6 +311,7 @@ mod tests {
                 batched: true,
                 weights: Arc::new(values(cin * cout, 1)),
                 bias: Arc::new(values(cout, 2)),
+                relu: case % 2 == 1,
             };
             let n = 2;
             let x = values(n * cin * p, 3);
@@ -302,7 +321,8 @@ mod tests {
                 for co in 0..cout {
                     for j in 0..p {
                         let want = (0..cin).fold(op.bias[co], |s, ci| {
-                            s + op.weights[co * cin + ci] * x[(i * cin + ci) * p + j]
+                            let v = x[(i * cin + ci) * p + j];
+                            s + op.weights[co * cin + ci] * if op.relu { v.max(0.0) } else { v }
                         });
                         let got = out[(i * cout + co) * p + j];
                         assert!(
