@@ -51,7 +51,7 @@ impl DepthwiseConv {
     /// [`Self::run`] with the walk chosen; [`Walk::Channels`] is
     /// [`Walk::Planes`] on CPUs without AVX2 and FMA. Both add the same
     /// products in the same order, so their outputs are bit-identical.
-    fn run_walk(&self, walk: Walk, n: usize, input: &[f32], output: &mut [f32]) {
+    pub fn run_walk(&self, walk: Walk, n: usize, input: &[f32], output: &mut [f32]) {
         let g = &self.geometry;
         let [oh, ow] = g.output().expect("checked when the op was made");
         assert_eq!(input.len(), n * g.channels * g.input[0] * g.input[1]);
@@ -63,7 +63,8 @@ impl DepthwiseConv {
             unsafe {
                 match walk {
                     Walk::Channels => {
-                        super::channels_avx2::depthwise(g, w, b, self.relu, input, output)
+                        use super::channels_avx2::{FMA, channel_walk};
+                        channel_walk::<FMA>(g, w, b, 0.0, self.relu, input, output)
                     }
                     Walk::Planes => run_avx2_fma(self, input, output),
                 }
@@ -75,13 +76,28 @@ impl DepthwiseConv {
     }
 }
 
-/// How a [`DepthwiseConv`] walks its input.
+/// How a [`DepthwiseConv`] or [`super::Pool2d`] walks its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Walk {
+pub enum Walk {
     /// Channel by channel, vectors along each padded plane ([`each_plane`]).
     Planes,
-    /// 8 channels at once, one per vector lane (x86-64 with AVX2 and FMA).
+    /// 8 channels at once, one per vector lane (x86-64 with AVX2 and FMA;
+    /// elsewhere the same as `Planes`).
     Channels,
+}
+
+impl Walk {
+    /// The faster walk for `g`, as measured on an x86-64 CPU with AVX2
+    /// (docs/results/tract-vs-onnxruntime.md): across channels when output
+    /// rows are under 8 wide (the plane walk is then mostly partial vectors
+    /// and copies) or strided (its column phases cost a shuffle pass); the
+    /// plane walk otherwise (28×28 and 14×14 stride-1 outputs).
+    pub fn for_geometry(g: &Geometry) -> Self {
+        match g.output() {
+            Some([_, ow]) if ow < 8 || g.stride[1] > 1 => Walk::Channels,
+            _ => Walk::Planes,
+        }
+    }
 }
 
 /// The x86-64 build: 8-lane vectors and fused multiply-adds (one rounding

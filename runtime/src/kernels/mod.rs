@@ -34,7 +34,7 @@ mod pointwise;
 mod pool;
 
 pub use dense::DenseConv;
-pub use depthwise::DepthwiseConv;
+pub use depthwise::{DepthwiseConv, Walk};
 pub use pointwise::PointwiseConv;
 pub use pool::{Pool2d, PoolKind};
 

@@ -12,7 +12,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{MaxPool, PoolSpec, SumPool};
 
-use super::depthwise::{MAX_TAPS, each_plane};
+use super::depthwise::{MAX_TAPS, Walk, each_plane};
 use super::{Geometry, ImageOp, geometry_of, image_op};
 
 /// What a [`Pool2d`] computes.
@@ -74,17 +74,57 @@ impl Pool2d {
     /// Runs the pool on `input` (`n` images, contiguous NCHW) into
     /// `output` (contiguous NCHW of the output size).
     pub fn run(&self, n: usize, input: &[f32], output: &mut [f32]) {
+        self.run_walk(Walk::for_geometry(&self.geometry), n, input, output);
+    }
+
+    /// [`Self::run`] with the walk chosen ([`DepthwiseConv::run_walk`]).
+    pub fn run_walk(&self, walk: Walk, n: usize, input: &[f32], output: &mut [f32]) {
         let g = &self.geometry;
         let [oh, ow] = g.output().expect("checked when the op was made");
         assert_eq!(input.len(), n * g.channels * g.input[0] * g.input[1]);
         assert_eq!(output.len(), n * g.channels * oh * ow);
         #[cfg(target_arch = "x86_64")]
         if super::avx2_fma() {
+            use super::channels_avx2::{ADD, MAX, channel_walk};
+            let zeros = vec![0.0f32; g.channels * g.taps()];
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            unsafe { run_avx2(self, input, output) };
+            unsafe {
+                match (walk, self.kind) {
+                    (Walk::Planes, _) => run_avx2(self, input, output),
+                    (Walk::Channels, PoolKind::Max) => {
+                        let start = vec![f32::NEG_INFINITY; g.channels];
+                        channel_walk::<MAX>(
+                            g,
+                            &zeros,
+                            &start,
+                            f32::NEG_INFINITY,
+                            false,
+                            input,
+                            output,
+                        );
+                    }
+                    (Walk::Channels, PoolKind::Average { .. }) => {
+                        let start = vec![0.0; g.channels];
+                        channel_walk::<ADD>(g, &zeros, &start, 0.0, false, input, output);
+                        self.scale_averages(output);
+                    }
+                }
+            }
             return;
         }
+        let _ = walk;
         run_body(self, input, output);
+    }
+
+    /// Divides each average pool's sums by their divisors.
+    fn scale_averages(&self, output: &mut [f32]) {
+        if let PoolKind::Average { .. } = self.kind {
+            for plane in output.chunks_exact_mut(self.scale.len()) {
+                for (o, s) in plane.iter_mut().zip(self.scale.iter()) {
+                    *o *= s;
+                }
+            }
+        }
     }
 }
 
@@ -117,11 +157,7 @@ fn run_body(op: &Pool2d, input: &[f32], output: &mut [f32]) {
         PoolKind::Average { .. } => {
             let init = |_| (&ones[..], 0.0);
             each_plane(g, input, output, 0.0, |v| v, init, |_, v, a| a + v);
-            for plane in output.chunks_exact_mut(op.scale.len()) {
-                for (o, s) in plane.iter_mut().zip(op.scale.iter()) {
-                    *o *= s;
-                }
-            }
+            op.scale_averages(output);
         }
     }
 }
@@ -242,44 +278,56 @@ mod tests {
                 let [oh, ow] = geometry.output().unwrap();
                 let n = 2;
                 let x = values(n * 3 * input[0] * input[1], case as u32);
-                let mut out = vec![f32::NAN; n * 3 * oh * ow];
-                op.run(n, &x, &mut out);
-                let mut i = 0;
-                for plane in x.chunks_exact(input[0] * input[1]) {
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            let mut inside = Vec::new();
-                            for ky in 0..kernel[0] {
-                                for kx in 0..kernel[1] {
-                                    let y = (oy * stride[0] + ky) as isize - pad_before[0] as isize;
-                                    let xx =
-                                        (ox * stride[1] + kx) as isize - pad_before[1] as isize;
-                                    if (0..input[0] as isize).contains(&y)
-                                        && (0..input[1] as isize).contains(&xx)
-                                    {
-                                        inside.push(plane[y as usize * input[1] + xx as usize]);
+                let mut outs = Vec::new();
+                for walk in [Walk::Planes, Walk::Channels] {
+                    let mut out = vec![f32::NAN; n * 3 * oh * ow];
+                    op.run_walk(walk, n, &x, &mut out);
+                    let mut i = 0;
+                    for plane in x.chunks_exact(input[0] * input[1]) {
+                        for oy in 0..oh {
+                            for ox in 0..ow {
+                                let mut inside = Vec::new();
+                                for ky in 0..kernel[0] {
+                                    for kx in 0..kernel[1] {
+                                        let y =
+                                            (oy * stride[0] + ky) as isize - pad_before[0] as isize;
+                                        let xx =
+                                            (ox * stride[1] + kx) as isize - pad_before[1] as isize;
+                                        if (0..input[0] as isize).contains(&y)
+                                            && (0..input[1] as isize).contains(&xx)
+                                        {
+                                            inside.push(plane[y as usize * input[1] + xx as usize]);
+                                        }
                                     }
                                 }
+                                let sum: f32 = inside.iter().sum();
+                                let want = match kind {
+                                    PoolKind::Max => {
+                                        inside.iter().copied().fold(f32::MIN, f32::max)
+                                    }
+                                    PoolKind::Average {
+                                        count_include_pad: false,
+                                    } => sum / inside.len() as f32,
+                                    PoolKind::Average {
+                                        count_include_pad: true,
+                                    } => sum / (kernel[0] * kernel[1]) as f32,
+                                };
+                                let got = out[i];
+                                assert!(
+                                    (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                                    "{walk:?} {kind:?} {geometry:?} [{i}]: {got} vs {want}"
+                                );
+                                i += 1;
                             }
-                            let sum: f32 = inside.iter().sum();
-                            let want = match kind {
-                                PoolKind::Max => inside.iter().copied().fold(f32::MIN, f32::max),
-                                PoolKind::Average {
-                                    count_include_pad: false,
-                                } => sum / inside.len() as f32,
-                                PoolKind::Average {
-                                    count_include_pad: true,
-                                } => sum / (kernel[0] * kernel[1]) as f32,
-                            };
-                            let got = out[i];
-                            assert!(
-                                (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
-                                "{kind:?} {geometry:?} [{i}]: {got} vs {want}"
-                            );
-                            i += 1;
                         }
                     }
+                    outs.push(out);
                 }
+                let same = outs[0]
+                    .iter()
+                    .zip(&outs[1])
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{kind:?} {geometry:?}: the two walks differ");
             }
         }
     }
