@@ -299,6 +299,10 @@ pub fn run_with_progress(
                 .as_ref()
                 .map_or(::runtime::TRACT_VERSION, |d| &d.runtime_version)
                 .into(),
+            kernels: match &remote_host {
+                Some(d) => d.kernels,
+                None => Some(::runtime::kernels::Kernels::from_env().generation()),
+            },
             // tract's plans run on the calling thread unless a multithread
             // executor is installed, which device-bench (and the server
             // that times for it) never does.

@@ -158,6 +158,18 @@ fn warnings(report: &BenchReport, baseline: &BenchReport) -> Vec<String> {
             report.device.runtime_version, baseline.device.runtime_version
         ));
     }
+    if report.device.kernels != baseline.device.kernels {
+        let name = |k: Option<u32>| match k {
+            Some(0) => "tract's own kernels".to_string(),
+            Some(k) => format!("edgenas' kernels, generation {k}"),
+            None => "unrecorded kernels".to_string(),
+        };
+        warnings.push(format!(
+            "{} vs {} in the baseline",
+            name(report.device.kernels),
+            name(baseline.device.kernels)
+        ));
+    }
     if report.device.host.cpu_model != baseline.device.host.cpu_model {
         warnings.push(format!(
             "measured on {:?}, the baseline on {:?} (ratios to the calibration workload transfer only roughly between CPU types)",
@@ -419,6 +431,7 @@ mod tests {
                 device: BenchDevice::Cpu,
                 runtime: "tract".into(),
                 runtime_version: "0.23.9".into(),
+                kernels: Some(4),
                 threads: 1,
                 host: HostInfo {
                     cpu_model: "test cpu".into(),
@@ -649,11 +662,12 @@ mod tests {
     }
 
     #[test]
-    fn other_model_or_host_only_warns() {
+    fn other_model_host_or_kernels_only_warn() {
         let base = report(1.0, 20.0, 2.0, 0.02, 300);
         let mut now = base.clone();
         now.model.sha256 = "ff".repeat(32);
         now.device.host.cpu_model = "another cpu".into();
+        now.device.kernels = Some(0);
         let outcome = compare(
             &now,
             &base,
@@ -663,7 +677,16 @@ mod tests {
         )
         .unwrap();
         assert!(outcome.passed);
-        assert_eq!(outcome.warnings.len(), 2, "{:?}", outcome.warnings);
+        assert_eq!(outcome.warnings.len(), 3, "{:?}", outcome.warnings);
+        assert!(
+            outcome
+                .warnings
+                .iter()
+                .any(|w| w
+                    == "tract's own kernels vs edgenas' kernels, generation 4 in the baseline"),
+            "{:?}",
+            outcome.warnings
+        );
         let table = render_table(&outcome);
         assert!(table.contains("gate: pass") && table.contains("note: another model"));
         for header in [

@@ -79,6 +79,11 @@ pub struct DeviceInfo {
     pub device: BenchDevice,
     pub runtime: String,
     pub runtime_version: String,
+    /// The generation of edgenas' kernels the plans ran (0: tract's own
+    /// everywhere; `runtime::kernels::Kernels::generation`); absent from
+    /// reports older than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<u32>,
     /// Threads the runtime used for one inference.
     pub threads: usize,
     /// The machine the latency was measured on (with `remote`, the

@@ -496,7 +496,7 @@ mod tests {
         out
     }
 
-    use super::super::tests::values;
+    use super::super::tests::{same_bits, values};
 
     /// Every geometry our cells export (3×3 and 5×5, dilation 1 and 2,
     /// stride 1 and 2, 1×N / N×1, planes from 1×1 to 28×28) and some they
@@ -557,11 +557,10 @@ mod tests {
                 }
                 outs.push(out);
             }
-            let same = outs[0]
-                .iter()
-                .zip(&outs[1])
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{geometry:?}: the two walks differ");
+            assert!(
+                same_bits(&outs[0], &outs[1]),
+                "{geometry:?}: the two walks differ"
+            );
         }
     }
 }

@@ -536,6 +536,11 @@ use image_op;
 
 #[cfg(test)]
 mod tests {
+    /// Whether `a` and `b` hold the same floats, bit for bit.
+    pub(super) fn same_bits(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+
     /// Deterministic values in [−1, 1) for the kernels' tests.
     pub(super) fn values(len: usize, seed: u32) -> Vec<f32> {
         (0..len)

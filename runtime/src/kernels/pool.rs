@@ -235,7 +235,7 @@ pub(super) fn pool_of(model: &TypedModel, node: &TypedNode) -> TractResult<Optio
 mod tests {
     use super::*;
 
-    use super::super::tests::values;
+    use super::super::tests::{same_bits, values};
 
     /// Max and average (with and without the padding counted) pools of
     /// the sizes our cells use (3×3 and 5×5, stride 1 and 2, padding
@@ -323,11 +323,10 @@ mod tests {
                     }
                     outs.push(out);
                 }
-                let same = outs[0]
-                    .iter()
-                    .zip(&outs[1])
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{kind:?} {geometry:?}: the two walks differ");
+                assert!(
+                    same_bits(&outs[0], &outs[1]),
+                    "{kind:?} {geometry:?}: the two walks differ"
+                );
             }
         }
     }

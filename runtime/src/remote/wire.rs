@@ -74,6 +74,11 @@ pub struct RemoteHost {
     pub host: HostInfo,
     /// The server's tract version ([`crate::TRACT_VERSION`]).
     pub runtime_version: String,
+    /// The generation of edgenas' kernels its plans run (0: tract's own;
+    /// [`crate::kernels::Kernels::generation`]); absent from servers older
+    /// than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<u32>,
     /// The server's edgenas version.
     pub tool_version: String,
     pub protocol_version: u32,
@@ -85,6 +90,7 @@ impl RemoteHost {
         Self {
             host,
             runtime_version: crate::TRACT_VERSION.into(),
+            kernels: Some(crate::kernels::Kernels::from_env().generation()),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             protocol_version: super::PROTOCOL_VERSION,
         }
