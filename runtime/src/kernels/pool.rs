@@ -263,8 +263,10 @@ mod tests {
         for (case, (input, kernel, stride, pad_before, pad_after)) in cases.into_iter().enumerate()
         {
             for kind in kinds {
+                // 3 channels: one partial group of lanes; 11: a full one too.
+                let channels = if case % 2 == 0 { 11 } else { 3 };
                 let geometry = Geometry {
-                    channels: 3,
+                    channels,
                     input,
                     kernel,
                     stride,
@@ -277,10 +279,10 @@ mod tests {
                 };
                 let [oh, ow] = geometry.output().unwrap();
                 let n = 2;
-                let x = values(n * 3 * input[0] * input[1], case as u32);
+                let x = values(n * channels * input[0] * input[1], case as u32);
                 let mut outs = Vec::new();
                 for walk in [Walk::Planes, Walk::Channels] {
-                    let mut out = vec![f32::NAN; n * 3 * oh * ow];
+                    let mut out = vec![f32::NAN; n * channels * oh * ow];
                     op.run_walk(walk, n, &x, &mut out);
                     let mut i = 0;
                     for plane in x.chunks_exact(input[0] * input[1]) {
