@@ -5,10 +5,12 @@
 //! for stride-1 rows of at least 8 outputs; stride-2 convolutions and the
 //! 8×8…2×2 planes our cells see at reduced resolution run its scalar loop.
 //!
-//! This kernel pads each channel's plane into a scratch plane (split into
-//! column phases for a horizontal stride, so every tap reads a contiguous
-//! run), then accumulates blocks of 4 rows × 16 columns over the taps in
-//! vector registers: 4 independent chains of fused multiply-adds.
+//! This kernel walks its input one of two ways ([`Walk`], chosen per node
+//! by [`Walk::for_geometry`]; both add the same products in the same
+//! order, so their outputs are bit-identical): channel by channel, each
+//! padded plane as one flat run of full vector blocks ([`each_plane`]),
+//! or, on x86-64 with AVX2, 8 channels per vector
+//! ([`super::channels_avx2`]), for narrow or strided outputs.
 
 use std::sync::Arc;
 

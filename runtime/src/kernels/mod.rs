@@ -14,8 +14,11 @@
 //! measured); `EDGENAS_TRACT_KERNELS=tract` keeps tract's own kernels and
 //! `EDGENAS_TRACT_KERNELS=edgenas` uses ours on any CPU.
 //!
-//! Each kernel is compiled twice, for AVX2 with FMA and for the baseline,
-//! and picks one at run time. The FMA build rounds once per product, so
+//! A ReLU whose every use is one of these convolutions is fused into them
+//! (`fuse_relus`). Each kernel is compiled twice, for AVX2 with FMA and
+//! for the baseline, and picks one at run time; depthwise convolutions and
+//! pools also have an AVX2 walk across channels written with intrinsics
+//! (`channels_avx2`). The FMA build rounds once per product, so
 //! outputs differ from tract's by float rounding (checked to 1e-5 relative
 //! in export's parity tests, with burn's to 1e-4).
 

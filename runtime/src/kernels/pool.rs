@@ -2,9 +2,9 @@
 //!
 //! tract's pools walk the output point by point; at 28×28 with 16
 //! channels its 3×3 max pool took 10× onnxruntime's time in our networks.
-//! This op runs the depthwise kernel's plane walk ([`each_plane`]) with a
-//! maximum or a sum in place of the multiply-add, then scales averages by
-//! each output's divisor.
+//! This op runs the depthwise kernel's walks ([`Walk`]: planes, or 8
+//! channels per vector) with a maximum or a sum in place of the
+//! multiply-add, then scales averages by each output's divisor.
 
 use std::sync::Arc;
 
