@@ -74,6 +74,7 @@ pub(super) unsafe fn channel_walk<const OP: u8>(
         }
     }
     let offsets = &offsets[..taps];
+    let reach = offsets.iter().max().copied().unwrap_or(0);
     // The padded plane of the current group; its border stays `pad`.
     // Aligned to 64 bytes, so that no pixel's vector straddles two cache
     // lines (each such load costs two).
@@ -109,6 +110,7 @@ pub(super) unsafe fn channel_walk<const OP: u8>(
                     step: g.stride[1],
                     taps: &tap_weights,
                     offsets,
+                    reach,
                     bias: &lane_bias,
                 };
                 let mut ox = 0;
@@ -197,6 +199,8 @@ struct Row<'a> {
     /// `[taps][LANES]`.
     taps: &'a [f32],
     offsets: &'a [usize],
+    /// The largest of `offsets`.
+    reach: usize,
     bias: &'a [f32; LANES],
 }
 
@@ -211,7 +215,7 @@ impl Row<'_> {
         // Pixel offset of each accumulator's output from output ox.
         let at: [usize; 8] = std::array::from_fn(|j| if j < n { j * s } else { 0 });
         let base = self.first + ox * s;
-        let last = base + at[n - 1] + self.offsets.iter().max().copied().unwrap_or(0);
+        let last = base + at[n - 1] + self.reach;
         assert!((last + 1) * LANES <= self.scratch.len());
         assert_eq!(self.taps.len(), self.offsets.len() * LANES);
         let p = self.scratch.as_ptr();

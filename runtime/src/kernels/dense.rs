@@ -13,7 +13,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
 use super::pointwise::Matrix;
-use super::{ConvParts, Geometry, ImageOp, conv_parts, image_op, relu_note};
+use super::{ConvParts, Geometry, ImageOp, conv_parts, image_op, relu, relu_note};
 
 /// A k×k, one-group convolution with its weights and bias, on f32 input
 /// `[N, Cin, H, W]` or `[Cin, H, W]`. `geometry.channels` is `Cin`.
@@ -167,7 +167,7 @@ fn run_body(
             gather(g, x, &block.columns, patches);
             if op.relu {
                 for v in patches.iter_mut() {
-                    *v = if *v > 0.0 { *v } else { 0.0 };
+                    *v = relu(*v);
                 }
             }
             let matrix = Matrix {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::{ConvParts, Geometry, ImageOp, conv_parts, image_op, relu_note};
+use super::{ConvParts, Geometry, ImageOp, conv_parts, image_op, relu, relu_note};
 
 /// A depthwise convolution (one filter per channel) with its weights and
 /// bias, on f32 input `[N, C, H, W]`, or `[C, H, W]` (what tract's
@@ -38,6 +38,14 @@ pub struct DepthwiseConv {
 }
 
 impl DepthwiseConv {
+    /// The same convolution with a ReLU on its input.
+    pub fn with_relu(&self) -> Self {
+        Self {
+            relu: true,
+            ..self.clone()
+        }
+    }
+
     /// Runs the convolution on `input` (`n` images, contiguous NCHW) into
     /// `output` (contiguous NCHW of the output size).
     pub fn run(&self, n: usize, input: &[f32], output: &mut [f32]) {
@@ -92,8 +100,8 @@ impl Walk {
     /// The faster walk for `g`, as measured on an x86-64 CPU with AVX2
     /// (docs/results/tract-vs-onnxruntime.md): across channels when output
     /// rows are under 8 wide (the plane walk is then mostly partial vectors
-    /// and copies) or strided (its column phases cost a shuffle pass); the
-    /// plane walk otherwise (28×28 and 14×14 stride-1 outputs).
+    /// and copies) or strided (its copy into column phases is a scalar
+    /// pass); the plane walk otherwise (28×28 and 14×14 stride-1 outputs).
     pub fn for_geometry(g: &Geometry) -> Self {
         match g.output() {
             Some([_, ow]) if ow < 8 || g.stride[1] > 1 => Walk::Channels,
@@ -120,7 +128,6 @@ fn run_body(
     let taps = op.geometry.taps();
     let weights = |c: usize| (&op.weights[c * taps..(c + 1) * taps], op.bias[c]);
     if op.relu {
-        let relu = |v: f32| if v > 0.0 { v } else { 0.0 };
         each_plane(&op.geometry, input, output, 0.0, relu, weights, madd);
     } else {
         each_plane(&op.geometry, input, output, 0.0, |v| v, weights, madd);
@@ -139,7 +146,8 @@ fn run_body(
 /// copies the `ow` valid values of each row out. The columns `ow..cols` it
 /// also computes are waste (at most about half, on 7×7 planes with a
 /// dilated 5×5 kernel); the narrow row ends and scalar remainders of a
-/// row-by-row walk cost more (measured: 2–3× on 7×7 and 14×14 planes).
+/// row-by-row walk cost more (measured 1.2–2× slower on 14×14 and 7×7
+/// planes).
 /// The scratch is filled with `pad` once: each plane then overwrites only
 /// its inside.
 ///
@@ -201,24 +209,13 @@ pub(super) fn each_plane<'w>(
         for (row, &at) in x.chunks_exact(iw).zip(&rows) {
             if sx == 1 {
                 let dst = &mut scratch[at + g.pad_before[1]..][..iw];
-                copy_run(dst, row, prepare);
-            } else if sx == 2 {
-                // Even and odd input columns together, in vector shuffles
-                // ([`split_pairs`]).
-                let (even, odd) = match phases[0].2 {
-                    0 => (phases[0].0, phases[1].0),
-                    _ => (phases[1].0, phases[0].0),
-                };
-                let pairs = iw / 2;
-                let (lo, hi) = (even.min(odd), even.max(odd));
-                let (head, tail) = scratch[at..].split_at_mut(at_least(hi, lo + pairs));
-                let (low, high) = (&mut head[lo..][..pairs], &mut tail[..pairs]);
-                let (dst_even, dst_odd) = if even < odd { (low, high) } else { (high, low) };
-                split_pairs(dst_even, dst_odd, &row[..2 * pairs], prepare);
-                if iw % 2 == 1 {
-                    scratch[at + even + pairs] = prepare(row[iw - 1]);
+                for (d, &v) in dst.iter_mut().zip(row) {
+                    *d = prepare(v);
                 }
             } else {
+                // Strided outputs take the channel walk on AVX2 CPUs
+                // (`Walk::for_geometry`), so this value-by-value copy into
+                // the column phases runs only elsewhere.
                 for &(dst, count, first) in &phases {
                     for j in 0..count {
                         scratch[at + dst + j] = prepare(row[first + j * sx]);
@@ -237,104 +234,9 @@ pub(super) fn each_plane<'w>(
             block::<2, 16>(&scratch, q, w, offsets, bias, &mut values, madd);
         }
         for (o, v) in out.chunks_exact_mut(ow).zip(values.chunks(cols)) {
-            copy_run(o, &v[..ow], |v| v);
+            o.copy_from_slice(&v[..ow]);
         }
     }
-}
-
-/// `dst` = `prepare` of each value of `src` (as long), in fixed-size
-/// pieces of 8, 4, 2 and 1. Our rows are short (2–32 values) and there
-/// are many: as plain loops or `copy_from_slice` each became a call to
-/// `memcpy` or a vector loop with a scalar tail, which cost more than the
-/// convolution itself on 7×7 planes.
-#[inline(always)]
-fn copy_run(dst: &mut [f32], src: &[f32], prepare: impl Fn(f32) -> f32 + Copy) {
-    assert_eq!(dst.len(), src.len());
-    let mut i = 0;
-    let mut piece = |i: &mut usize, n: usize| {
-        let (d, s) = (&mut dst[*i..*i + n], &src[*i..*i + n]);
-        match n {
-            8 => piece_of::<8>(d, s, prepare),
-            4 => piece_of::<4>(d, s, prepare),
-            2 => piece_of::<2>(d, s, prepare),
-            _ => piece_of::<1>(d, s, prepare),
-        }
-        *i += n;
-    };
-    while i + 8 <= src.len() {
-        piece(&mut i, 8);
-    }
-    for n in [4, 2, 1] {
-        if i + n <= src.len() {
-            piece(&mut i, n);
-        }
-    }
-}
-
-/// `even[j]`, `odd[j]` = `prepare` of `src[2j]`, `src[2j + 1]`, in
-/// fixed-size pieces of 8, 4, 2 and 1 pairs, which LLVM turns into vector
-/// shuffles (a plain loop over pairs stayed scalar for short rows and cost
-/// more than the convolution on 14×14 planes).
-#[inline(always)]
-fn split_pairs(
-    even: &mut [f32],
-    odd: &mut [f32],
-    src: &[f32],
-    prepare: impl Fn(f32) -> f32 + Copy,
-) {
-    let pairs = even.len();
-    assert!(odd.len() == pairs && src.len() == 2 * pairs);
-    let mut j = 0;
-    let mut piece = |j: &mut usize, n: usize| {
-        let (e, o, s) = (
-            &mut even[*j..*j + n],
-            &mut odd[*j..*j + n],
-            &src[2 * *j..2 * (*j + n)],
-        );
-        match n {
-            8 => pairs_of::<8, 16>(e, o, s, prepare),
-            4 => pairs_of::<4, 8>(e, o, s, prepare),
-            2 => pairs_of::<2, 4>(e, o, s, prepare),
-            _ => pairs_of::<1, 2>(e, o, s, prepare),
-        }
-        *j += n;
-    };
-    while j + 8 <= pairs {
-        piece(&mut j, 8);
-    }
-    for n in [4, 2, 1] {
-        if j + n <= pairs {
-            piece(&mut j, n);
-        }
-    }
-}
-
-#[inline(always)]
-fn pairs_of<const N: usize, const N2: usize>(
-    even: &mut [f32],
-    odd: &mut [f32],
-    src: &[f32],
-    prepare: impl Fn(f32) -> f32 + Copy,
-) {
-    let s: &[f32; N2] = src.try_into().expect("2N values");
-    let e: &mut [f32; N] = even.try_into().expect("N values");
-    let o: &mut [f32; N] = odd.try_into().expect("N values");
-    *e = std::array::from_fn(|j| prepare(s[2 * j]));
-    *o = std::array::from_fn(|j| prepare(s[2 * j + 1]));
-}
-
-#[inline(always)]
-fn piece_of<const N: usize>(dst: &mut [f32], src: &[f32], prepare: impl Fn(f32) -> f32) {
-    let d: &mut [f32; N] = dst.try_into().expect("N values");
-    let s: &[f32; N] = src.try_into().expect("N values");
-    *d = s.map(prepare);
-}
-
-/// `hi`, checked to be at least `lo` (where one run of the scratch must end
-/// for the next to start).
-fn at_least(hi: usize, lo: usize) -> usize {
-    assert!(hi >= lo, "scratch phases overlap");
-    hi
 }
 
 /// Largest kernel [`DepthwiseConv`] takes (taps per channel).
@@ -345,7 +247,7 @@ pub(super) const MAX_TAPS: usize = 128;
 /// order. The runs are independent chains of adds, so the CPU overlaps
 /// them. They are separate named arrays, so that LLVM keeps each in
 /// vector registers: an array of runs indexed by a loop it kept on the
-/// stack for some kernels (scalar code, measured 5× slower for pools), one
+/// stack for some kernels (scalar code, measured 6× slower for pools), one
 /// flat `[f32; 64]` for all of them.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]

@@ -44,8 +44,8 @@ pub use pool::{Pool2d, PoolKind};
 /// The generation of kernels [`Kernels::Edgenas`] plans use: 0 is tract's
 /// own everywhere, 1 adds [`DepthwiseConv`], 2 [`PointwiseConv`] and
 /// [`DenseConv`], 3 [`Pool2d`], 4 the flat plane walk of depthwise
-/// convolutions and pools, the channel-blocked depthwise kernel for narrow
-/// outputs, [`DenseConv`]'s runs of channels, ReLUs fused into the
+/// convolutions and pools, their AVX2 walk across channels for narrow or
+/// strided outputs, [`DenseConv`]'s runs of channels, ReLUs fused into the
 /// convolutions after them and uninitialized outputs. Raise it
 /// whenever a kernel is added or changes speed.
 const GENERATION: u32 = 4;
@@ -154,22 +154,14 @@ fn fuse_relus(model: &mut TypedModel) -> TractResult<usize> {
             .map(|to| {
                 let node = model.node(to.node);
                 (to.slot == 0).then_some(())?;
-                if let Some(op) = node.op_as::<DepthwiseConv>() {
-                    let op = DepthwiseConv {
-                        relu: true,
-                        ..op.clone()
-                    };
-                    Some(Box::new(op) as Box<dyn TypedOp>)
+                let op: Box<dyn TypedOp> = if let Some(op) = node.op_as::<DepthwiseConv>() {
+                    Box::new(op.with_relu())
                 } else if let Some(op) = node.op_as::<PointwiseConv>() {
-                    let op = PointwiseConv {
-                        relu: true,
-                        ..op.clone()
-                    };
-                    Some(Box::new(op) as Box<dyn TypedOp>)
+                    Box::new(op.with_relu())
                 } else {
-                    let op = node.op_as::<DenseConv>()?.with_relu();
-                    Some(Box::new(op) as Box<dyn TypedOp>)
-                }
+                    Box::new(node.op_as::<DenseConv>()?.with_relu())
+                };
+                Some(op)
             })
             .collect();
         let Some(with_relu) = with_relu.filter(|ops| !ops.is_empty()) else {
@@ -206,6 +198,13 @@ fn relu_input(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Outlet
     };
     let same_shape = fact.shape == model.outlet_fact(OutletId::new(node.id, 0))?.shape;
     Ok((is_zero && same_shape && fact.datum_type == f32::datum_type()).then_some(x))
+}
+
+/// A ReLU, as the kernels apply a fused one (a compare and select, which
+/// LLVM vectorises).
+#[inline(always)]
+fn relu(v: f32) -> f32 {
+    if v > 0.0 { v } else { 0.0 }
 }
 
 /// What a kernel op adds to its one-line description when a ReLU is

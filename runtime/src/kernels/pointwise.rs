@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::{ConvParts, ImageOp, conv_parts, image_op, relu_note};
+use super::{ConvParts, ImageOp, conv_parts, image_op, relu, relu_note};
 
 /// A 1×1 convolution with its weights and bias, on f32 input `[N, Cin,
 /// H, W]` or `[Cin, H, W]`.
@@ -34,6 +34,14 @@ pub struct PointwiseConv {
 }
 
 impl PointwiseConv {
+    /// The same convolution with a ReLU on its input.
+    pub fn with_relu(&self) -> Self {
+        Self {
+            relu: true,
+            ..self.clone()
+        }
+    }
+
     /// Runs the convolution on `input` (`n` images of `positions` values
     /// per channel, contiguous) into `output`.
     pub fn run(&self, n: usize, positions: usize, input: &[f32], output: &mut [f32]) {
@@ -80,7 +88,6 @@ fn run_body(
     let images = input
         .chunks_exact(op.in_channels * p)
         .zip(output.chunks_exact_mut(op.out_channels * p));
-    let relu = |v: f32| if v > 0.0 { v } else { 0.0 };
     for (x, out) in images {
         if op.relu {
             matrix.apply(p, x, out, relu, madd);

@@ -86,26 +86,23 @@ impl Pool2d {
         #[cfg(target_arch = "x86_64")]
         if super::avx2_fma() {
             use super::channels_avx2::{ADD, MAX, channel_walk};
-            let zeros = vec![0.0f32; g.channels * g.taps()];
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
             unsafe {
-                match (walk, self.kind) {
-                    (Walk::Planes, _) => run_avx2(self, input, output),
-                    (Walk::Channels, PoolKind::Max) => {
+                if walk == Walk::Planes {
+                    run_avx2(self, input, output);
+                    return;
+                }
+                // The walk's taps go unused by a max or a sum.
+                let unused = vec![0.0f32; g.channels * g.taps()];
+                match self.kind {
+                    PoolKind::Max => {
                         let start = vec![f32::NEG_INFINITY; g.channels];
-                        channel_walk::<MAX>(
-                            g,
-                            &zeros,
-                            &start,
-                            f32::NEG_INFINITY,
-                            false,
-                            input,
-                            output,
-                        );
+                        let pad = f32::NEG_INFINITY;
+                        channel_walk::<MAX>(g, &unused, &start, pad, false, input, output);
                     }
-                    (Walk::Channels, PoolKind::Average { .. }) => {
+                    PoolKind::Average { .. } => {
                         let start = vec![0.0; g.channels];
-                        channel_walk::<ADD>(g, &zeros, &start, 0.0, false, input, output);
+                        channel_walk::<ADD>(g, &unused, &start, 0.0, false, input, output);
                         self.scale_averages(output);
                     }
                 }
