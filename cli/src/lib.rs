@@ -7,6 +7,7 @@
 
 pub mod commands;
 
+pub use runtime::memory::keep_freed_memory;
 pub use ui::{exit_with, init_logging};
 
 /// On SIGINT or SIGTERM: a training loop finishes its current step and

@@ -74,6 +74,7 @@ enum Command {
 
 fn main() {
     edgenas::init_logging();
+    edgenas::keep_freed_memory();
     let cli = Cli::parse();
     edgenas::clean_up_on_signals();
     let result = edgenas::on_worker_pool(|| match cli.command {

@@ -11,6 +11,7 @@ use runtime::timing::{self, Schedule};
 use runtime::tract::TractModel;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    runtime::memory::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let (path, shape) = match args.as_slice() {
         [_, path, shape, ..] => (path, shape),

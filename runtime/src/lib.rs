@@ -3,7 +3,8 @@
 //! [`metadata::ModelMetadata`], and tract-onnx to run, time and profile
 //! them ([`tract`], [`profile`], [`timing`]), with the statistics and host
 //! description the measurements are recorded with ([`stats`], [`host`]),
-//! the fixed net times are stated as ratios to ([`reference`]),
+//! the fixed net times are stated as ratios to ([`reference`]), the
+//! allocator policy the binaries run models under ([`memory`]),
 //! and the same timing on another machine ([`remote`]: the protocol of
 //! `latency-lut serve`, its server and its client).
 //!
@@ -16,6 +17,7 @@ pub mod error;
 pub mod host;
 pub mod kernels;
 pub mod layers;
+pub mod memory;
 pub mod metadata;
 pub mod onnx;
 pub mod profile;

@@ -236,6 +236,7 @@ pub struct WorkerArgs {
 
 fn main() {
     edgenas::init_logging();
+    edgenas::keep_freed_memory();
     let cli = Cli::parse();
     let result = edgenas::on_worker_pool(|| match cli.target {
         Some(BenchTarget::Search(search)) => run_search(search),

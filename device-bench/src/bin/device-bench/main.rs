@@ -45,6 +45,7 @@ const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
     ui::init_logging();
+    runtime::memory::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args).map(|()| true),

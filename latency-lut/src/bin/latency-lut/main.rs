@@ -23,6 +23,7 @@ struct Cli {
 
 fn main() {
     ui::init_logging();
+    runtime::memory::keep_freed_memory();
     let result = match Cli::parse().command {
         LutCommand::Profile(args) => commands::profile(args),
         LutCommand::Show(args) => commands::show(args),
