@@ -78,9 +78,12 @@ pub(super) unsafe fn channel_walk<const OP: u8>(
     // The padded plane of the current group; its border stays `pad`.
     // Aligned to 64 bytes, so that no pixel's vector straddles two cache
     // lines (each such load costs two).
-    let mut buffer = vec![pad; ph * pw * LANES + 16];
+    // SLACK pixels past the plane: a row's last run of 8 outputs reads
+    // that far when fewer than 8 remain (`Row::full_run`).
+    let mut buffer = vec![pad; (ph * pw + SLACK) * LANES + 16];
     let skip = buffer.as_ptr().align_offset(64);
-    let scratch = &mut buffer[skip..][..ph * pw * LANES];
+    let scratch = &mut buffer[skip..][..(ph * pw + SLACK) * LANES];
+    let run = full_run::<OP>(g);
     let mut tap_weights = vec![0.0f32; taps * LANES];
     let images = input
         .chunks_exact(channels * plane_in)
@@ -111,13 +114,17 @@ pub(super) unsafe fn channel_walk<const OP: u8>(
                     taps: &tap_weights,
                     offsets,
                     reach,
+                    pw,
                     bias: &lane_bias,
                 };
                 let mut ox = 0;
                 while ox < ow {
                     let n = (ow - ox).min(8);
                     unsafe {
-                        let values = row.outputs::<OP>(ox, n);
+                        let values = match run {
+                            Some(run) => run(&row, ox),
+                            None => row.outputs::<OP>(ox, n),
+                        };
                         unpack(&values, n, out, lanes, plane_out, oy * ow + ox);
                     }
                     ox += n;
@@ -201,6 +208,8 @@ struct Row<'a> {
     offsets: &'a [usize],
     /// The largest of `offsets`.
     reach: usize,
+    /// Pixels a row of the padded plane.
+    pw: usize,
     bias: &'a [f32; LANES],
 }
 
@@ -254,6 +263,105 @@ impl Row<'_> {
                 a7 = fold(7, a7);
             }
             [a0, a1, a2, a3, a4, a5, a6, a7]
+        }
+    }
+}
+
+/// Pixels of slack past the padded plane (see [`Row::full_run`]).
+const SLACK: usize = 16;
+
+/// A run of 8 outputs of one row, its first at `ox`.
+type Run = unsafe fn(&Row, usize) -> [__m256; 8];
+
+/// The specialised [`Row::full_run`] for `g`'s kernel, if there is one:
+/// square 3×3 or 5×5 kernels, dilation 1 or 2, stride 1 or 2 (every
+/// depthwise conv and pool of the DARTS space).
+fn full_run<const OP: u8>(g: &Geometry) -> Option<Run> {
+    let square = |[a, b]: [usize; 2]| (a == b).then_some(a);
+    let run: Run = match (square(g.kernel)?, square(g.dilation)?, square(g.stride)?) {
+        (3, 1, 1) => full_run_of::<OP, 3, 1, 1>,
+        (3, 2, 1) => full_run_of::<OP, 3, 2, 1>,
+        (5, 1, 1) => full_run_of::<OP, 5, 1, 1>,
+        (5, 2, 1) => full_run_of::<OP, 5, 2, 1>,
+        (3, 1, 2) => full_run_of::<OP, 3, 1, 2>,
+        (3, 2, 2) => full_run_of::<OP, 3, 2, 2>,
+        (5, 1, 2) => full_run_of::<OP, 5, 1, 2>,
+        (5, 2, 2) => full_run_of::<OP, 5, 2, 2>,
+        _ => return None,
+    };
+    Some(run)
+}
+
+/// [`Row::full_run`] as a function of the row, for [`Run`].
+#[target_feature(enable = "avx2,fma")]
+unsafe fn full_run_of<const OP: u8, const K: usize, const D: usize, const S: usize>(
+    row: &Row,
+    ox: usize,
+) -> [__m256; 8] {
+    // SAFETY: AVX2 and FMA, this function's contract.
+    unsafe { row.full_run::<OP, K, D, S>(ox) }
+}
+
+impl Row<'_> {
+    /// Outputs `ox..ox + 8` of a row with a `K`×`K` kernel of dilation
+    /// `D` and stride `S`, each a vector of the group's channels, with
+    /// every pixel loaded once per kernel row: pixel `i` of the row's span
+    /// (`7·S + (K − 1)·D + 1` of them) feeds output `(i − kx·D) / S` for
+    /// each `kx` that makes it a whole number in `0..8`. [`Self::outputs`] loads one pixel per
+    /// multiply-add, 5× as many for 5×5 kernels, and its loads bound
+    /// it. The products reach each output in tap order, as there, so
+    /// the values are the same bit for bit.
+    ///
+    /// Past the row's last output it computes on whatever pixels follow
+    /// (the next row's, or the scratch's [`SLACK`]); the caller keeps
+    /// only the valid outputs.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn full_run<const OP: u8, const K: usize, const D: usize, const S: usize>(
+        &self,
+        ox: usize,
+    ) -> [__m256; 8] {
+        const { assert!(7 * S + (K - 1) * D < 24) };
+        assert_eq!(self.step, S);
+        let base = self.first + ox * S;
+        assert!((base + 7 * S + self.reach + 1) * LANES <= self.scratch.len());
+        assert_eq!(self.taps.len(), K * K * LANES);
+        assert_eq!(self.reach, (K - 1) * D * (self.pw + 1));
+        let p = self.scratch.as_ptr();
+        // SAFETY: every read is pixel base + ky·D·pw + i with
+        // i ≤ 7·S + (K − 1)·D, at most base + 7·S + reach, asserted inside
+        // the scratch; tap t's weights are taps[t·8..t·8 + 8].
+        unsafe {
+            let b = _mm256_loadu_ps(self.bias.as_ptr());
+            let mut acc = [b; 8];
+            for ky in 0..K {
+                let w: [__m256; K] = std::array::from_fn(|kx| {
+                    _mm256_loadu_ps(self.taps.as_ptr().add((ky * K + kx) * LANES))
+                });
+                let row = p.add((base + ky * D * self.pw) * LANES);
+                // Pixel i of the span into every output it feeds. Spelled
+                // out per pixel: as a loop LLVM kept the accumulators on
+                // the stack.
+                macro_rules! pixel {
+                    ($($i:literal)*) => {$(
+                        if $i <= 7 * S + (K - 1) * D {
+                            let v = _mm256_load_ps(row.add($i * LANES));
+                            for kx in 0..K {
+                                let at = $i as isize - (kx * D) as isize;
+                                if at >= 0 && at as usize % S == 0 && (at as usize) / S < 8 {
+                                    let j = at as usize / S;
+                                    acc[j] = match OP {
+                                        FMA => _mm256_fmadd_ps(w[kx], v, acc[j]),
+                                        MAX => _mm256_max_ps(v, acc[j]),
+                                        _ => _mm256_add_ps(v, acc[j]),
+                                    };
+                                }
+                            }
+                        }
+                    )*};
+                }
+                pixel!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23);
+            }
+            acc
         }
     }
 }

@@ -49,13 +49,12 @@ impl DepthwiseConv {
     /// Runs the convolution on `input` (`n` images, contiguous NCHW) into
     /// `output` (contiguous NCHW of the output size).
     pub fn run(&self, n: usize, input: &[f32], output: &mut [f32]) {
-        let [_, ow] = self
-            .geometry
-            .output()
-            .expect("checked when the op was made");
-        // Rows under 8 outputs leave the plane walk mostly partial vectors.
-        let walk = if ow < 8 { Walk::Channels } else { Walk::Planes };
-        self.run_walk(walk, n, input, output);
+        self.run_walk(self.walk(), n, input, output);
+    }
+
+    /// The walk [`Self::run`] takes: [`Walk::for_geometry`].
+    pub fn walk(&self) -> Walk {
+        Walk::for_geometry(&self.geometry)
     }
 
     /// [`Self::run`] with the walk chosen; [`Walk::Channels`] is
@@ -98,15 +97,13 @@ pub enum Walk {
 
 impl Walk {
     /// The faster walk for `g`, as measured on an x86-64 CPU with AVX2
-    /// (docs/results/tract-vs-onnxruntime.md): across channels when output
-    /// rows are under 8 wide (the plane walk is then mostly partial vectors
-    /// and copies) or strided (its copy into column phases is a scalar
-    /// pass); the plane walk otherwise (28×28 and 14×14 stride-1 outputs).
-    pub fn for_geometry(g: &Geometry) -> Self {
-        match g.output() {
-            Some([_, ow]) if ow < 8 || g.stride[1] > 1 => Walk::Channels,
-            _ => Walk::Planes,
-        }
+    /// (`runtime/examples/kernel_walks.rs`, docs/results/tract-vs-onnxruntime.md):
+    /// across channels for every geometry the DARTS space deploys, since
+    /// stride-1 3×3 and 5×5 kernels load each pixel once per kernel row
+    /// there (`channels_avx2`). Where the channel walk has no kernel (no
+    /// AVX2) it is the plane walk anyway.
+    pub fn for_geometry(_g: &Geometry) -> Self {
+        Walk::Channels
     }
 }
 
@@ -297,7 +294,7 @@ impl ImageOp for DepthwiseConv {
     }
 
     fn describe(&self) -> String {
-        format!("{:?}{}", self.geometry, relu_note(self.relu))
+        format!("{:?} {:?}{}", self.walk(), self.geometry, relu_note(self.relu))
     }
 
     fn batched(&self) -> bool {
@@ -466,5 +463,32 @@ mod tests {
                 "{geometry:?}: the two walks differ"
             );
         }
+    }
+
+    /// `run` takes the walk `for_geometry` picks: across channels for
+    /// strided or narrow outputs, along planes for wide stride-1 ones (a
+    /// strided conv on the plane walk copies its input value by value).
+    #[test]
+    fn run_takes_the_walk_of_its_geometry() {
+        let op = |size: usize, stride: usize| DepthwiseConv {
+            geometry: Geometry {
+                channels: 8,
+                input: [size, size],
+                kernel: [3, 3],
+                stride: [stride, stride],
+                dilation: [1, 1],
+                pad_before: [1, 1],
+                pad_after: [1, 1],
+            },
+            batched: true,
+            weights: Arc::new(values(72, 1)),
+            bias: Arc::new(values(8, 2)),
+            relu: false,
+        };
+        assert_eq!(op(28, 1).walk(), Walk::Channels);
+        assert_eq!(op(14, 1).walk(), Walk::Channels);
+        assert_eq!(op(28, 2).walk(), Walk::Channels);
+        assert_eq!(op(7, 1).walk(), Walk::Channels);
+        assert!(op(28, 2).describe().starts_with("Channels"));
     }
 }

@@ -74,7 +74,12 @@ impl Pool2d {
     /// Runs the pool on `input` (`n` images, contiguous NCHW) into
     /// `output` (contiguous NCHW of the output size).
     pub fn run(&self, n: usize, input: &[f32], output: &mut [f32]) {
-        self.run_walk(Walk::for_geometry(&self.geometry), n, input, output);
+        self.run_walk(self.walk(), n, input, output);
+    }
+
+    /// The walk [`Self::run`] takes: [`Walk::for_geometry`].
+    pub fn walk(&self) -> Walk {
+        Walk::for_geometry(&self.geometry)
     }
 
     /// [`Self::run`] with the walk chosen ([`DepthwiseConv::run_walk`]).
@@ -168,7 +173,7 @@ impl ImageOp for Pool2d {
     }
 
     fn describe(&self) -> String {
-        format!("{:?} {:?}", self.kind, self.geometry)
+        format!("{:?} {:?} {:?}", self.kind, self.walk(), self.geometry)
     }
 
     fn batched(&self) -> bool {
