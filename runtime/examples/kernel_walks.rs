@@ -18,7 +18,15 @@ fn main() {
     // Optional: only the geometries whose "channels size k d s" starts so.
     let only = std::env::args().nth(2).unwrap_or_default();
     println!("1×1 convs: in out size | µs | MAC/ns");
-    for (cin, cout, size) in [(48, 16, 28), (16, 16, 28), (64, 32, 14), (32, 32, 14), (128, 64, 7), (256, 64, 7), (64, 64, 7)] {
+    for (cin, cout, size) in [
+        (48, 16, 28),
+        (16, 16, 28),
+        (64, 32, 14),
+        (32, 32, 14),
+        (128, 64, 7),
+        (256, 64, 7),
+        (64, 64, 7),
+    ] {
         if !format!("pw {cin} {cout} {size}").starts_with(&only) {
             continue;
         }
@@ -43,7 +51,10 @@ fn main() {
             .collect();
         samples.sort_by(f64::total_cmp);
         let us = samples[rounds / 2];
-        println!("{cin:3} {cout:3} {size:2} | {us:8.2} | {:6.1}", (cin * cout * p) as f64 / us / 1e3);
+        println!(
+            "{cin:3} {cout:3} {size:2} | {us:8.2} | {:6.1}",
+            (cin * cout * p) as f64 / us / 1e3
+        );
     }
     println!("channels size k d s | planes µs  channels µs | MAC/ns planes channels | run() walk");
     for (channels, size) in [(16, 28), (32, 28), (32, 14), (64, 14), (64, 7)] {
@@ -89,7 +100,12 @@ fn main() {
                 };
                 let (planes, chans) = (time(Walk::Planes), time(Walk::Channels));
                 if k == 3 && d == 1 {
-                    for kind in [PoolKind::Max, PoolKind::Average { count_include_pad: false }] {
+                    for kind in [
+                        PoolKind::Max,
+                        PoolKind::Average {
+                            count_include_pad: false,
+                        },
+                    ] {
                         let pool = Pool2d::new(geometry, kind, true).expect("valid pool");
                         let time = |walk: Walk| {
                             let mut output = vec![0.0f32; channels * oh * ow];

@@ -175,6 +175,7 @@ fn run_body(
                 bias: &op.bias[block.rows.clone()],
                 rows: block.rows.len(),
                 cols: block.columns.len(),
+                avx2_fma: cfg!(target_arch = "x86_64") && super::avx2_fma(),
             };
             let out = &mut out[block.rows.start * p..block.rows.end * p];
             matrix.apply(p, patches, out, |v| v, madd);

@@ -294,7 +294,12 @@ impl ImageOp for DepthwiseConv {
     }
 
     fn describe(&self) -> String {
-        format!("{:?} {:?}{}", self.walk(), self.geometry, relu_note(self.relu))
+        format!(
+            "{:?} {:?}{}",
+            self.walk(),
+            self.geometry,
+            relu_note(self.relu)
+        )
     }
 
     fn batched(&self) -> bool {
