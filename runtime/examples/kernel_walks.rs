@@ -38,6 +38,7 @@ fn main() {
             weights: Arc::new(vec![0.01; cin * cout]),
             bias: Arc::new(vec![0.1; cout]),
             relu: true,
+            residual: false,
         };
         let p = size * size;
         let input = vec![1.0f32; cin * p];

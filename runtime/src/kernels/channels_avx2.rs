@@ -343,7 +343,7 @@ impl Row<'_> {
                 // the stack.
                 macro_rules! pixel {
                     ($($i:literal)*) => {$(
-                        if $i <= 7 * S + (K - 1) * D {
+                        if $i < 7 * S + (K - 1) * D + 1 {
                             let v = _mm256_load_ps(row.add($i * LANES));
                             for kx in 0..K {
                                 let at = $i as isize - (kx * D) as isize;

@@ -178,7 +178,7 @@ fn run_body(
                 avx2_fma: cfg!(target_arch = "x86_64") && super::avx2_fma(),
             };
             let out = &mut out[block.rows.start * p..block.rows.end * p];
-            matrix.apply(p, patches, out, |v| v, madd);
+            matrix.apply(p, patches, None, out, |v| v, madd);
         }
     }
 }

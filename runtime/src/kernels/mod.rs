@@ -26,7 +26,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
-use tract_onnx::tract_core::ops::math::Max;
+use tract_onnx::tract_core::ops::math::{Add, Max};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 #[cfg(target_arch = "x86_64")]
@@ -46,9 +46,11 @@ pub use pool::{Pool2d, PoolKind};
 /// [`DenseConv`], 3 [`Pool2d`], 4 the flat plane walk of depthwise
 /// convolutions and pools, their AVX2 walk across channels for narrow or
 /// strided outputs, [`DenseConv`]'s runs of channels, ReLUs fused into the
-/// convolutions after them and uninitialized outputs. Raise it
+/// convolutions after them and uninitialized outputs, 5 the AVX2 walk
+/// across channels for every geometry (each pixel loaded once per kernel
+/// row) and 1×1 products in blocks of 6 channels × 16 positions. Raise it
 /// whenever a kernel is added or changes speed.
-const GENERATION: u32 = 4;
+const GENERATION: u32 = 5;
 
 /// The environment variable that chooses the kernels: `tract` (tract's own
 /// everywhere) or `edgenas` (ours wherever they apply, on any CPU).
@@ -127,8 +129,11 @@ pub fn swap_in(model: &mut TypedModel) -> TractResult<usize> {
         patch.apply(model)?;
     }
     let relus = fuse_relus(model)?;
+    // After the ReLUs: their fusion rewires a convolution's first input
+    // only.
+    let adds = fuse_adds(model)?;
     log::debug!(
-        "edgenas kernels: {depthwise} depthwise, {pointwise} pointwise, {dense} dense convolutions, {pools} pools; {relus} ReLUs fused into them"
+        "edgenas kernels: {depthwise} depthwise, {pointwise} pointwise, {dense} dense convolutions, {pools} pools; {relus} ReLUs and {adds} adds fused into them"
     );
     Ok(depthwise + pointwise + dense + pools)
 }
@@ -171,6 +176,58 @@ fn fuse_relus(model: &mut TypedModel) -> TractResult<usize> {
             let node = model.node(to.node);
             TypedModelPatch::replace_single_op(model, node, &[x], op)?.apply(model)?;
         }
+        fused += 1;
+    }
+    model.compact()?;
+    Ok(fused)
+}
+
+/// Fuses each `Add` of two f32 tensors of one shape, one of them a 1×1
+/// convolution's output used only there, into that convolution
+/// ([`PointwiseConv::residual`]: it adds the other tensor as it stores
+/// its blocks); returns how many. A DARTS node sums two ops' outputs, and
+/// separable and dilated convolutions end in a 1×1 convolution: the Add
+/// nodes cost a pass over the tensor, an allocation and tract's per-node
+/// overhead each. The sum is the same to the bit (a float add is
+/// commutative).
+fn fuse_adds(model: &mut TypedModel) -> TractResult<usize> {
+    model.compact()?;
+    let mut fused = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(op) = node.op_as::<TypedBinOp>() else {
+            continue;
+        };
+        if !op.0.is::<Add>() || node.inputs.len() != 2 {
+            continue;
+        }
+        let fact = model.outlet_fact(OutletId::new(id, 0))?;
+        let same = |o: OutletId| -> TractResult<bool> {
+            let f = model.outlet_fact(o)?;
+            Ok(f.shape == fact.shape && f.datum_type == f32::datum_type())
+        };
+        let [a, b] = [node.inputs[0], node.inputs[1]];
+        if fact.datum_type != f32::datum_type() || !same(a)? || !same(b)? {
+            continue;
+        }
+        let conv = |o: OutletId| {
+            let op = model.node(o.node).op_as::<PointwiseConv>()?;
+            (!op.residual && model.outlet_successors(o).len() == 1).then_some(op)
+        };
+        let Some((at, other, op)) = conv(b)
+            .map(|op| (b, a, op))
+            .or_else(|| conv(a).map(|op| (a, b, op)))
+        else {
+            continue;
+        };
+        let conv_node = model.node(at.node);
+        let mut patch = TypedModelPatch::default();
+        let x = patch.tap_model(model, conv_node.inputs[0])?;
+        let r = patch.tap_model(model, other)?;
+        let name = format!("{}+{}", conv_node.name, node.name);
+        let sum = patch.wire_node(name, op.with_residual(), &[x, r])?;
+        patch.shunt_outside(model, OutletId::new(id, 0), sum[0])?;
+        patch.apply(model)?;
         fused += 1;
     }
     model.compact()?;
@@ -411,8 +468,30 @@ trait ImageOp: std::fmt::Debug + Clone + PartialEq + Send + Sync + 'static {
     /// `n` contiguous images of `input` into `output`.
     fn run_images(&self, n: usize, input: &[f32], output: &mut [f32]);
 
+    /// Whether the op takes a second input, of its output's shape, and
+    /// adds it to its output (an `Add` node fused into it).
+    fn residual(&self) -> bool {
+        false
+    }
+
+    /// [`Self::run_images`] plus `residual` (of the output's size), for
+    /// ops whose [`Self::residual`] is true.
+    fn run_images_adding(&self, n: usize, input: &[f32], residual: &[f32], output: &mut [f32]) {
+        self.run_images(n, input, output);
+        for (o, &r) in output.iter_mut().zip(residual) {
+            *o += r;
+        }
+    }
+
     /// tract's `eval`: checks the input's shape, runs, returns the output.
-    fn eval_images(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    fn eval_images(&self, mut inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let residual = match self.residual() {
+            true => {
+                ensure!(inputs.len() == 2, "{} expects 2 inputs", self.name());
+                inputs.pop()
+            }
+            false => None,
+        };
         let input = args_1!(inputs);
         let shape = input.shape();
         let lead = usize::from(self.batched());
@@ -435,7 +514,21 @@ trait ImageOp: std::fmt::Debug + Clone + PartialEq + Send + Sync + 'static {
         {
             let plain = input.try_as_plain_ram()?;
             let mut out = output.try_as_plain_ram_mut()?;
-            self.run_images(n, plain.as_slice::<f32>()?, out.as_slice_mut::<f32>()?);
+            let (x, out) = (plain.as_slice::<f32>()?, out.as_slice_mut::<f32>()?);
+            match &residual {
+                Some(r) => {
+                    ensure!(
+                        r.shape() == &out_shape[1 - lead..],
+                        "{}: the added input is {:?}, the output {:?}",
+                        self.name(),
+                        r.shape(),
+                        &out_shape[1 - lead..]
+                    );
+                    let r = r.try_as_plain_ram()?;
+                    self.run_images_adding(n, x, r.as_slice::<f32>()?, out);
+                }
+                None => self.run_images(n, x, out),
+            }
         }
         Ok(tvec!(output.into_tvalue()))
     }
@@ -538,9 +631,63 @@ use image_op;
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// Whether `a` and `b` hold the same floats, bit for bit.
     pub(super) fn same_bits(a: &[f32], b: &[f32]) -> bool {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+
+    /// The reference net's three residual adds (after a 1×1 conv each)
+    /// leave its typed graph, fused into the convolutions, and its logits
+    /// stay tract's own to float rounding, at batch 1 (no batch axis after
+    /// the declutter) and 3.
+    #[test]
+    fn adds_fuse_into_the_convolutions() {
+        use super::Kernels;
+        use crate::reference::reference_onnx;
+        use crate::tract::TractModel;
+        let bytes = reference_onnx();
+        let adds = |m: &TypedModel| {
+            m.nodes()
+                .iter()
+                .filter(|n| n.op_as::<TypedBinOp>().is_some_and(|op| op.0.is::<Add>()))
+                .count()
+        };
+        let mut typed = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .unwrap()
+            .with_input_fact(0, f32::fact([1, 8, 16, 16]).into())
+            .unwrap()
+            .into_typed()
+            .unwrap();
+        assert_eq!(adds(&typed), 3);
+        swap_in(&mut typed).unwrap();
+        assert_eq!(adds(&typed), 0);
+        let summing = typed
+            .nodes()
+            .iter()
+            .filter(|n| n.op_as::<PointwiseConv>().is_some_and(|op| op.residual))
+            .count();
+        assert_eq!(summing, 3);
+
+        let model = TractModel::from_bytes("reference.onnx", &bytes).unwrap();
+        for batch in [1, 3] {
+            let shape = vec![batch, 8, 16, 16];
+            let input = values(shape.iter().product(), 5);
+            let ours = model
+                .plan_with(std::slice::from_ref(&shape), Kernels::Edgenas)
+                .unwrap();
+            let own = model.plan_with(&[shape], Kernels::Tract).unwrap();
+            let (_, a) = ours.run(&[&input]).unwrap();
+            let (_, b) = own.run(&[&input]).unwrap();
+            let err = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(err < 1e-5, "batch {batch}: {err}");
+        }
     }
 
     /// Deterministic values in [−1, 1) for the kernels' tests.

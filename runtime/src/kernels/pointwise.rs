@@ -29,8 +29,12 @@ pub struct PointwiseConv {
     /// `[Cout]`.
     pub bias: Arc<Vec<f32>>,
     /// Whether the input goes through a ReLU first: a ReLU node fused into
-    /// this op ([`super::swap_in`]), applied to a copy of each image.
+    /// this op ([`super::swap_in`]), applied to each loaded vector.
     pub relu: bool,
+    /// Whether the op takes a second input of the output's shape and adds
+    /// it to the product: an `Add` node fused into this op
+    /// ([`super::swap_in`]), added as each block is stored.
+    pub residual: bool,
 }
 
 impl PointwiseConv {
@@ -42,31 +46,67 @@ impl PointwiseConv {
         }
     }
 
+    /// The same convolution with a second input added to its output.
+    pub fn with_residual(&self) -> Self {
+        Self {
+            residual: true,
+            ..self.clone()
+        }
+    }
+
     /// Runs the convolution on `input` (`n` images of `positions` values
     /// per channel, contiguous) into `output`.
     pub fn run(&self, n: usize, positions: usize, input: &[f32], output: &mut [f32]) {
+        self.run_adding(n, positions, input, None, output);
+    }
+
+    /// [`Self::run`], adding `residual` (of the output's size) to each
+    /// output value when given: `output = conv(input) + residual`, the
+    /// sum tract's `Add` of the two would give.
+    pub fn run_adding(
+        &self,
+        n: usize,
+        positions: usize,
+        input: &[f32],
+        residual: Option<&[f32]>,
+        output: &mut [f32],
+    ) {
         assert_eq!(input.len(), n * self.in_channels * positions);
         assert_eq!(output.len(), n * self.out_channels * positions);
+        assert!(residual.is_none_or(|r| r.len() == output.len()));
         if positions == 0 {
             return;
         }
         #[cfg(target_arch = "x86_64")]
         if super::avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            unsafe { run_avx2_fma(self, positions, input, output) };
+            unsafe { run_avx2_fma(self, positions, input, residual, output) };
             return;
         }
-        run_body(self, positions, input, output, |w, v, a| a + w * v);
+        run_body(self, positions, input, residual, output, |w, v, a| {
+            a + w * v
+        });
     }
 }
 
 /// The x86-64 build: 8-lane vectors and fused multiply-adds.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn run_avx2_fma(op: &PointwiseConv, positions: usize, input: &[f32], output: &mut [f32]) {
-    run_body(op, positions, input, output, |w: f32, v: f32, a: f32| {
-        w.mul_add(v, a)
-    });
+fn run_avx2_fma(
+    op: &PointwiseConv,
+    positions: usize,
+    input: &[f32],
+    residual: Option<&[f32]>,
+    output: &mut [f32],
+) {
+    run_body(
+        op,
+        positions,
+        input,
+        residual,
+        output,
+        |w: f32, v: f32, a: f32| w.mul_add(v, a),
+    );
 }
 
 /// Every image through [`Matrix::apply`]. `madd(w, v, a)` is `a + w·v`,
@@ -76,6 +116,7 @@ fn run_body(
     op: &PointwiseConv,
     p: usize,
     input: &[f32],
+    residual: Option<&[f32]>,
     output: &mut [f32],
     madd: impl Fn(f32, f32, f32) -> f32 + Copy,
 ) {
@@ -86,14 +127,17 @@ fn run_body(
         cols: op.in_channels,
         avx2_fma: cfg!(target_arch = "x86_64") && super::avx2_fma(),
     };
+    let image = op.out_channels * p;
     let images = input
         .chunks_exact(op.in_channels * p)
-        .zip(output.chunks_exact_mut(op.out_channels * p));
-    for (x, out) in images {
+        .zip(output.chunks_exact_mut(image))
+        .enumerate();
+    for (i, (x, out)) in images {
+        let residual = residual.map(|r| &r[i * image..(i + 1) * image]);
         if op.relu {
-            matrix.apply(p, x, out, relu, madd);
+            matrix.apply(p, x, residual, out, relu, madd);
         } else {
-            matrix.apply(p, x, out, |v| v, madd);
+            matrix.apply(p, x, residual, out, |v| v, madd);
         }
     }
 }
@@ -114,36 +158,40 @@ pub(super) struct Matrix<'a> {
 }
 
 impl Matrix<'_> {
-    /// `out` (`[rows, p]`) from `x` (`[cols, p]`): columns in chunks of
-    /// 16, 8, 4 and 1 (outer, so that a chunk's stripe of `x` stays in L1
-    /// cache), each through rows in blocks of 4, then single rows.
+    /// `out` (`[rows, p]`) from `x` (`[cols, p]`), plus `residual` (of
+    /// `out`'s size) when given: columns in chunks of 16, 8, 4 and 1
+    /// (outer, so that a chunk's stripe of `x` stays in L1 cache), each
+    /// through rows in blocks of 6 (AVX2, 16 columns) and 4, then single
+    /// rows.
     #[inline(always)]
     pub fn apply(
         &self,
         p: usize,
         x: &[f32],
+        residual: Option<&[f32]>,
         out: &mut [f32],
         prepare: impl Fn(f32) -> f32 + Copy,
         madd: impl Fn(f32, f32, f32) -> f32 + Copy,
     ) {
         assert!(x.len() == self.cols * p && out.len() == self.rows * p);
+        assert!(residual.is_none_or(|r| r.len() == out.len()));
         assert!(self.weights.len() == self.rows * self.cols && self.bias.len() == self.rows);
         let mut stripe = Vec::with_capacity(self.cols * 16);
         let mut j = 0;
         while j + 16 <= p {
-            self.columns_at::<16>(p, x, out, j, &mut stripe, prepare, madd);
+            self.columns_at::<16>(p, x, residual, out, j, &mut stripe, prepare, madd);
             j += 16;
         }
         if j + 8 <= p {
-            self.columns_at::<8>(p, x, out, j, &mut stripe, prepare, madd);
+            self.columns_at::<8>(p, x, residual, out, j, &mut stripe, prepare, madd);
             j += 8;
         }
         if j + 4 <= p {
-            self.columns_at::<4>(p, x, out, j, &mut stripe, prepare, madd);
+            self.columns_at::<4>(p, x, residual, out, j, &mut stripe, prepare, madd);
             j += 4;
         }
         while j < p {
-            self.columns_at::<1>(p, x, out, j, &mut stripe, prepare, madd);
+            self.columns_at::<1>(p, x, residual, out, j, &mut stripe, prepare, madd);
             j += 1;
         }
     }
@@ -163,6 +211,7 @@ impl Matrix<'_> {
         &self,
         p: usize,
         x: &[f32],
+        residual: Option<&[f32]>,
         out: &mut [f32],
         j: usize,
         stripe: &mut Vec<f32>,
@@ -198,10 +247,11 @@ impl Matrix<'_> {
                     let w = &self.weights[r * self.cols..(r + 6) * self.cols];
                     let bias = &self.bias[r..r + 6];
                     let (x, o) = (xs.as_ptr().add(xj), out.as_mut_ptr().add(r * p + j));
+                    let res = residual.map(|res| &res[r * p + j..(r + 5) * p + j + 16]);
                     if prepare(-1.0) == 0.0 {
-                        block_6x16::<true>(x, xp, self.cols, w, bias, o, p);
+                        block_6x16::<true>(x, xp, self.cols, w, bias, res, o, p);
                     } else {
-                        block_6x16::<false>(x, xp, self.cols, w, bias, o, p);
+                        block_6x16::<false>(x, xp, self.cols, w, bias, res, o, p);
                     }
                 }
                 r += 6;
@@ -210,13 +260,13 @@ impl Matrix<'_> {
         while r + 4 <= self.rows {
             let values = self.block::<4, W>(xp, xs, r, xj, prepare, madd);
             for (i, v) in values.iter().enumerate() {
-                out[(r + i) * p + j..][..W].copy_from_slice(v);
+                store(v, residual, out, (r + i) * p + j);
             }
             r += 4;
         }
         while r < self.rows {
             let [v] = self.block::<1, W>(xp, xs, r, xj, prepare, madd);
-            out[r * p + j..][..W].copy_from_slice(&v);
+            store(&v, residual, out, r * p + j);
             r += 1;
         }
     }
@@ -252,30 +302,47 @@ impl Matrix<'_> {
     }
 }
 
+/// `v` into `out` at `at`, plus `residual`'s values there when given.
+#[inline(always)]
+fn store<const W: usize>(v: &[f32; W], residual: Option<&[f32]>, out: &mut [f32], at: usize) {
+    let out = &mut out[at..][..W];
+    match residual {
+        Some(r) => {
+            for ((o, &v), &r) in out.iter_mut().zip(v).zip(&r[at..][..W]) {
+                *o = v + r;
+            }
+        }
+        None => out.copy_from_slice(v),
+    }
+}
+
 /// Output rows `0..6` × columns `0..16` of a matrix product on AVX2: the
 /// bias, then each input row's products added in order, as
 /// [`Matrix::block`] adds them (the same values), in 12 vector
 /// accumulators — the 4 × 16 blocks of the portable code keep 8, just
 /// the multiply-adds in flight that two FMA units of 4 cycles' latency
 /// need, and stalled on any delay. `x`: `cols` rows of 16 values, `xp`
-/// apart (through a ReLU when `RELU`); `w`: `[6, cols]`; `out`: 6 rows
-/// `op` apart.
+/// apart (through a ReLU when `RELU`); `w`: `[6, cols]`; `out` and
+/// `residual` (added when given): 6 rows `op` apart.
 ///
 /// # Safety
 /// AVX2 and FMA; the pointers cover what is described.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn block_6x16<const RELU: bool>(
     x: *const f32,
     xp: usize,
     cols: usize,
     w: &[f32],
     bias: &[f32],
+    residual: Option<&[f32]>,
     out: *mut f32,
     op: usize,
 ) {
     use std::arch::x86_64::*;
     assert!(w.len() == 6 * cols && bias.len() == 6);
+    assert!(residual.is_none_or(|r| r.len() == 5 * op + 16));
     // SAFETY: the caller's contract; w[i·cols + c] is in bounds (asserted).
     unsafe {
         let b: [__m256; 6] = std::array::from_fn(|i| _mm256_set1_ps(bias[i]));
@@ -300,8 +367,14 @@ unsafe fn block_6x16<const RELU: bool>(
             }
         }
         for (i, acc) in acc.iter().enumerate() {
-            _mm256_storeu_ps(out.add(i * op), acc[0]);
-            _mm256_storeu_ps(out.add(i * op + 8), acc[1]);
+            let (mut a0, mut a1) = (acc[0], acc[1]);
+            if let Some(r) = residual {
+                let r = r.as_ptr().add(i * op);
+                a0 = _mm256_add_ps(a0, _mm256_loadu_ps(r));
+                a1 = _mm256_add_ps(a1, _mm256_loadu_ps(r.add(8)));
+            }
+            _mm256_storeu_ps(out.add(i * op), a0);
+            _mm256_storeu_ps(out.add(i * op + 8), a1);
         }
     }
 }
@@ -313,11 +386,16 @@ impl ImageOp for PointwiseConv {
 
     fn describe(&self) -> String {
         format!(
-            "{} → {} channels, {:?}{}",
+            "{} → {} channels, {:?}{}{}",
             self.in_channels,
             self.out_channels,
             self.input,
-            relu_note(self.relu)
+            relu_note(self.relu),
+            if self.residual {
+                ", plus an added input"
+            } else {
+                ""
+            }
         )
     }
 
@@ -346,6 +424,15 @@ impl ImageOp for PointwiseConv {
 
     fn run_images(&self, n: usize, input: &[f32], output: &mut [f32]) {
         self.run(n, self.input[0] * self.input[1], input, output);
+    }
+
+    fn residual(&self) -> bool {
+        self.residual
+    }
+
+    fn run_images_adding(&self, n: usize, input: &[f32], residual: &[f32], output: &mut [f32]) {
+        let p = self.input[0] * self.input[1];
+        self.run_adding(n, p, input, Some(residual), output);
     }
 }
 
@@ -384,6 +471,7 @@ pub(super) fn pointwise_of(
         weights: Arc::new(weights),
         bias: Arc::new(bias),
         relu: false,
+        residual: false,
     }))
 }
 
@@ -391,12 +479,13 @@ pub(super) fn pointwise_of(
 mod tests {
     use super::*;
 
-    use super::super::tests::values;
+    use super::super::tests::{same_bits, values};
 
     /// Every block shape (6 (AVX2), 4 and 1 channels; 16, 8, 4 and 1
     /// positions; 32 channels as 4 blocks of 6 and 2 of 4) against the
     /// definition, some with a fused ReLU; weights over 32 KiB (130 × 64),
-    /// whose input stripes are copied.
+    /// whose input stripes are copied. Each also with an added input,
+    /// whose sum must be the product's plus it, bit for bit.
     #[test]
     fn pointwise_matches_the_definition() {
         let cases = [
@@ -417,11 +506,20 @@ mod tests {
                 weights: Arc::new(values(cin * cout, 1)),
                 bias: Arc::new(values(cout, 2)),
                 relu: case % 2 == 1,
+                residual: false,
             };
             let n = 2;
             let x = values(n * cin * p, 3);
             let mut out = vec![f32::NAN; n * cout * p];
             op.run(n, p, &x, &mut out);
+            let r = values(n * cout * p, 4);
+            let mut sum = vec![f32::NAN; n * cout * p];
+            op.with_residual().run_adding(n, p, &x, Some(&r), &mut sum);
+            let want: Vec<f32> = out.iter().zip(&r).map(|(o, r)| o + r).collect();
+            assert!(
+                same_bits(&sum, &want),
+                "{cin} → {cout}, {p}: the sum differs"
+            );
             for i in 0..n {
                 for co in 0..cout {
                     for j in 0..p {
