@@ -1,19 +1,20 @@
 //! The x86-64 depthwise kernel: eight channels at once, one per lane of
 //! an AVX2 vector.
 //!
-//! [`super::depthwise::each_plane`] vectorises along a plane's flat
-//! rows: efficient on 28×28 planes, but on the 7×7 output planes of a
-//! network's last cells most of each plane's work is its copies in and
-//! out. Here each group of 8 channels is transposed into one padded plane
-//! of 8-lane pixels (`[y][x][lane]`, 8×8 in-register transposes), so every
-//! tap of every output reads one vector whatever the plane's size, stride
-//! or dilation; 8 outputs of a row accumulate in 8 registers and are
-//! transposed back into their channels' planes. [`super::DepthwiseConv`]
-//! uses it for output rows under 8 wide, where it measured faster (64
-//! channels, 5×5 dilated on 7×7: 8.0 → 5.7 µs; 3×3 stride 2 from 14×14:
-//! 6.9 → 5.4 µs); on 14×14 and 28×28 outputs the plane walk was faster.
-//! Its inner loop is bound by loads (one per multiply-add); the transposes
-//! cost about a third.
+//! Each group of 8 channels is transposed into one padded plane of 8-lane
+//! pixels (`[y][x][lane]`, 8×8 in-register transposes), so every tap of
+//! every output reads one vector whatever the plane's size, stride or
+//! dilation; 8 outputs of a row accumulate in 8 registers and are
+//! transposed back into their channels' planes. For the square 3×3 and
+//! 5×5 kernels of dilation and stride 1 or 2 that the DARTS space deploys,
+//! [`Row::full_run`] loads each pixel of a kernel row's span once and
+//! feeds it to every output it reaches; other kernels load one pixel per
+//! tap ([`Row::outputs`]). [`super::DepthwiseConv`] and [`super::Pool2d`]
+//! use it for every geometry on AVX2 CPUs: faster than the plane walk on
+//! each of the Fashion-MNIST network's (`runtime/examples/kernel_walks.rs`;
+//! 16 channels 28×28 5×5: 13.5 → 10.2 µs, 64 channels 7×7 5×5: 7.1 → 3.5
+//! µs). What it spends beyond the multiply-adds is the transposes in and
+//! out: about a third of its time on 3×3 kernels.
 //!
 //! Written with `core::arch` intrinsics: LLVM did not vectorise the same
 //! code written over `[f32; 8]` lanes (it kept 64 scalar accumulators and
@@ -307,10 +308,10 @@ impl Row<'_> {
     /// `D` and stride `S`, each a vector of the group's channels, with
     /// every pixel loaded once per kernel row: pixel `i` of the row's span
     /// (`7·S + (K − 1)·D + 1` of them) feeds output `(i − kx·D) / S` for
-    /// each `kx` that makes it a whole number in `0..8`. [`Self::outputs`] loads one pixel per
-    /// multiply-add, 5× as many for 5×5 kernels, and its loads bound
-    /// it. The products reach each output in tap order, as there, so
-    /// the values are the same bit for bit.
+    /// each `kx` that makes it a whole number in `0..8`.
+    /// [`Self::outputs`] loads one pixel per multiply-add, 5× as many for
+    /// 5×5 kernels, and its loads bound it. The products reach each output
+    /// in tap order, as there, so the values are the same bit for bit.
     ///
     /// Past the row's last output it computes on whatever pixels follow
     /// (the next row's, or the scratch's [`SLACK`]); the caller keeps

@@ -5,12 +5,12 @@
 //! for stride-1 rows of at least 8 outputs; stride-2 convolutions and the
 //! 8×8…2×2 planes our cells see at reduced resolution run its scalar loop.
 //!
-//! This kernel walks its input one of two ways ([`Walk`], chosen per node
-//! by [`Walk::for_geometry`]; both add the same products in the same
-//! order, so their outputs are bit-identical): channel by channel, each
-//! padded plane as one flat run of full vector blocks ([`each_plane`]),
-//! or, on x86-64 with AVX2, 8 channels per vector
-//! ([`super::channels_avx2`]), for narrow or strided outputs.
+//! This kernel walks its input one of two ways ([`Walk`], chosen by
+//! [`Walk::for_geometry`]; both add the same products in the same
+//! order, so their outputs are bit-identical): on x86-64 with AVX2, 8
+//! channels per vector ([`super::channels_avx2`]); elsewhere channel by
+//! channel, each padded plane as one flat run of full vector blocks
+//! ([`each_plane`]).
 
 use std::sync::Arc;
 
