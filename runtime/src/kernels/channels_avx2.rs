@@ -158,6 +158,21 @@ unsafe fn pack(
         // them, loaded masked (unused channels zero), transposed.
         for x in (0..iw).step_by(8) {
             let n = (iw - x).min(8);
+            let first = y * iw + x;
+            if lanes == LANES && 7 * plane + first + 8 <= group.len() {
+                // All 8 channels, 8 values each within the group (past the
+                // row's end they are the next row's, and those pixels are
+                // not stored).
+                // SAFETY: the reads lie in the group (just checked); pixel
+                // dst_row + x + j < dst_row + iw, asserted in the scratch.
+                unsafe {
+                    let pixels = load_transposed(group.as_ptr().add(first), plane, relu);
+                    for (j, p) in pixels.iter().enumerate().take(n) {
+                        _mm256_storeu_ps(scratch.as_mut_ptr().add((dst_row + x + j) * LANES), *p);
+                    }
+                }
+                continue;
+            }
             let mask = first_lanes(n);
             let rows: [__m256; 8] = std::array::from_fn(|k| {
                 if k >= lanes {
@@ -379,6 +394,13 @@ unsafe fn unpack(
     plane: usize,
     at: usize,
 ) {
+    if lanes == LANES && at + 8 <= plane {
+        assert!(7 * plane + at + 8 <= out.len());
+        // SAFETY: channel k's 8 values from `at` lie in its plane (checked);
+        // the values past n land on outputs written later, as below.
+        unsafe { store_transposed(values, out.as_mut_ptr().add(at), plane) };
+        return;
+    }
     let channels = transpose(*values);
     for (k, c) in channels.iter().enumerate().take(lanes) {
         let start = k * plane + at;
@@ -399,6 +421,97 @@ unsafe fn unpack(
             }
         }
     }
+}
+
+/// The 8 pixels of 8 channels from NCHW planes: channel `k`'s 8 values
+/// at `p + k·stride`, through a ReLU when `relu`, as pixel vectors (lane
+/// `k` = channel `k`). Each row is loaded as two 128-bit halves, row `k`'s
+/// beside row `k + 4`'s, so that two 4×4 transposes within the 128-bit
+/// lanes finish the job: 16 shuffles, where [`transpose`] takes 24 (the
+/// shuffle units bound this packing).
+///
+/// # Safety
+/// AVX2; `p + k·stride .. + 8` readable for each `k < 8`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load_transposed(p: *const f32, stride: usize, relu: bool) -> [__m256; 8] {
+    // SAFETY (every `halves`): the caller's contract.
+    let mut halves = unsafe {
+        [
+            halves(p, 0, 0, stride),
+            halves(p, 1, 0, stride),
+            halves(p, 2, 0, stride),
+            halves(p, 3, 0, stride),
+            halves(p, 0, 4, stride),
+            halves(p, 1, 4, stride),
+            halves(p, 2, 4, stride),
+            halves(p, 3, 4, stride),
+        ]
+    };
+    if relu {
+        for h in &mut halves {
+            *h = _mm256_max_ps(*h, _mm256_setzero_ps());
+        }
+    }
+    let [a, b, c, d, e, f, g, h] = halves;
+    let [p0, p1, p2, p3] = transpose_4x4_lanes(a, b, c, d);
+    let [p4, p5, p6, p7] = transpose_4x4_lanes(e, f, g, h);
+    [p0, p1, p2, p3, p4, p5, p6, p7]
+}
+
+/// Row `k`'s 4 values from `off` beside row `k + 4`'s (rows `stride`
+/// apart from `p`). A function, not a closure: closures do not inherit
+/// the target features, and their intrinsics were then calls.
+///
+/// # Safety
+/// AVX2; both runs readable.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn halves(p: *const f32, k: usize, off: usize, stride: usize) -> __m256 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let low = _mm_loadu_ps(p.add(k * stride + off));
+        let high = _mm_loadu_ps(p.add((k + 4) * stride + off));
+        _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(low), high)
+    }
+}
+
+/// Pixel vectors `values` (lane `k` = channel `k`) into 8 NCHW planes:
+/// channel `k`'s 8 values at `out + k·stride`, as 128-bit halves after two
+/// 4×4 transposes within lanes (the inverse of [`load_transposed`]).
+///
+/// # Safety
+/// AVX2; `out + k·stride .. + 8` writable for each `k < 8`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store_transposed(values: &[__m256; 8], out: *mut f32, stride: usize) {
+    let [v0, v1, v2, v3, v4, v5, v6, v7] = *values;
+    // first[k]: channel k's pixels 0..4 | channel k + 4's; second: 4..8.
+    let first = transpose_4x4_lanes(v0, v1, v2, v3);
+    let second = transpose_4x4_lanes(v4, v5, v6, v7);
+    for k in 0..4 {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let (low, high) = (out.add(k * stride), out.add((k + 4) * stride));
+            _mm_storeu_ps(low, _mm256_castps256_ps128(first[k]));
+            _mm_storeu_ps(low.add(4), _mm256_castps256_ps128(second[k]));
+            _mm_storeu_ps(high, _mm256_extractf128_ps::<1>(first[k]));
+            _mm_storeu_ps(high.add(4), _mm256_extractf128_ps::<1>(second[k]));
+        }
+    }
+}
+
+/// Within each 128-bit lane, the 4×4 transpose of `a, b, c, d` (lane-half
+/// row `i`, element `j` → row `j`, element `i`).
+#[target_feature(enable = "avx2,fma")]
+fn transpose_4x4_lanes(a: __m256, b: __m256, c: __m256, d: __m256) -> [__m256; 4] {
+    let ab_low = _mm256_unpacklo_ps(a, b);
+    let ab_high = _mm256_unpackhi_ps(a, b);
+    let cd_low = _mm256_unpacklo_ps(c, d);
+    let cd_high = _mm256_unpackhi_ps(c, d);
+    [
+        _mm256_shuffle_ps::<0x44>(ab_low, cd_low),
+        _mm256_shuffle_ps::<0xEE>(ab_low, cd_low),
+        _mm256_shuffle_ps::<0x44>(ab_high, cd_high),
+        _mm256_shuffle_ps::<0xEE>(ab_high, cd_high),
+    ]
 }
 
 /// The 8×8 transpose of `rows` (row `i`, lane `j` → row `j`, lane `i`).
