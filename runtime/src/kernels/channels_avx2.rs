@@ -84,7 +84,7 @@ pub(super) unsafe fn channel_walk<const OP: u8>(
     let mut buffer = vec![pad; (ph * pw + SLACK) * LANES + 16];
     let skip = buffer.as_ptr().align_offset(64);
     let scratch = &mut buffer[skip..][..(ph * pw + SLACK) * LANES];
-    let run = full_run::<OP>(g);
+    let rows = rows_fn::<OP>(g);
     let mut tap_weights = vec![0.0f32; taps * LANES];
     let images = input
         .chunks_exact(channels * plane_in)
@@ -107,30 +107,19 @@ pub(super) unsafe fn channel_walk<const OP: u8>(
                 pack(group, lanes, [ih, iw], relu, scratch, pw, [pt, pl]);
             }
             let out = &mut out[c0 * plane_out..(c0 + lanes) * plane_out];
-            for oy in 0..oh {
-                let row = Row {
-                    scratch,
-                    first: oy * g.stride[0] * pw,
-                    step: g.stride[1],
-                    taps: &tap_weights,
-                    offsets,
-                    reach,
-                    pw,
-                    bias: &lane_bias,
-                };
-                let mut ox = 0;
-                while ox < ow {
-                    let n = (ow - ox).min(8);
-                    unsafe {
-                        let values = match run {
-                            Some(run) => run(&row, ox),
-                            None => row.outputs::<OP>(ox, n),
-                        };
-                        unpack(&values, n, out, lanes, plane_out, oy * ow + ox);
-                    }
-                    ox += n;
-                }
-            }
+            let first_row = Row {
+                scratch,
+                first: 0,
+                step: g.stride[1],
+                down: g.stride[0] * pw,
+                taps: &tap_weights,
+                offsets,
+                reach,
+                pw,
+                bias: &lane_bias,
+            };
+            // SAFETY: AVX2 and FMA, this function's contract.
+            unsafe { rows(&first_row, [oh, ow], out, lanes) };
         }
     }
 }
@@ -212,6 +201,7 @@ fn first_lanes(n: usize) -> __m256i {
 }
 
 /// One output row of [`depthwise`].
+#[derive(Clone, Copy)]
 struct Row<'a> {
     /// The padded plane of pixels.
     scratch: &'a [f32],
@@ -226,6 +216,8 @@ struct Row<'a> {
     reach: usize,
     /// Pixels a row of the padded plane.
     pw: usize,
+    /// Pixels from one output row's first tap to the next row's.
+    down: usize,
     bias: &'a [f32; LANES],
 }
 
@@ -286,36 +278,91 @@ impl Row<'_> {
 /// Pixels of slack past the padded plane (see [`Row::full_run`]).
 const SLACK: usize = 16;
 
-/// A run of 8 outputs of one row, its first at `ox`.
-type Run = unsafe fn(&Row, usize) -> [__m256; 8];
+/// Every output row of one group of channels: rows `0..oh` below
+/// `first_row` (`[oh, ow]` outputs), unpacked into the group's `lanes`
+/// output planes.
+type Rows = unsafe fn(&Row, [usize; 2], &mut [f32], usize);
 
-/// The specialised [`Row::full_run`] for `g`'s kernel, if there is one:
-/// square 3×3 or 5×5 kernels, dilation 1 or 2, stride 1 or 2 (every
-/// depthwise conv and pool of the DARTS space).
-fn full_run<const OP: u8>(g: &Geometry) -> Option<Run> {
+/// The [`Rows`] for `g`'s kernel: [`rows_of`] with [`Row::full_run`]
+/// inlined for square 3×3 or 5×5 kernels, dilation 1 or 2, stride 1 or 2
+/// (every depthwise conv and pool of the DARTS space), [`rows_any`]
+/// otherwise. Chosen once per call, so the runs inline into the loop
+/// (through a function pointer per run, each returned its 8 vectors
+/// through the stack).
+fn rows_fn<const OP: u8>(g: &Geometry) -> Rows {
     let square = |[a, b]: [usize; 2]| (a == b).then_some(a);
-    let run: Run = match (square(g.kernel)?, square(g.dilation)?, square(g.stride)?) {
-        (3, 1, 1) => full_run_of::<OP, 3, 1, 1>,
-        (3, 2, 1) => full_run_of::<OP, 3, 2, 1>,
-        (5, 1, 1) => full_run_of::<OP, 5, 1, 1>,
-        (5, 2, 1) => full_run_of::<OP, 5, 2, 1>,
-        (3, 1, 2) => full_run_of::<OP, 3, 1, 2>,
-        (3, 2, 2) => full_run_of::<OP, 3, 2, 2>,
-        (5, 1, 2) => full_run_of::<OP, 5, 1, 2>,
-        (5, 2, 2) => full_run_of::<OP, 5, 2, 2>,
-        _ => return None,
-    };
-    Some(run)
+    let shape = square(g.kernel)
+        .zip(square(g.dilation))
+        .zip(square(g.stride));
+    match shape {
+        Some(((3, 1), 1)) => rows_of::<OP, 3, 1, 1>,
+        Some(((3, 2), 1)) => rows_of::<OP, 3, 2, 1>,
+        Some(((5, 1), 1)) => rows_of::<OP, 5, 1, 1>,
+        Some(((5, 2), 1)) => rows_of::<OP, 5, 2, 1>,
+        Some(((3, 1), 2)) => rows_of::<OP, 3, 1, 2>,
+        Some(((3, 2), 2)) => rows_of::<OP, 3, 2, 2>,
+        Some(((5, 1), 2)) => rows_of::<OP, 5, 1, 2>,
+        Some(((5, 2), 2)) => rows_of::<OP, 5, 2, 2>,
+        _ => rows_any::<OP>,
+    }
 }
 
-/// [`Row::full_run`] as a function of the row, for [`Run`].
+/// [`Rows`] with [`Row::full_run`].
+///
+/// # Safety
+/// AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn full_run_of<const OP: u8, const K: usize, const D: usize, const S: usize>(
-    row: &Row,
-    ox: usize,
-) -> [__m256; 8] {
-    // SAFETY: AVX2 and FMA, this function's contract.
-    unsafe { row.full_run::<OP, K, D, S>(ox) }
+unsafe fn rows_of<const OP: u8, const K: usize, const D: usize, const S: usize>(
+    first_row: &Row,
+    [oh, ow]: [usize; 2],
+    out: &mut [f32],
+    lanes: usize,
+) {
+    for oy in 0..oh {
+        let row = Row {
+            first: oy * first_row.down,
+            ..*first_row
+        };
+        let mut ox = 0;
+        while ox < ow {
+            let n = (ow - ox).min(8);
+            // SAFETY: AVX2 and FMA, this function's contract.
+            unsafe {
+                let values = row.full_run::<OP, K, D, S>(ox);
+                unpack(&values, n, out, lanes, oh * ow, oy * ow + ox);
+            }
+            ox += n;
+        }
+    }
+}
+
+/// [`Rows`] with [`Row::outputs`], for any kernel.
+///
+/// # Safety
+/// AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_any<const OP: u8>(
+    first_row: &Row,
+    [oh, ow]: [usize; 2],
+    out: &mut [f32],
+    lanes: usize,
+) {
+    for oy in 0..oh {
+        let row = Row {
+            first: oy * first_row.down,
+            ..*first_row
+        };
+        let mut ox = 0;
+        while ox < ow {
+            let n = (ow - ox).min(8);
+            // SAFETY: AVX2 and FMA, this function's contract.
+            unsafe {
+                let values = row.outputs::<OP>(ox, n);
+                unpack(&values, n, out, lanes, oh * ow, oy * ow + ox);
+            }
+            ox += n;
+        }
+    }
 }
 
 impl Row<'_> {
@@ -331,6 +378,7 @@ impl Row<'_> {
     /// Past the row's last output it computes on whatever pixels follow
     /// (the next row's, or the scratch's [`SLACK`]); the caller keeps
     /// only the valid outputs.
+    #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn full_run<const OP: u8, const K: usize, const D: usize, const S: usize>(
         &self,
