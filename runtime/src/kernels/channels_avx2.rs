@@ -285,8 +285,8 @@ type Rows = unsafe fn(&Row, [usize; 2], &mut [f32], usize);
 
 /// The [`Rows`] for `g`'s kernel: [`rows_of`] with [`Row::full_run`]
 /// inlined for square 3×3 or 5×5 kernels, dilation 1 or 2, stride 1 or 2
-/// (every depthwise conv and pool of the DARTS space), [`rows_any`]
-/// otherwise. Chosen once per call, so the runs inline into the loop
+/// (every depthwise conv and pool of the DARTS space), with
+/// [`Row::outputs`] otherwise. Chosen once per call, so the runs inline into the loop
 /// (through a function pointer per run, each returned its 8 vectors
 /// through the stack).
 fn rows_fn<const OP: u8>(g: &Geometry) -> Rows {
@@ -303,11 +303,12 @@ fn rows_fn<const OP: u8>(g: &Geometry) -> Rows {
         Some(((3, 2), 2)) => rows_of::<OP, 3, 2, 2>,
         Some(((5, 1), 2)) => rows_of::<OP, 5, 1, 2>,
         Some(((5, 2), 2)) => rows_of::<OP, 5, 2, 2>,
-        _ => rows_any::<OP>,
+        _ => rows_of::<OP, 0, 0, 0>,
     }
 }
 
-/// [`Rows`] with [`Row::full_run`].
+/// [`Rows`] with [`Row::full_run`] for `K` > 0, with [`Row::outputs`]
+/// (any kernel) for `K` = 0.
 ///
 /// # Safety
 /// AVX2 and FMA.
@@ -328,36 +329,10 @@ unsafe fn rows_of<const OP: u8, const K: usize, const D: usize, const S: usize>(
             let n = (ow - ox).min(8);
             // SAFETY: AVX2 and FMA, this function's contract.
             unsafe {
-                let values = row.full_run::<OP, K, D, S>(ox);
-                unpack(&values, n, out, lanes, oh * ow, oy * ow + ox);
-            }
-            ox += n;
-        }
-    }
-}
-
-/// [`Rows`] with [`Row::outputs`], for any kernel.
-///
-/// # Safety
-/// AVX2 and FMA.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn rows_any<const OP: u8>(
-    first_row: &Row,
-    [oh, ow]: [usize; 2],
-    out: &mut [f32],
-    lanes: usize,
-) {
-    for oy in 0..oh {
-        let row = Row {
-            first: oy * first_row.down,
-            ..*first_row
-        };
-        let mut ox = 0;
-        while ox < ow {
-            let n = (ow - ox).min(8);
-            // SAFETY: AVX2 and FMA, this function's contract.
-            unsafe {
-                let values = row.outputs::<OP>(ox, n);
+                let values = match K {
+                    0 => row.outputs::<OP>(ox, n),
+                    _ => row.full_run::<OP, K, D, S>(ox),
+                };
                 unpack(&values, n, out, lanes, oh * ow, oy * ow + ox);
             }
             ox += n;
@@ -384,7 +359,7 @@ impl Row<'_> {
         &self,
         ox: usize,
     ) -> [__m256; 8] {
-        const { assert!(7 * S + (K - 1) * D < 24) };
+        const { assert!(K == 0 || 7 * S + (K - 1) * D < 24) };
         assert_eq!(self.step, S);
         let base = self.first + ox * S;
         assert!((base + 7 * S + self.reach + 1) * LANES <= self.scratch.len());
