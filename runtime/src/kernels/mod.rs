@@ -48,8 +48,9 @@ pub use pool::{Pool2d, PoolKind};
 /// strided outputs, [`DenseConv`]'s runs of channels, ReLUs fused into the
 /// convolutions after them and uninitialized outputs, 5 the AVX2 walk
 /// across channels for every geometry (each pixel loaded once per kernel
-/// row) and 1×1 products in blocks of 6 channels × 16 positions. Raise it
-/// whenever a kernel is added or changes speed.
+/// row, transposes through 128-bit halves), 1×1 products in blocks of 6
+/// channels × 16 positions and Adds fused into the 1×1 convolutions that
+/// feed them. Raise it whenever a kernel is added or changes speed.
 const GENERATION: u32 = 5;
 
 /// The environment variable that chooses the kernels: `tract` (tract's own
