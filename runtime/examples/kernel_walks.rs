@@ -43,15 +43,7 @@ fn main() {
         let p = size * size;
         let input = vec![1.0f32; cin * p];
         let mut output = vec![0.0f32; cout * p];
-        let mut samples: Vec<f64> = (0..rounds)
-            .map(|_| {
-                let t = Instant::now();
-                op.run(1, p, &input, &mut output);
-                t.elapsed().as_secs_f64() * 1e6
-            })
-            .collect();
-        samples.sort_by(f64::total_cmp);
-        let us = samples[rounds / 2];
+        let us = median_us(rounds, || op.run(1, p, &input, &mut output));
         println!(
             "{cin:3} {cout:3} {size:2} | {us:8.2} | {:6.1}",
             (cin * cout * p) as f64 / us / 1e3
@@ -88,17 +80,8 @@ fn main() {
                 let input = vec![1.0f32; channels * size * size];
                 let mut output = vec![0.0f32; channels * oh * ow];
                 let macs = (channels * oh * ow * k * k) as f64;
-                let mut time = |walk: Walk| {
-                    let mut samples: Vec<f64> = (0..rounds)
-                        .map(|_| {
-                            let t = Instant::now();
-                            op.run_walk(walk, 1, &input, &mut output);
-                            t.elapsed().as_secs_f64() * 1e6
-                        })
-                        .collect();
-                    samples.sort_by(f64::total_cmp);
-                    samples[rounds / 2]
-                };
+                let mut time =
+                    |walk: Walk| median_us(rounds, || op.run_walk(walk, 1, &input, &mut output));
                 let (planes, chans) = (time(Walk::Planes), time(Walk::Channels));
                 if k == 3 && d == 1 {
                     for kind in [
@@ -110,15 +93,7 @@ fn main() {
                         let pool = Pool2d::new(geometry, kind, true).expect("valid pool");
                         let time = |walk: Walk| {
                             let mut output = vec![0.0f32; channels * oh * ow];
-                            let mut samples: Vec<f64> = (0..rounds)
-                                .map(|_| {
-                                    let t = Instant::now();
-                                    pool.run_walk(walk, 1, &input, &mut output);
-                                    t.elapsed().as_secs_f64() * 1e6
-                                })
-                                .collect();
-                            samples.sort_by(f64::total_cmp);
-                            samples[rounds / 2]
+                            median_us(rounds, || pool.run_walk(walk, 1, &input, &mut output))
                         };
                         let (planes, chans) = (time(Walk::Planes), time(Walk::Channels));
                         println!(
@@ -139,4 +114,17 @@ fn main() {
             }
         }
     }
+}
+
+/// The median of `rounds` timings of `run`, in µs.
+fn median_us(rounds: usize, mut run: impl FnMut()) -> f64 {
+    let mut samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            run();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[rounds / 2]
 }

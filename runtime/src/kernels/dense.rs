@@ -175,10 +175,12 @@ fn run_body(
                 bias: &op.bias[block.rows.clone()],
                 rows: block.rows.len(),
                 cols: block.columns.len(),
-                avx2_fma: cfg!(target_arch = "x86_64") && super::avx2_fma(),
+                // Applied to the patches as they are gathered.
+                relu: false,
+                avx2_fma: super::avx2_fma(),
             };
             let out = &mut out[block.rows.start * p..block.rows.end * p];
-            matrix.apply(p, patches, None, out, |v| v, madd);
+            matrix.apply(p, patches, None, out, madd);
         }
     }
 }

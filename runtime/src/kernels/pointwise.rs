@@ -125,7 +125,8 @@ fn run_body(
         bias: &op.bias,
         rows: op.out_channels,
         cols: op.in_channels,
-        avx2_fma: cfg!(target_arch = "x86_64") && super::avx2_fma(),
+        relu: op.relu,
+        avx2_fma: super::avx2_fma(),
     };
     let image = op.out_channels * p;
     let images = input
@@ -134,11 +135,7 @@ fn run_body(
         .enumerate();
     for (i, (x, out)) in images {
         let residual = residual.map(|r| &r[i * image..(i + 1) * image]);
-        if op.relu {
-            matrix.apply(p, x, residual, out, relu, madd);
-        } else {
-            matrix.apply(p, x, residual, out, |v| v, madd);
-        }
+        matrix.apply(p, x, residual, out, madd);
     }
 }
 
@@ -152,6 +149,8 @@ pub(super) struct Matrix<'a> {
     pub bias: &'a [f32],
     pub rows: usize,
     pub cols: usize,
+    /// Whether `x` goes through a ReLU as it is read.
+    pub relu: bool,
     /// Whether the CPU has AVX2 and FMA: blocks of 6 rows × 16 columns
     /// then run [`block_6x16`].
     pub avx2_fma: bool,
@@ -165,6 +164,24 @@ impl Matrix<'_> {
     /// rows.
     #[inline(always)]
     pub fn apply(
+        &self,
+        p: usize,
+        x: &[f32],
+        residual: Option<&[f32]>,
+        out: &mut [f32],
+        madd: impl Fn(f32, f32, f32) -> f32 + Copy,
+    ) {
+        if self.relu {
+            self.apply_with(p, x, residual, out, relu, madd);
+        } else {
+            self.apply_with(p, x, residual, out, |v| v, madd);
+        }
+    }
+
+    /// [`Self::apply`] with `prepare(v)` what each value of `x` becomes
+    /// (the ReLU or the value itself).
+    #[inline(always)]
+    fn apply_with(
         &self,
         p: usize,
         x: &[f32],
@@ -219,7 +236,7 @@ impl Matrix<'_> {
         madd: impl Fn(f32, f32, f32) -> f32 + Copy,
     ) {
         // The input as `block` reads it: values, row length, first column.
-        let (xs, xp, xj) = if p.is_multiple_of(64) || self.rows * self.cols > 8192 {
+        let (xs, xp, xj) = if p.is_multiple_of(64) || self.rows * self.cols > L1_FLOATS {
             stripe.clear();
             for c in 0..self.cols {
                 stripe.extend_from_slice(&x[c * p + j..][..W]);
@@ -248,7 +265,7 @@ impl Matrix<'_> {
                     let bias = &self.bias[r..r + 6];
                     let (x, o) = (xs.as_ptr().add(xj), out.as_mut_ptr().add(r * p + j));
                     let res = residual.map(|res| &res[r * p + j..(r + 5) * p + j + 16]);
-                    if prepare(-1.0) == 0.0 {
+                    if self.relu {
                         block_6x16::<true>(x, xp, self.cols, w, bias, res, o, p);
                     } else {
                         block_6x16::<false>(x, xp, self.cols, w, bias, res, o, p);
@@ -301,6 +318,10 @@ impl Matrix<'_> {
         acc
     }
 }
+
+/// Floats in a 32 KiB L1 data cache: weights past it have their input
+/// stripes copied ([`Matrix::columns_at`]).
+const L1_FLOATS: usize = 8192;
 
 /// `v` into `out` at `at`, plus `residual`'s values there when given.
 #[inline(always)]
