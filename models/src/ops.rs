@@ -105,7 +105,7 @@ impl FactorizedReduce {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = relu(x);
         let [_, _, h, w] = x.dims();
-        let convs = if kernels::reference_kernels() || h < 2 || w < 2 {
+        let convs = if h < 2 || w < 2 {
             self.convs_strided(x)
         } else {
             self.convs_sampled(x)
@@ -113,14 +113,17 @@ impl FactorizedReduce {
         kernels::batch_norm(&self.bn, convs)
     }
 
-    /// Both branches' convolutions, concatenated along channels, with the
-    /// custom 1×1 kernel.
+    /// Both branches' convolutions, concatenated along channels, on the
+    /// 1×1 kernel, on either kernel path.
     fn convs_sampled(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         // A 1×1 stride-2 convolution reads every other pixel: take those
-        // pixels (a strided view) and run the stride-1 kernel on them. For odd
-        // sizes the offset branch is one short and gets a zero row/column at
-        // the end, as in `convs_strided`.
+        // pixels (a strided view) and run the stride-1 1×1 convolution on
+        // them. Both kernel paths do so: burn's strided convolution sums in
+        // another order than its 1×1 one, which the custom kernel matches bit
+        // for bit (see `kernels`). The offset branch reads x[1:, 1:]; for odd
+        // sizes it is one short and gets a zero row/column at the end, as in
+        // `convs_strided`.
         let (h_out, w_out) = (h.div_ceil(2), w.div_ceil(2));
         let even = x.clone().slice(s![.., .., 0..h;2, 0..w;2]);
         let mut odd = x.slice(s![.., .., 1..h;2, 1..w;2]);
@@ -135,12 +138,13 @@ impl FactorizedReduce {
         Tensor::cat(vec![a, b], 1)
     }
 
-    /// The same with burn's stride-2 convolutions (the reference path).
+    /// The same with burn's stride-2 convolutions, for images under 2×2
+    /// (an empty offset branch).
     fn convs_strided(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
-        // The offset branch reads x[1:, 1:]. DARTS only ever sees even sizes; for
-        // odd ones we pad the shifted input back to H×W with zeros at the end so
-        // both branches produce ceil(H/2) × ceil(W/2) and can be concatenated.
+        // DARTS only ever sees even sizes; for odd ones we pad the shifted
+        // input back to H×W with zeros at the end so both branches produce
+        // ceil(H/2) × ceil(W/2) and can be concatenated.
         let shifted = x
             .clone()
             .slice([0..x.dims()[0], 0..x.dims()[1], 1..h, 1..w])

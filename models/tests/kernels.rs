@@ -1,8 +1,9 @@
 //! The custom kernels of `models::kernels` against burn's own ops on the
 //! autodiff Flex device: forward values and both gradients, on every
 //! depthwise geometry the DARTS space uses, on 1×1 convolutions that
-//! change the channel count, on the 3×3 and 5×5 pools and on training-mode batch
-//! normalization (with its running statistics), to 1e-5 relative.
+//! change the channel count, on the 3×3 and 5×5 pools and on training-mode
+//! batch normalization (with its running statistics), **bit for bit**: the kernel switch must
+//! not change a search's trajectory (see `models::kernels`).
 
 use burn::module::Param;
 use burn::nn::BatchNormConfig;
@@ -17,15 +18,25 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
+/// Every value has the same bits as burn's.
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
-    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-    for (i, (a, b)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-5 * scale,
-            "{what}[{i}]: {a} vs burn's {b} (scale {scale})"
-        );
-    }
+    let differ = got
+        .iter()
+        .zip(want)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    let first = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a.to_bits() != b.to_bits());
+    assert!(
+        differ == 0,
+        "{what}: {differ} of {} values differ from burn's, first at {first:?}: {:?} vs {:?}",
+        got.len(),
+        first.map(|i| got[i]),
+        first.map(|i| want[i])
+    );
 }
 
 #[test]
@@ -100,7 +111,7 @@ fn depthwise_forward_without_autodiff() {
 fn pointwise_matches_burn_conv2d_in_value_and_gradients() {
     let device = Device::flex().autodiff();
     device.seed(10);
-    for (c_in, c_out, size) in [(8, 8, 28), (24, 16, 7), (3, 5, 9)] {
+    for (c_in, c_out, size) in [(8, 8, 28), (24, 16, 7), (3, 5, 9), (24, 12, 4)] {
         let what = format!("{c_in}→{c_out} {size}×{size}");
         let x = Tensor::<4>::random([4, c_in, size, size], Distribution::Default, &device);
         let w = Tensor::<4>::random([c_out, c_in, 1, 1], Distribution::Default, &device);
@@ -183,35 +194,39 @@ fn pools_match_burn_in_value_and_gradient() {
 fn batch_norm_matches_burn_in_value_gradients_and_running_statistics() {
     let device = Device::flex().autodiff();
     device.seed(12);
-    let (c, size) = (6, 9);
-    let x = Tensor::<4>::random([4, c, size, size], Distribution::Normal(0.5, 2.0), &device);
-    let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &device);
-    let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &device);
-    let run = |custom: bool| {
-        let mut bn = BatchNormConfig::new(c).init(&device);
-        bn.gamma = Param::from_tensor(gamma.clone());
-        bn.beta = Param::from_tensor(beta.clone());
-        let x = x.clone().require_grad();
-        let y = if custom {
-            batch_norm(&bn, x.clone())
-        } else {
-            bn.forward(x.clone())
+    // A small odd shape, and the search's 28×28 batch of 32 (rows of
+    // 25,088 values per channel: every path of burn-flex's row sum).
+    for [n, c, size] in [[4, 6, 9], [32, 8, 28], [1, 3, 5]] {
+        let what = format!("{n}×{c}×{size}×{size}");
+        let x = Tensor::<4>::random([n, c, size, size], Distribution::Normal(0.5, 2.0), &device);
+        let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &device);
+        let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &device);
+        let run = |custom: bool| {
+            let mut bn = BatchNormConfig::new(c).init(&device);
+            bn.gamma = Param::from_tensor(gamma.clone());
+            bn.beta = Param::from_tensor(beta.clone());
+            let x = x.clone().require_grad();
+            let y = if custom {
+                batch_norm(&bn, x.clone())
+            } else {
+                bn.forward(x.clone())
+            };
+            let grads = (y.clone() * y.clone().sin()).sum().backward();
+            let gx = values(x.grad(&grads).expect("x gradient"));
+            let gg = values(bn.gamma.grad(&grads).expect("γ gradient"));
+            let gb = values(bn.beta.grad(&grads).expect("β gradient"));
+            let running = [
+                values(bn.running_mean.value()),
+                values(bn.running_var.value()),
+            ];
+            (values(y), gx, gg, gb, running)
         };
-        let grads = (y.clone() * y.clone().sin()).sum().backward();
-        let gx = values(x.grad(&grads).expect("x gradient"));
-        let gg = values(bn.gamma.grad(&grads).expect("γ gradient"));
-        let gb = values(bn.beta.grad(&grads).expect("β gradient"));
-        let running = [
-            values(bn.running_mean.value()),
-            values(bn.running_var.value()),
-        ];
-        (values(y), gx, gg, gb, running)
-    };
-    let (ours, burn) = (run(true), run(false));
-    assert_close("y", &ours.0, &burn.0);
-    assert_close("dx", &ours.1, &burn.1);
-    assert_close("dγ", &ours.2, &burn.2);
-    assert_close("dβ", &ours.3, &burn.3);
-    assert_close("running mean", &ours.4[0], &burn.4[0]);
-    assert_close("running var", &ours.4[1], &burn.4[1]);
+        let (ours, burn) = (run(true), run(false));
+        assert_close(&format!("{what} y"), &ours.0, &burn.0);
+        assert_close(&format!("{what} dx"), &ours.1, &burn.1);
+        assert_close(&format!("{what} dγ"), &ours.2, &burn.2);
+        assert_close(&format!("{what} dβ"), &ours.3, &burn.3);
+        assert_close(&format!("{what} running mean"), &ours.4[0], &burn.4[0]);
+        assert_close(&format!("{what} running var"), &ours.4[1], &burn.4[1]);
+    }
 }

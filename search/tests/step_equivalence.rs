@@ -1,7 +1,7 @@
 //! The optimized search step gives the same updates as the straightforward
 //! one: each backward pass computes only the gradients its update uses
 //! (against every gradient computed, the unused ones dropped), and the custom
-//! kernels of `models::kernels` (against burn's own ops).
+//! kernels of `models::kernels` (against burn's own ops, bit for bit).
 //!
 //! One test only: the kernel choice is process-wide, so no other test may run
 //! beside it in this binary.
@@ -112,9 +112,20 @@ fn optimized_step_gives_the_same_updates_as_the_reference_step() {
         (losses, alpha, logits_s, logits_e)
     };
     let fast = run(StepGradients::Needed, false);
+    let burn = run(StepGradients::Needed, true);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let loss_bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        loss_bits(&fast.0),
+        loss_bits(&burn.0),
+        "burn's kernels: losses"
+    );
+    assert_eq!(bits(&fast.1), bits(&burn.1), "burn's kernels: α");
+    assert_eq!(bits(&fast.2), bits(&burn.2), "burn's kernels: S logits");
+    assert_eq!(bits(&fast.3), bits(&burn.3), "burn's kernels: E logits");
     for (name, reference) in [
         ("all gradients", run(StepGradients::All, false)),
-        ("burn's kernels", run(StepGradients::Needed, true)),
+        ("burn's kernels", burn),
     ] {
         for (f, r) in fast.0.iter().zip(&reference.0) {
             assert!(

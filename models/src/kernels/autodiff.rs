@@ -77,7 +77,9 @@ impl Backward<Flex, 1> for AvgPoolBackward {
     }
 }
 
-/// The backward step of a direct-kernel convolution on `Autodiff<Flex>`.
+/// The backward step of a direct-kernel convolution on `Autodiff<Flex>`:
+/// the input gradient on the direct kernel, the weight gradient as burn
+/// computes it (see [`Plan::backward_weight`]), both burn's to the bit.
 #[derive(Debug)]
 pub(super) struct ConvBackward;
 
@@ -103,7 +105,7 @@ impl Backward<Flex, 2> for ConvBackward {
             grads.register::<Flex>(node.id, plan.backward_input(&gy, &x, &weight));
         }
         if let Some(node) = node_weight {
-            grads.register::<Flex>(node.id, plan.backward_weight(&gy, &x, &weight));
+            grads.register::<Flex>(node.id, plan.backward_weight(grad, x, weight, kind));
         }
     }
 }

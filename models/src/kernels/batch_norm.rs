@@ -1,16 +1,18 @@
 //! Training-mode batch normalization (batch statistics) on contiguous NCHW
-//! `f32` slices, forward and backward.
+//! `f32` slices, forward and backward, computing burn's values to the bit.
 //!
-//! burn computes the per-channel statistics by swapping the batch and
-//! channel axes and reshaping — a full copy of the activation for the mean,
-//! another for the variance, more in the backward pass — then normalizes
-//! with broadcast element-wise ops. Here each channel is one job that reads
-//! its `N` planes in place: two passes for the statistics, one to write the
-//! output; the backward pass is two passes as well.
+//! burn's `batch_norm_train` (and its backward) computes the per-channel
+//! statistics by swapping the batch and channel axes and reshaping — a full
+//! copy of the activation for the mean, another for the variance, more in
+//! the backward pass, one channel after another — then normalizes with
+//! broadcast element-wise ops. Here every channel is one parallel job, and
+//! the arithmetic is burn's, operation for operation: the same sums (burn-
+//! flex's own SIMD row sum over the channel's values in burn's order, image
+//! after image), divisions and products, so the results are the same
+//! floats (tested against burn in models/tests/kernels.rs).
 
+use burn::backend::flex::simd::kernels::sum_rows_f32;
 use rayon::prelude::*;
-
-use super::vector::dot;
 
 /// The shape of one batch normalization.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +35,31 @@ impl BnGeometry {
             at..at + self.pixels
         })
     }
+
+    /// `f` of every value of channel `c` (a plane of `a` and of `b` at a
+    /// time), image after image: burn's row of the channel in its
+    /// `[channels, batch · H · W]` view.
+    fn row(&self, c: usize, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
+        let mut row = Vec::with_capacity(self.samples());
+        for r in self.planes(c) {
+            row.extend(a[r.clone()].iter().zip(&b[r]).map(|(&u, &v)| f(u, v)));
+        }
+        row
+    }
+
+    /// `(channel, plane)` for every plane of an NCHW tensor, in parallel.
+    fn for_each_plane(&self, out: &mut [f32], f: impl Fn(usize, usize, &mut [f32]) + Sync) {
+        out.par_chunks_mut(self.pixels)
+            .enumerate()
+            .for_each(|(plane, chunk)| f(plane % self.channels, plane * self.pixels, chunk));
+    }
+}
+
+/// burn-flex's sum of a row (`sum_dim` over a contiguous last axis).
+fn row_sum(row: &[f32]) -> f32 {
+    let mut sum = [0.0f32];
+    sum_rows_f32(row, &mut sum, 1, row.len());
+    sum[0]
 }
 
 /// The statistics of one forward pass, kept for the backward pass.
@@ -45,7 +72,7 @@ pub struct BnStats {
 }
 
 /// `y = (x − mean_c) / sqrt(var_c + ε) · γ_c + β_c` with the batch mean and
-/// biased variance of each channel (accumulated in f64).
+/// biased variance of each channel.
 ///
 /// # Shapes
 /// - `x`: `[batch, channels, H, W]`; `gamma`, `beta`: `[channels]`
@@ -60,50 +87,36 @@ pub fn forward(
     assert_eq!(x.len(), g.batch * g.channels * g.pixels, "batch norm input");
     assert_eq!(gamma.len(), g.channels, "batch norm gamma");
     assert_eq!(beta.len(), g.channels, "batch norm beta");
-    let m = g.samples() as f64;
-    let stats: Vec<(f32, f32)> = (0..g.channels)
+    let m = g.samples() as f32;
+    let (mean, variance): (Vec<f32>, Vec<f32>) = (0..g.channels)
         .into_par_iter()
         .map(|c| {
-            let sum: f64 = g.planes(c).map(|r| plane_sum(&x[r])).sum();
-            let mean = sum / m;
-            let sq: f64 = g
-                .planes(c)
-                .map(|r| {
-                    x[r].iter()
-                        .map(|&v| (f64::from(v) - mean).powi(2))
-                        .sum::<f64>()
-                })
-                .sum();
-            (mean as f32, (sq / m) as f32)
+            let mean = row_sum(&g.row(c, x, x, |v, _| v)) / m;
+            let squares = g.row(c, x, x, |v, _| {
+                let centered = v - mean;
+                centered * centered
+            });
+            (mean, row_sum(&squares) / m)
         })
+        .unzip();
+    let std: Vec<f32> = variance
+        .iter()
+        .map(|&v| (v + epsilon as f32).sqrt())
         .collect();
     let mut y = vec![0.0f32; x.len()];
-    y.par_chunks_mut(g.pixels)
-        .zip(x.par_chunks(g.pixels))
-        .enumerate()
-        .for_each(|(plane, (yp, xp))| {
-            let c = plane % g.channels;
-            let (mean, var) = stats[c];
-            let scale = gamma[c] / (f64::from(var) + epsilon).sqrt() as f32;
-            let shift = beta[c] - mean * scale;
-            for (o, &v) in yp.iter_mut().zip(xp) {
-                *o = v * scale + shift;
-            }
-        });
-    let (mean, variance) = stats.into_iter().unzip();
+    g.for_each_plane(&mut y, |c, at, yp| {
+        let (mean, std, gamma, beta) = (mean[c], std[c], gamma[c], beta[c]);
+        for (o, &v) in yp.iter_mut().zip(&x[at..]) {
+            *o = (v - mean) / std * gamma + beta;
+        }
+    });
     (y, BnStats { mean, variance })
-}
-
-/// A plane's sum in f64 (eight f32 lanes per block, blocks summed in f64).
-fn plane_sum(p: &[f32]) -> f64 {
-    p.chunks(256)
-        .map(|block| f64::from(dot(block, &[1.0; 256])))
-        .sum()
 }
 
 /// The gradients `(dx, dγ, dβ)` of [`forward`] given the output gradient:
 /// `dβ_c = Σ dy`, `dγ_c = Σ dy·x̂`, `dx = γ_c/σ_c · (dy − dβ_c/M − x̂·dγ_c/M)`
-/// with `x̂ = (x − mean_c)/σ_c` and `M` the samples per channel.
+/// with `x̂ = (x − mean_c)/σ_c` and `M` the samples per channel, evaluated
+/// as burn's `batch_norm_train_backward` evaluates it.
 ///
 /// # Shapes
 /// - `x`, `gy`: `[batch, channels, H, W]`; `gamma`: `[channels]`
@@ -118,52 +131,30 @@ pub fn backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), g.batch * g.channels * g.pixels, "batch norm input");
     assert_eq!(gy.len(), x.len(), "batch norm output grad");
-    let m = g.samples() as f64;
+    let m = g.samples() as f32;
     let inv_std: Vec<f32> = stats
         .variance
         .iter()
-        .map(|&v| (1.0 / (f64::from(v) + epsilon).sqrt()) as f32)
+        .map(|&v| 1.0 / (v + epsilon as f32).sqrt())
         .collect();
-    // Per channel: Σ dy and Σ dy·(x − mean) (then dγ = the latter / σ).
-    let sums: Vec<(f64, f64)> = (0..g.channels)
+    let (dbeta, dgamma): (Vec<f32>, Vec<f32>) = (0..g.channels)
         .into_par_iter()
         .map(|c| {
-            let mean = stats.mean[c];
-            g.planes(c).fold((0.0, 0.0), |(sg, sgx), r| {
-                let (gp, xp) = (&gy[r.clone()], &x[r]);
-                let s1 = plane_sum(gp);
-                let s2: f64 = gp
-                    .iter()
-                    .zip(xp)
-                    .map(|(&d, &v)| f64::from(d) * (f64::from(v) - f64::from(mean)))
-                    .sum();
-                (sg + s1, sgx + s2)
-            })
+            let (mean, inv_std) = (stats.mean[c], inv_std[c]);
+            let dbeta = row_sum(&g.row(c, gy, gy, |d, _| d));
+            let dgamma = row_sum(&g.row(c, gy, x, |d, v| d * ((v - mean) * inv_std)));
+            (dbeta, dgamma)
         })
-        .collect();
-    let dbeta: Vec<f32> = sums.iter().map(|&(s, _)| s as f32).collect();
-    let dgamma: Vec<f32> = sums
-        .iter()
-        .zip(&inv_std)
-        .map(|(&(_, sx), &is)| (sx * f64::from(is)) as f32)
-        .collect();
+        .unzip();
     let mut gx = vec![0.0f32; x.len()];
-    gx.par_chunks_mut(g.pixels)
-        .enumerate()
-        .for_each(|(plane, gxp)| {
-            let c = plane % g.channels;
-            let at = plane * g.pixels;
-            let (gp, xp) = (&gy[at..at + g.pixels], &x[at..at + g.pixels]);
-            let is = inv_std[c];
-            let scale = gamma[c] * is;
-            let mean_dy = (f64::from(dbeta[c]) / m) as f32;
-            // x̂·dγ/M = (x − mean)·σ⁻¹·dγ/M
-            let proj = (f64::from(dgamma[c]) * f64::from(is) / m) as f32;
-            let mean = stats.mean[c];
-            for ((o, &d), &v) in gxp.iter_mut().zip(gp).zip(xp) {
-                *o = scale * (d - mean_dy - (v - mean) * proj);
-            }
-        });
+    g.for_each_plane(&mut gx, |c, at, gxp| {
+        let (mean, inv_std) = (stats.mean[c], inv_std[c]);
+        let (mean_dy, mean_dy_x) = (dbeta[c] / m, dgamma[c] / m);
+        let scale = gamma[c] * inv_std;
+        for ((o, &d), &v) in gxp.iter_mut().zip(&gy[at..]).zip(&x[at..]) {
+            *o = scale * ((d - mean_dy) - (v - mean) * inv_std * mean_dy_x);
+        }
+    });
     (gx, dgamma, dbeta)
 }
 

@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::vector::{axpy, dot};
+use super::vector::axpy;
 use super::wide::Wide;
 
 /// The shape of one depthwise convolution: a square kernel with symmetric
@@ -118,45 +118,6 @@ pub fn backward_input(g: &DwGeometry, gy: &[f32], w: &[f32]) -> Vec<f32> {
     gx
 }
 
-/// The gradient with respect to the weight: for each tap, the dot product of
-/// the output gradient with the input it read, summed over the batch.
-///
-/// # Shapes
-/// - `x`: `[batch, channels, height, width]`
-/// - `gy`: `[batch, channels, H_out, W_out]`
-/// - returns `[channels, 1, kernel, kernel]`
-pub fn backward_weight(g: &DwGeometry, x: &[f32], gy: &[f32]) -> Vec<f32> {
-    let (oh, ow) = g.out_hw();
-    let plane_in = g.height * g.width;
-    let taps = g.taps();
-    assert_eq!(x.len(), g.batch * g.channels * plane_in, "depthwise input");
-    assert_eq!(
-        gy.len(),
-        g.batch * g.channels * oh * ow,
-        "depthwise output grad"
-    );
-    // One partial sum per (image, channel, tap), reduced over images below.
-    let mut partial = vec![0.0f32; g.batch * g.channels * taps];
-    let wide = g.wide();
-    partial.par_chunks_mut(taps).enumerate().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(padded, gy_wide), (plane, acc)| {
-            wide.pad(&x[plane * plane_in..][..plane_in], 0.0, padded);
-            wide.scatter(&gy[plane * oh * ow..][..oh * ow], gy_wide);
-            for (a, &off) in acc.iter_mut().zip(&wide.offsets) {
-                *a = dot(gy_wide, &padded[off..]);
-            }
-        },
-    );
-    let mut gw = vec![0.0f32; g.channels * taps];
-    for image in partial.chunks_exact(g.channels * taps) {
-        for (w, p) in gw.iter_mut().zip(image) {
-            *w += p;
-        }
-    }
-    gw
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,10 +215,10 @@ mod tests {
         }
     }
 
-    /// The forward pass is linear in x and in w, so each gradient is the
-    /// forward's Jacobian transposed: ⟨gy, J e_i⟩ for every basis vector e_i.
+    /// The forward pass is linear in x, so its gradient is the forward's
+    /// Jacobian transposed: ⟨gy, J e_i⟩ for every basis vector e_i.
     #[test]
-    fn gradients_are_the_transposed_forward() {
+    fn input_gradient_is_the_transposed_forward() {
         for g in geometries() {
             let (oh, ow) = g.out_hw();
             let x = pseudo_random(g.batch * g.channels * g.height * g.width, 3);
@@ -273,15 +234,6 @@ mod tests {
                 })
                 .collect();
             assert_close("gx", &g, &backward_input(&g, &gy, &w), &want_gx);
-
-            let want_gw: Vec<f64> = (0..w.len())
-                .map(|i| {
-                    let mut e = vec![0.0f32; w.len()];
-                    e[i] = 1.0;
-                    dot(&naive_forward(&g, &x, &e))
-                })
-                .collect();
-            assert_close("gw", &g, &backward_weight(&g, &x, &gy), &want_gw);
         }
     }
 }

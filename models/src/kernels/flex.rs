@@ -2,6 +2,8 @@
 //! passes of [`Kernels`](super::Kernels) on `Flex`, and the geometry checks
 //! that decide when they apply (otherwise burn's own op runs).
 
+use rayon::prelude::*;
+
 use super::*;
 
 /// Which convolution, with its hyper-parameters.
@@ -114,18 +116,49 @@ impl Plan {
         flex_tensor_like(gx, x)
     }
 
+    /// The weight gradient, burn's to the bit: burn's own
+    /// `conv2d_weight_backward` for 1×1 convolutions; for depthwise ones the
+    /// same per-channel convolutions burn's runs (the input's planes of one
+    /// channel convolved with the output gradient's), but in parallel over
+    /// the channels where burn runs them one after another.
     pub(super) fn backward_weight(
         &self,
-        grad: &[f32],
-        x: &FlexTensor,
-        weight: &FlexTensor,
+        grad: FlexTensor,
+        x: FlexTensor,
+        weight: FlexTensor,
+        kind: ConvKind,
     ) -> FlexTensor {
-        let x = values(x);
-        let gw = match self {
-            Plan::Depthwise(g) => depthwise::backward_weight(g, &x, grad),
-            Plan::Pointwise(g) => pointwise::backward_weight(g, &x, grad),
+        let Plan::Depthwise(g) = self else {
+            let options = kind.options(weight.shape()[0]);
+            return Flex::conv2d_weight_backward(x, weight, grad, options);
         };
-        flex_tensor_like(gw, weight)
+        let (xv, gy) = (values(&x), values(&grad));
+        let (oh, ow) = g.out_hw();
+        let (plane_in, plane_out, k) = (g.height * g.width, oh * ow, g.kernel);
+        // burn's options for a weight gradient: stride and dilation swap.
+        let options = ConvOptions::new([g.dilation; 2], [g.padding; 2], [g.stride; 2], 1);
+        let channel_planes = |values: &[f32], c: usize, len: usize| -> Vec<f32> {
+            (0..g.batch)
+                .flat_map(|n| &values[(n * g.channels + c) * len..][..len])
+                .copied()
+                .collect()
+        };
+        let taps: Vec<Vec<f32>> = (0..g.channels)
+            .into_par_iter()
+            .map(|c| {
+                let xc = flex_tensor(
+                    channel_planes(&xv, c, plane_in),
+                    [1, g.batch, g.height, g.width],
+                );
+                let gc = flex_tensor(channel_planes(&gy, c, plane_out), [1, g.batch, oh, ow]);
+                let out = Flex::conv2d(xc, gc, None, options.clone());
+                // [1, 1, kh, kw] with kh, kw ≥ k: its top-left k × k.
+                let [_, _, _, kw] = out.shape().dims();
+                let out = values(&out);
+                (0..k).flat_map(|r| out[r * kw..][..k].to_vec()).collect()
+            })
+            .collect();
+        flex_tensor(taps.concat(), [g.channels, 1, k, k])
     }
 }
 

@@ -2,14 +2,32 @@
 //! DARTS shapes (few channels, small images), with their own backward passes.
 //!
 //! The convolutions of a separable or dilated op (depthwise k×k, pointwise
-//! 1×1), the 1×1 preprocessing, the 3×3 pools and training-mode batch
-//! normalization go through [`Kernels`], a
-//! `#[backend_extension]` trait: direct kernels on burn-flex (the CPU
+//! 1×1), the 1×1 preprocessing, FactorizedReduce's 1×1 convolutions, the
+//! 3×3 pools and training-mode batch normalization go through [`Kernels`],
+//! a `#[backend_extension]` trait: direct kernels on burn-flex (the CPU
 //! backend), a handwritten backward on `Autodiff<Flex>`, and on every other
 //! backend (CUDA) the trait's default bodies, which call burn's own
 //! differentiable `conv2d` and pools. [`use_reference_kernels`] switches the
 //! whole process back to burn's ops, which the equivalence tests and
 //! `edgenas-bench --reference-kernels` compare against.
+//!
+//! # Bit for bit burn's results
+//!
+//! On Flex every value these kernels compute is the one burn's op computes,
+//! to the bit (`models/tests/kernels.rs` compares the bits): the forward
+//! passes and input gradients sum in burn's order; batch normalization
+//! evaluates burn's formulas operation for operation, with burn-flex's own
+//! row sum for the statistics; the weight gradients are burn's
+//! (`conv2d_weight_backward` for 1×1 convolutions, its per-channel
+//! convolutions for depthwise ones, run in parallel). A search is chaotic:
+//! a difference in the last bit of one gradient grows about tenfold per
+//! step and sends it to another genotype, so anything less would make the
+//! kernel switch change the searched architecture, not just its speed
+//! (docs/results/search-convergence.md).
+//!
+//! FactorizedReduce takes the pixels a stride of 2 reads and runs the 1×1
+//! convolution on them on both paths: burn's strided convolution sums in
+//! another order than its 1×1 one.
 
 mod autodiff;
 pub mod batch_norm;

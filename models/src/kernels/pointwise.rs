@@ -160,48 +160,6 @@ pub fn backward_input(g: &PwGeometry, gy: &[f32], w: &[f32]) -> Vec<f32> {
     gx
 }
 
-/// Images whose weight-gradient products one rayon job sums.
-const IMAGES_PER_BLOCK: usize = 4;
-
-/// `gw = Σ_n gy[n] · x[n]ᵀ`.
-///
-/// # Shapes
-/// - `x`: `[batch, c_in, H, W]`, `gy`: `[batch, c_out, H, W]`
-/// - returns `[c_out, c_in, 1, 1]`
-pub fn backward_weight(g: &PwGeometry, x: &[f32], gy: &[f32]) -> Vec<f32> {
-    let p = g.pixels;
-    assert_eq!(x.len(), g.batch * g.c_in * p, "pointwise input");
-    assert_eq!(gy.len(), g.batch * g.c_out * p, "pointwise output grad");
-    let len = g.c_out * g.c_in;
-    let accumulate_images = |images: std::ops::Range<usize>, acc: &mut [f32]| {
-        for n in images {
-            let gyn = MatRef::row_major(&gy[n * g.c_out * p..][..g.c_out * p], g.c_out, p);
-            let xnt = MatRef::transposed(&x[n * g.c_in * p..][..g.c_in * p], p, g.c_in);
-            matmul(acc, gyn, xnt, true, false);
-        }
-    };
-    // One partial sum per block of `IMAGES_PER_BLOCK` images, reduced below
-    // in block order: the result does not depend on the thread count.
-    let blocks = g.batch.div_ceil(IMAGES_PER_BLOCK).max(1);
-    let mut partial = vec![0.0f32; blocks * len];
-    partial
-        .par_chunks_mut(len)
-        .enumerate()
-        .for_each(|(block, acc)| {
-            let start = block * IMAGES_PER_BLOCK;
-            let end = (start + IMAGES_PER_BLOCK).min(g.batch);
-            accumulate_images(start..end, acc);
-        });
-    let mut blocks = partial.chunks_exact(len);
-    let mut gw = blocks.next().expect("at least one block").to_vec();
-    for block in blocks {
-        for (w, v) in gw.iter_mut().zip(block) {
-            *w += v;
-        }
-    }
-    gw
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,8 +172,7 @@ mod tests {
 
     #[test]
     fn pointwise_passes_match_the_definition() {
-        // One image per GEMM with threads inside it; several weight-gradient
-        // blocks, the last one partial.
+        // One image per GEMM with threads inside it, and several images.
         for batch in [1, 3, 9] {
             check_against_the_definition(&PwGeometry {
                 batch,
@@ -248,7 +205,6 @@ mod tests {
 
         let y = forward(&g, &x, &w);
         let gx = backward_input(&g, &gy, &w);
-        let gw = backward_weight(&g, &x, &gy);
         for n in 0..g.batch {
             for o in 0..g.c_out {
                 for q in 0..p {
@@ -271,22 +227,6 @@ mod tests {
                         "gx {n} {i} {q} ({g:?})"
                     );
                 }
-            }
-        }
-        for o in 0..g.c_out {
-            for i in 0..g.c_in {
-                let mut want =
-                    (0..g.batch)
-                        .flat_map(|n| (0..p).map(move |q| (n, q)))
-                        .map(|(n, q)| {
-                            f64::from(gy[(n * g.c_out + o) * p + q])
-                                * f64::from(x[(n * g.c_in + i) * p + q])
-                        });
-                assert!(
-                    close(gw[o * g.c_in + i], &mut want),
-                    "gw {o} {i}: {} ({g:?})",
-                    gw[o * g.c_in + i]
-                );
             }
         }
     }

@@ -205,7 +205,10 @@ pub fn avg_backward(g: &PoolGeometry, gy: &[f32]) -> Vec<f32> {
             wide.scatter(scaled, gy_wide);
             gx_padded.clear();
             gx_padded.resize(wide.padded_len(), 0.0);
-            for &off in &wide.offsets {
+            // Taps in reverse order: each input then receives its
+            // outputs' shares in their raster order, as burn's backward adds
+            // them, so the sums round the same.
+            for &off in wide.offsets.iter().rev() {
                 axpy(1.0, gy_wide, &mut gx_padded[off..]);
             }
             wide.crop(gx_padded, gxp);

@@ -1,7 +1,6 @@
 //! The inner loops every kernel here is built from, written so that the
-//! compiler vectorizes them without fast-math (`dot` keeps sixteen
-//! independent partial sums: a float reduction in one accumulator cannot be
-//! reordered, so it would stay scalar).
+//! compiler vectorizes them without fast-math: elementwise, with no
+//! reduction to reorder.
 //!
 //! The crate is built for baseline x86-64 (SSE2, four lanes). Each loop is
 //! also compiled for AVX2 and AVX-512F and picked at run time, as burn-flex
@@ -49,25 +48,6 @@ multiversion! {
 }
 
 multiversion! {
-    /// `Σ a_i · b_i` over the shorter of the two.
-    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-        const LANES: usize = 16;
-        let n = a.len().min(b.len());
-        let (a, b) = (&a[..n], &b[..n]);
-        let mut lanes = [0.0f32; LANES];
-        let mut ca = a.chunks_exact(LANES);
-        let mut cb = b.chunks_exact(LANES);
-        for (x, y) in (&mut ca).zip(&mut cb) {
-            for l in 0..LANES {
-                lanes[l] += x[l] * y[l];
-            }
-        }
-        let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-        lanes.iter().sum::<f32>() + tail
-    }
-}
-
-multiversion! {
     /// Running maximum with its tap: where `src_i > best_i`, `best_i = src_i`
     /// and `tap_i = t` (strict, so the earliest tap of equal values wins).
     pub fn max_select(t: u32, src: &[f32], best: &mut [f32], tap: &mut [u32]) {
@@ -88,15 +68,6 @@ mod tests {
         for len in [0, 1, 7, 8, 9, 31, 784] {
             let a: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..len).map(|i| (i as f32 * 0.11).cos()).collect();
-            let want: f64 = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| f64::from(*x) * f64::from(*y))
-                .sum();
-            assert!(
-                (f64::from(dot(&a, &b)) - want).abs() < 1e-4,
-                "dot, len {len}"
-            );
             let mut y = b.clone();
             axpy(0.5, &a, &mut y);
             for i in 0..len {
