@@ -100,12 +100,12 @@ impl Backward<Flex, 2> for ConvBackward {
         let plan = kind
             .plan(&x, &weight)
             .expect("the forward pass ran the direct kernel on these tensors");
-        let gy = values(&grad);
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, plan.backward_input(&gy, &x, &weight));
+            let gx = plan.backward_input(&values(&grad), &x, &weight);
+            grads.register::<Flex>(node.id, gx);
         }
         if let Some(node) = node_weight {
-            grads.register::<Flex>(node.id, plan.backward_weight(grad, x, weight, kind));
+            grads.register::<Flex>(node.id, plan.backward_weight(grad, x, weight));
         }
     }
 }

@@ -36,13 +36,12 @@ impl BnGeometry {
         })
     }
 
-    /// `f` of every value of channel `c` (a plane of `a` and of `b` at a
-    /// time), image after image: burn's row of the channel in its
-    /// `[channels, batch · H · W]` view.
-    fn row(&self, c: usize, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
+    /// The values of channel `c`, image after image: burn's row of the
+    /// channel in its `[channels, batch · H · W]` view.
+    fn row(&self, c: usize, t: &[f32]) -> Vec<f32> {
         let mut row = Vec::with_capacity(self.samples());
         for r in self.planes(c) {
-            row.extend(a[r.clone()].iter().zip(&b[r]).map(|(&u, &v)| f(u, v)));
+            row.extend_from_slice(&t[r]);
         }
         row
     }
@@ -91,11 +90,15 @@ pub fn forward(
     let (mean, variance): (Vec<f32>, Vec<f32>) = (0..g.channels)
         .into_par_iter()
         .map(|c| {
-            let mean = row_sum(&g.row(c, x, x, |v, _| v)) / m;
-            let squares = g.row(c, x, x, |v, _| {
-                let centered = v - mean;
-                centered * centered
-            });
+            let row = g.row(c, x);
+            let mean = row_sum(&row) / m;
+            let squares: Vec<f32> = row
+                .iter()
+                .map(|&v| {
+                    let centered = v - mean;
+                    centered * centered
+                })
+                .collect();
             (mean, row_sum(&squares) / m)
         })
         .unzip();
@@ -141,9 +144,13 @@ pub fn backward(
         .into_par_iter()
         .map(|c| {
             let (mean, inv_std) = (stats.mean[c], inv_std[c]);
-            let dbeta = row_sum(&g.row(c, gy, gy, |d, _| d));
-            let dgamma = row_sum(&g.row(c, gy, x, |d, v| d * ((v - mean) * inv_std)));
-            (dbeta, dgamma)
+            let dy = g.row(c, gy);
+            let dy_x: Vec<f32> = dy
+                .iter()
+                .zip(g.row(c, x))
+                .map(|(&d, v)| d * ((v - mean) * inv_std))
+                .collect();
+            (row_sum(&dy), row_sum(&dy_x))
         })
         .unzip();
     let mut gx = vec![0.0f32; x.len()];

@@ -126,11 +126,13 @@ impl Plan {
         grad: FlexTensor,
         x: FlexTensor,
         weight: FlexTensor,
-        kind: ConvKind,
     ) -> FlexTensor {
-        let Plan::Depthwise(g) = self else {
-            let options = kind.options(weight.shape()[0]);
-            return Flex::conv2d_weight_backward(x, weight, grad, options);
+        let g = match self {
+            Plan::Pointwise(g) => {
+                let options = ConvKind::Pointwise.options(g.c_out);
+                return Flex::conv2d_weight_backward(x, weight, grad, options);
+            }
+            Plan::Depthwise(g) => g,
         };
         let (xv, gy) = (values(&x), values(&grad));
         let (oh, ow) = g.out_hw();
